@@ -1,0 +1,6 @@
+"""Allow ``python -m hfcache``."""
+
+from hfcache.cli import main
+
+if __name__ == "__main__":
+    main()

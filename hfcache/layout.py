@@ -1,0 +1,202 @@
+"""The path grammar of a Hugging Face cache, and where a user-given path points.
+
+Names and rules come from huggingface_hub itself (``constants``, ``repo_folder_name``, the
+shared-store module) so hfcache never disagrees with the client about what a cache looks like.
+Apart from :func:`locate`, nothing here touches the file system.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from huggingface_hub import constants
+from huggingface_hub.file_download import repo_folder_name
+from huggingface_hub.utils import _shared_blobs
+from huggingface_hub.utils._cache_manager import FILES_TO_IGNORE as _HF_FILES_TO_IGNORE
+
+from hfcache.errors import BadInputError
+
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+GIT_SHA1_RE = re.compile(r"[0-9a-f]{40}")
+XET_RE = re.compile(r"[0-9a-f]{64}")
+
+BLOBS, REFS, SNAPSHOTS, TREES, NO_EXIST = "blobs", "refs", "snapshots", "trees", ".no_exist"
+LOCKS_DIR = ".locks"
+CACHEDIR_TAG = "CACHEDIR.TAG"
+INCOMPLETE_SUFFIX = ".incomplete"
+SHARED_STORE_DIR = _shared_blobs.SHARED_BLOBS_DIR_NAME
+SHARED_STORE_MARKER = _shared_blobs.SHARED_BLOBS_MARKER_NAME
+FILES_TO_IGNORE = frozenset(_HF_FILES_TO_IGNORE)
+# hfcache's own folder inside a repo folder: huggingface_hub's scanner only looks at refs/ and
+# snapshots/ there, so quarantined bytes never make `scan_cache_dir` warn.
+HFCACHE_DIR = ".hfcache"
+QUARANTINE_DIR = "quarantine"
+
+# Weight files: what the Hub's default .gitattributes stores with LFS, and what must never be empty.
+WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".msgpack",
+    ".onnx",
+    ".gguf",
+    ".model",
+)
+
+# Files that mark a plain model folder (``hf download --local-dir``, ``git clone``, a copied snapshot).
+_MODEL_FILE_RE = re.compile(
+    r"(config\.json|.*\.safetensors|.*\.index\.json|.*\.gguf|tokenizer(_config)?\.json)"
+)
+
+
+def is_etag(name: str) -> bool:
+    """True for names huggingface_hub uses for blobs: a git sha1 or a sha256, lowercase hex."""
+    return GIT_SHA1_RE.fullmatch(name) is not None or SHA256_RE.fullmatch(name) is not None
+
+
+def parse_repo_folder(name: str) -> tuple[str, str] | None:
+    """``models--org--name`` → ``("model", "org/name")``; ``None`` if not a repo folder name."""
+    prefix, sep, rest = name.partition(constants.REPO_ID_SEPARATOR)
+    if not sep or not rest or prefix not in constants.REPO_TYPES_MAPPING:
+        return None
+    return constants.REPO_TYPES_MAPPING[prefix], rest.replace(constants.REPO_ID_SEPARATOR, "/")
+
+
+def repo_folder(repo_id: str, repo_type: str = "model") -> str:
+    """The folder name huggingface_hub uses for a repo (``models--org--name``)."""
+    return repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+
+
+def lock_path(cache_root: str, folder: str, etag: str) -> str:
+    """The lock file huggingface_hub takes while it writes ``blobs/<etag>`` of a repo."""
+    return os.path.join(cache_root, LOCKS_DIR, folder, f"{etag}.lock")
+
+
+def default_cache_dir() -> str:
+    """The hub cache huggingface_hub would use, honouring HF_HOME / HF_HUB_CACHE exactly as it does."""
+    return str(constants.HF_HUB_CACHE)
+
+
+class PathKind(str, Enum):
+    """What a path given on the command line turned out to be."""
+
+    HF_HOME = "hf-home"
+    HUB_CACHE = "hub-cache"
+    REPO = "repo"
+    LOCAL_DIR = "local-dir"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A resolved doctor target.
+
+    ``cache_root`` is the hub cache folder (the one holding ``models--*``); for a single repo
+    folder it is that folder's parent, and for a plain model folder it is the folder itself.
+    ``only_repo`` restricts the scan to one repo folder name.
+    """
+
+    kind: PathKind
+    path: str
+    cache_root: str
+    only_repo: str | None = None
+
+
+def _looks_like_hub_cache(entries: list[str]) -> bool:
+    return any(parse_repo_folder(n) is not None or n in (LOCKS_DIR, CACHEDIR_TAG) for n in entries)
+
+
+def _looks_like_repo(path: str, entries: list[str]) -> bool:
+    return parse_repo_folder(os.path.basename(path)) is not None and any(
+        n in (BLOBS, SNAPSHOTS, REFS) for n in entries
+    )
+
+
+def _looks_like_local_dir(path: str, entries: list[str]) -> bool:
+    if os.path.isdir(os.path.join(path, ".cache", "huggingface")):
+        return True
+    return any(_MODEL_FILE_RE.fullmatch(n) for n in entries)
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except PermissionError as e:
+        raise BadInputError(f"cannot read {path}: permission denied") from e
+    except OSError as e:
+        raise BadInputError(f"cannot read {path}: {e.strerror or e}") from e
+
+
+def locate(path: str | os.PathLike[str] | None = None) -> Location:
+    """Work out what ``path`` is: an HF_HOME folder, a hub cache, one repo folder, or a model folder.
+
+    With no path, use the cache huggingface_hub itself would use. Raises :class:`BadInputError`
+    for a path that does not exist, is not a folder, cannot be read, or holds none of these.
+    """
+    if path is None:
+        path = default_cache_dir()
+    raw = os.fspath(path)
+    full = os.path.abspath(os.path.expanduser(raw))
+    try:
+        st = os.stat(full)
+    except FileNotFoundError as e:
+        raise BadInputError(f"no such path: {raw}") from e
+    except OSError as e:
+        raise BadInputError(f"cannot read {raw}: {e.strerror or e}") from e
+    if not stat.S_ISDIR(st.st_mode):
+        raise BadInputError(f"not a folder: {raw}")
+    entries = _listdir(full)
+    if _looks_like_repo(full, entries):
+        return Location(PathKind.REPO, full, os.path.dirname(full), os.path.basename(full))
+    hub = os.path.join(full, "hub")
+    if "hub" in entries and os.path.isdir(hub) and _looks_like_hub_cache(_listdir(hub)):
+        return Location(PathKind.HF_HOME, full, hub)
+    if _looks_like_hub_cache(entries):
+        return Location(PathKind.HUB_CACHE, full, full)
+    if _looks_like_local_dir(full, entries):
+        return Location(PathKind.LOCAL_DIR, full, full)
+    if "hub" in entries and os.path.isdir(hub):
+        # An HF_HOME whose hub cache is still empty is a cache, just a clean one.
+        return Location(PathKind.HF_HOME, full, hub)
+    raise BadInputError(
+        f"not a Hugging Face cache, repo folder or model folder: {raw} "
+        "(expected models--*/datasets--* folders, a hub/ folder, or model files)"
+    )
+
+
+def is_within(path: str, root: str) -> bool:
+    """Lexically, is ``path`` inside ``root`` (or equal to it)? Both must be absolute and normalised."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def resolve_lexically(link_path: str, target: str) -> str:
+    """Where a relative or absolute link target points, by string rules only.
+
+    hfcache never asks the OS to follow a link it has not checked: a link could lead outside
+    the cache, and reading there is exactly what a doctor must not do.
+    """
+    base = os.path.dirname(link_path)
+    return os.path.normpath(target if os.path.isabs(target) else os.path.join(base, target))
+
+
+def store_entry_path(cache_root: str, xet_hash: str) -> str:
+    """``<cache>/blobs/<2 hex>/<xet hash>``: where a shared-store payload lives."""
+    return os.path.join(cache_root, SHARED_STORE_DIR, xet_hash[:2], xet_hash)
+
+
+def quarantine_root(repo_path: str) -> str:
+    """Where ``--fix`` parks bytes it must not delete: inside the repo, invisible to huggingface_hub."""
+    return os.path.join(repo_path, HFCACHE_DIR, QUARANTINE_DIR)
+
+
+def posix_rel(path: str, start: str) -> str:
+    """Relative path with forward slashes, as the Hub names files."""
+    return Path(os.path.relpath(path, start)).as_posix()
