@@ -1,0 +1,56 @@
+"""Findings about ``refs/``: each ref must be exactly 40 hex characters naming a snapshot.
+
+huggingface_hub reads a ref with ``f.read()`` and no strip, so a trailing newline or a BOM
+(what Windows editors and some copy tools add) makes the ref name no commit at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from hfcache import layout
+from hfcache.findings import Finding, finding
+from hfcache.model import Repo
+
+
+def clean_ref(raw: bytes) -> str | None:
+    """The commit a ref file means, if that is certain: 40 hex once whitespace and a BOM are gone."""
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip().lower()
+    return text if layout.COMMIT_RE.fullmatch(text) else None
+
+
+def ref_findings(repo: Repo) -> Iterator[Finding]:
+    for name, raw in sorted(repo.refs.items()):
+        path = os.path.join(repo.path, layout.REFS, *name.split("/"))
+        exact = raw.decode("ascii", errors="replace")
+        commit = clean_ref(raw)
+        if layout.COMMIT_RE.fullmatch(exact) is None:
+            shown = raw[:60].decode("utf-8", errors="replace")
+            if commit is not None:
+                yield finding(
+                    "ref-malformed",
+                    path,
+                    f"ref {name} of {repo.folder} holds {shown!r}, not exactly 40 hex characters, so "
+                    f"huggingface_hub cannot resolve '{name}' offline",
+                    fix=f"rewrite it as {commit}",
+                    repo=repo.folder,
+                )
+            else:
+                yield finding(
+                    "ref-malformed",
+                    path,
+                    f"ref {name} of {repo.folder} holds {shown!r}, which is not a commit hash; load by "
+                    "commit hash instead, or delete the ref and download the revision again",
+                    repo=repo.folder,
+                )
+                continue
+        if commit is not None and commit not in repo.revisions:
+            yield finding(
+                "ref-dangling",
+                path,
+                f"ref {name} of {repo.folder} names commit {commit}, which has no snapshot here; loading "
+                f"'{name}' offline fails and huggingface_hub's cache scan drops the repo. Download that "
+                "revision, or delete the ref.",
+                repo=repo.folder,
+            )

@@ -1,0 +1,142 @@
+"""Findings about checkpoints: index files against their shards, safetensors headers against sizes.
+
+Only headers are read (a few KB per file), never tensor data, so this stays cheap on
+multi-GB checkpoints and catches most truncations without hashing anything.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterator
+
+from hfcache.checks.blobs import blob_content_path
+from hfcache.checks.entries import EntryDiag, Form
+from hfcache.findings import Finding, finding
+from hfcache.model import Cache
+from hfcache.safetensors import Header, HeaderError, read_header, read_index
+from hfcache.units import human_size
+
+INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
+
+
+def content_path(cache: Cache, d: EntryDiag) -> str | None:
+    """The regular file holding an entry's content, reached without leaving the cache; else ``None``."""
+    if d.form is Form.COPY and d.node is not None:
+        return d.node.path
+    blob = d.linked_blob
+    if blob is not None:
+        return blob_content_path(cache, d.repo, blob)
+    return None
+
+
+def _size_of(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return None
+
+
+def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> Iterator[Finding]:
+    repo = d.repo.folder
+    if isinstance(header, HeaderError):
+        yield finding(
+            "shard-header-unreadable",
+            d.path,
+            f"{d.name} in snapshot {d.revision.commit[:8]}: the safetensors header cannot be read "
+            f"({header.reason}); loading it fails. Download the file again.",
+            repo=repo,
+        )
+        return
+    size = _size_of(path)
+    if size is not None and size < header.expected_size:
+        yield finding(
+            "shard-truncated",
+            d.path,
+            f"{d.name} in snapshot {d.revision.commit[:8]} is {human_size(size)}, but its header needs "
+            f"{human_size(header.expected_size)}: the file was cut short. Download it again.",
+            repo=repo,
+        )
+
+
+def shard_findings(cache: Cache, diags: list[EntryDiag]) -> Iterator[Finding]:
+    """Check every ``*.index.json`` and every safetensors file of each revision."""
+    by_rev: dict[tuple[str, str], dict[str, EntryDiag]] = {}
+    for d in diags:
+        by_rev.setdefault((d.repo.folder, d.revision.commit), {})[d.name] = d
+    for entries in by_rev.values():
+        headers: dict[str, Header | HeaderError] = {}
+        for name, d in entries.items():
+            path = content_path(cache, d)
+            if name.endswith(".safetensors") and path is not None:
+                headers[name] = read_header(path)
+                yield from _header_findings(d, path, headers[name])
+        for name, d in entries.items():
+            if name.endswith(INDEX_SUFFIXES):
+                yield from _index_findings(cache, d, entries, headers)
+
+
+def _index_findings(
+    cache: Cache, d: EntryDiag, entries: dict[str, EntryDiag], headers: dict[str, Header | HeaderError]
+) -> Iterator[Finding]:
+    repo, rev = d.repo.folder, d.revision.commit[:8]
+    path = content_path(cache, d)
+    if path is None:
+        return  # the index entry itself is broken: reported as such
+    index = read_index(path)
+    if isinstance(index, HeaderError):
+        yield finding(
+            "index-unreadable",
+            d.path,
+            f"{d.name} in snapshot {rev} cannot be parsed ({index.reason}); the checkpoint cannot be "
+            "loaded. Download it again.",
+            repo=repo,
+        )
+        return
+    folder = posixpath.dirname(d.name)
+    wanted: dict[str, list[str]] = {}
+    for tensor, shard in index.weight_map.items():
+        wanted.setdefault(posixpath.normpath(posixpath.join(folder, shard)), []).append(tensor)
+    total = 0
+    all_read = d.name.endswith(".safetensors.index.json")
+    for shard, tensors in sorted(wanted.items()):
+        sd = entries.get(shard)
+        if sd is None or (sd.form is Form.MISSING and not _restorable(sd)):
+            all_read = False
+            yield finding(
+                "shard-missing",
+                sd.path if sd is not None else os.path.join(d.revision.path, *shard.split("/")),
+                f"{shard} is named by {d.name} in snapshot {rev} ({len(tensors)} tensors) but is not in the "
+                f"cache; loading the checkpoint fails. Download it: `hf download {d.repo.repo_id} {shard} "
+                f"--revision {d.revision.commit}`.",
+                repo=repo,
+            )
+            continue
+        header = headers.get(shard)
+        if not isinstance(header, Header):
+            all_read = False
+            continue
+        total += header.data_bytes
+        absent = [t for t in tensors if t not in header.tensors]
+        if absent:
+            shown = ", ".join(absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
+            yield finding(
+                "shard-tensor-missing",
+                sd.path,
+                f"{shard} lacks {len(absent)} tensor(s) that {d.name} places in it ({shown}): the shard is "
+                "from another version of the model. Download the matching shard.",
+                repo=repo,
+            )
+    if all_read and index.total_size is not None and total != index.total_size:
+        yield finding(
+            "shard-total-size",
+            d.path,
+            f"{d.name} in snapshot {rev} says total_size {index.total_size}, but its shards hold {total} "
+            "bytes of tensors: index and shards may come from different versions.",
+            repo=repo,
+        )
+
+
+def _restorable(d: EntryDiag) -> bool:
+    """A missing entry whose blob is cached is restored by --fix, so the shard is not lost."""
+    return d.etag is not None and d.etag in d.repo.blobs

@@ -1,0 +1,190 @@
+"""Findings about snapshot entries, derived from their :class:`~hfcache.checks.entries.EntryDiag`.
+
+An entry is repairable when the content it should show is in the cache: its blob is there
+(and not known to be corrupt), or some full copy in the same repo claims to hold it (the
+repair hashes that copy before trusting it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from hfcache import layout
+from hfcache.checks.entries import EntryDiag, Form
+from hfcache.findings import Finding, Severity, finding
+from hfcache.model import Kind
+from hfcache.units import human_size
+
+FORM_CODES = {
+    Form.LINK_ABSOLUTE: "link-absolute",
+    Form.LINK_BACKSLASH: "link-backslash",
+    Form.LINK_FOREIGN: "link-absolute-foreign",
+    Form.LINK_MISSING: "link-missing-blob",
+    Form.LINK_OUTSIDE: "link-outside-cache",
+    Form.LINK_BAD: "link-bad-target",
+    Form.LINK_TEXT: "entry-link-text",
+    Form.CYGWIN: "entry-cygwin-link",
+    Form.XSYM: "entry-xsym-link",
+    Form.INTERIX: "entry-interix-link",
+    Form.LNK: "entry-lnk-shortcut",
+    Form.EMPTY: "entry-empty",
+    Form.LFS_POINTER: "entry-lfs-pointer",
+    Form.MISSING: "entry-missing",
+}
+
+_FORM_TEXT = {
+    Form.LINK_TEXT: "a small file holding the link text {t!r} (what git writes when core.symlinks=false)",
+    Form.CYGWIN: "a Cygwin/MSYS '!<symlink>' file pointing to {t!r}; only Cygwin programs follow it",
+    Form.XSYM: "a Minshall-French 'XSym' file pointing to {t!r}, left by an SMB/CIFS copy with mfsymlinks",
+    Form.INTERIX: "an Interix/SFU 'IntxLNK' file pointing to {t!r}",
+}
+
+
+def _describe(d: EntryDiag) -> str:
+    """What is wrong with the entry, in plain words."""
+    node, t = d.node, (d.node.target if d.node is not None else None) or d.link_target
+    where = f"{d.name} in snapshot {d.revision.commit[:8]}"
+    if d.form is Form.LINK_ABSOLUTE:
+        return f"{where} is an absolute link ({t}); it works here but breaks when the cache is moved"
+    if d.form is Form.LINK_BACKSLASH:
+        return f"{where} links to {t!r}, written with Windows backslashes, which Linux cannot follow"
+    if d.form is Form.LINK_FOREIGN:
+        return f"{where} links to {t!r}, an absolute path on another machine or account"
+    if d.form is Form.LINK_MISSING:
+        return f"{where} links to {t!r}, but that blob is not in the cache"
+    if d.form is Form.LINK_OUTSIDE:
+        return f"{where} links to {t!r}, outside the cache; hfcache did not follow it"
+    if d.form is Form.LINK_BAD:
+        return f"{where} links to {t!r}, which is not a blob of this repo"
+    if d.form in _FORM_TEXT:
+        return f"{where} is {_FORM_TEXT[d.form].format(t=t)}"
+    if d.form is Form.LNK:
+        shortcut = os.path.basename(d.leftover or "")
+        return f"{where} is missing; a Windows shortcut {shortcut} pointing to {t!r} stands in its place"
+    if d.form is Form.EMPTY:
+        size = f" (the tree listing says {human_size(d.expected_size)})" if d.expected_size else ""
+        return f"{where} is an empty placeholder file{size}"
+    if d.form is Form.LFS_POINTER:
+        return (
+            f"{where} is a Git LFS pointer, not the real content (the repo was cloned without git-lfs "
+            "or copied before LFS fetched it)"
+        )
+    if d.form is Form.MISSING:
+        return f"{where} is listed by the revision's tree listing but is not in the snapshot"
+    assert node is not None
+    return f"{where} is a full copy ({human_size(node.size)}) instead of a link to its blob"
+
+
+def _unfixable_advice(d: EntryDiag) -> str:
+    rev = d.revision.commit
+    return (
+        f"Its content is not in the cache: on a machine with access run "
+        f"`hf download {d.repo.repo_id} {d.name} --revision {rev}` and copy the cache again"
+    )
+
+
+def copy_sources(diags: Iterable[EntryDiag], corrupt: set[str]) -> set[tuple[str, str]]:
+    """(repo folder, etag) pairs a full copy can supply: its size fits and it did not fail a hash check."""
+    return {
+        (d.repo.folder, d.etag)
+        for d in diags
+        if d.form is Form.COPY
+        and d.etag is not None
+        and d.node is not None
+        and d.node.path not in corrupt
+        and d.expected_size in (None, d.node.size)
+    }
+
+
+def entry_findings(
+    diags: Iterable[EntryDiag], blobs: set[tuple[str, str]], copies: set[tuple[str, str]]
+) -> Iterator[Finding]:
+    """Findings for snapshot entries.
+
+    ``blobs`` holds the (repo folder, etag) pairs of usable blobs, ``copies`` those a full copy
+    can supply: together, the content a repair can link to.
+    """
+    for d in diags:
+        if d.form in (Form.OTHER, Form.LOCAL_LINK):
+            continue  # special files were reported by the scan; links out of a plain folder are fine
+        repo = d.repo.folder
+        key = (repo, d.etag or "")
+        content_here = key in blobs or key in copies
+        blob = f"blobs/{d.etag}" if d.etag else "its blob"
+        if d.form is Form.LINK:
+            wrong = d.wrong_blob
+            if wrong is None:
+                continue
+            yield finding(
+                "entry-wrong-blob",
+                d.path,
+                f"{d.name} in snapshot {d.revision.commit[:8]} leads to blobs/{wrong}, but the tree listing "
+                f"names blobs/{d.etag}: programs silently read the wrong bytes",
+                fix=f"relink to {blob}" if content_here else None,
+                repo=repo,
+            )
+            continue
+        if d.form is Form.COPY:
+            yield from _copy_finding(d, content_here, key in blobs)
+            continue
+        code = FORM_CODES[d.form]
+        message = _describe(d)
+        if d.form is Form.MISSING and not content_here:
+            yield finding(
+                code,
+                d.path,
+                f"{message}; its blob is not cached either (fine if you downloaded only part of the repo)",
+                repo=repo,
+                severity=Severity.INFO,
+            )
+            continue
+        if d.form is Form.LINK_ABSOLUTE:
+            yield finding(code, d.path, message, fix=f"make it a relative link to {blob}", repo=repo)
+            continue
+        severity = None
+        if d.form is Form.EMPTY and not d.expected_size and not d.name.endswith(layout.WEIGHT_SUFFIXES):
+            # Without a listing an empty file may be genuinely empty (an __init__.py, a .gitkeep).
+            if is_plain_folder(d):
+                continue
+            severity = Severity.WARNING
+        replaces_file = (d.node is not None and d.node.kind is Kind.FILE) or d.leftover is not None
+        leftover = " and park the old file in quarantine" if replaces_file else ""
+        fix = f"replace with a relative link to {blob}{leftover}" if content_here else None
+        if fix is None:
+            message = f"{message}. {_unfixable_advice(d)}"
+        yield finding(code, d.path, message, fix=fix, repo=repo, severity=severity)
+
+
+def is_plain_folder(d: EntryDiag) -> bool:
+    """Does the entry belong to a plain model folder rather than to a cache snapshot?"""
+    return d.repo.path == d.revision.path
+
+
+def _copy_finding(d: EntryDiag, content_here: bool, blob_cached: bool) -> Iterator[Finding]:
+    """A regular file where a link belongs (never reported for plain model folders)."""
+    node = d.node
+    assert node is not None
+    if is_plain_folder(d):  # real files are the normal case there
+        return
+    repo = d.repo.folder
+    if d.expected_size is not None and node.size != d.expected_size:
+        yield finding(
+            "entry-size-mismatch",
+            d.path,
+            f"{d.name} in snapshot {d.revision.commit[:8]} is a {human_size(node.size)} file, but the tree "
+            f"listing says {human_size(d.expected_size)}: it is truncated or a different version",
+            fix=f"park it in quarantine and link to blobs/{d.etag}" if content_here else None,
+            repo=repo,
+        )
+        return
+    twice = blob_cached
+    reclaim = node.size if twice else 0
+    extra = f"; the blob is cached too, so {human_size(node.size)} are stored twice" if twice else ""
+    if d.etag is None:
+        fix = "hash it, move it into blobs/ under its hash and link to it"
+    elif twice:
+        fix = f"check it hashes to {d.etag[:12]}…, then replace it with a link to blobs/{d.etag}"
+    else:
+        fix = f"check it hashes to {d.etag[:12]}…, move it into blobs/{d.etag} and link to it"
+    yield finding("entry-full-copy", d.path, _describe(d) + extra, fix=fix, repo=repo, reclaimable=reclaim)

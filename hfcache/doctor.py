@@ -1,0 +1,140 @@
+"""``doctor``: scan a cache, run every check, optionally hash, and return a :class:`Report`.
+
+This is the library entry point the CLI calls; it prints nothing and raises only
+:class:`hfcache.errors.BadInputError` for a path it cannot work on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hfcache.checks.blobs import blob_findings, lock_findings, store_findings, usable_blobs
+from hfcache.checks.entries import EntryDiag, Form, diagnose_cache
+from hfcache.checks.refs import ref_findings
+from hfcache.checks.shards import shard_findings
+from hfcache.checks.snapshots import copy_sources, entry_findings
+from hfcache.findings import Finding, Severity
+from hfcache.layout import Location, locate
+from hfcache.model import Cache, Kind
+from hfcache.progress import NO_PROGRESS, Progress
+from hfcache.scan import scan_location
+from hfcache.verify import Verification, total_bytes, verify
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts for the report's last lines and the JSON ``summary`` object."""
+
+    repos: int
+    revisions: int
+    files: int
+    bytes: int
+    bytes_hashed: int
+    errors: int
+    warnings: int
+    infos: int
+    fixable: int
+    reclaimable: int
+
+    def to_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one doctor run learnt. ``findings`` are sorted by repo, severity and path."""
+
+    location: Location
+    cache: Cache
+    diags: tuple[EntryDiag, ...]
+    findings: tuple[Finding, ...]
+    verification: Verification | None
+
+    @property
+    def problems(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is not Severity.INFO)
+
+    @property
+    def summary(self) -> Summary:
+        cache = self.cache
+        content = sum(n.size for r in cache.repos for n in r.blobs.values() if n.kind is Kind.FILE)
+        content += sum(n.size for n in (cache.store.entries.values() if cache.store else ()))
+        content += sum(d.node.size for d in self.diags if d.form is Form.COPY and d.node is not None)
+        count = {s: sum(1 for f in self.findings if f.severity is s) for s in Severity}
+        fixable = [f for f in self.findings if f.fixable]
+        return Summary(
+            repos=len(cache.repos),
+            revisions=sum(len(r.revisions) for r in cache.repos),
+            files=len(self.diags),
+            bytes=content,
+            bytes_hashed=self.verification.bytes_hashed if self.verification else 0,
+            errors=count[Severity.ERROR],
+            warnings=count[Severity.WARNING],
+            infos=count[Severity.INFO],
+            fixable=len(fixable),
+            reclaimable=sum(f.reclaimable for f in fixable),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.location.path,
+            "kind": self.location.kind.value,
+            "cache_dir": self.cache.root,
+            "verified": self.verification is not None,
+            "summary": self.summary.to_json(),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def _sort_key(f: Finding) -> tuple[str, int, str, str]:
+    return (f.repo or "", f.severity.rank, f.path, f.code)
+
+
+def run_checks(cache: Cache, diags: list[EntryDiag], verification: Verification | None) -> list[Finding]:
+    """Every check over an already scanned cache, in a stable order."""
+    corrupt = verification.corrupt if verification is not None else set()
+    blobs = usable_blobs(cache, corrupt)
+    copies = copy_sources(diags, corrupt)
+
+    def all_findings() -> Iterator[Finding]:
+        yield from cache.findings
+        yield from entry_findings(diags, blobs, copies)
+        for repo in cache.repos:
+            repo_diags = [d for d in diags if d.repo is repo]
+            yield from ref_findings(repo)
+            yield from blob_findings(cache, repo, repo_diags)
+        yield from shard_findings(cache, diags)
+        yield from store_findings(cache)
+        yield from lock_findings(cache)
+        if verification is not None:
+            yield from verification.findings
+
+    return sorted(all_findings(), key=_sort_key)
+
+
+def diagnose(
+    target: str | os.PathLike[str] | Location | None = None,
+    *,
+    verify_hashes: bool = False,
+    progress: Progress = NO_PROGRESS,
+) -> Report:
+    """Diagnose a cache, repo folder or model folder (``None``: the cache huggingface_hub uses).
+
+    With ``verify_hashes`` every blob, store entry and full copy is hashed and compared with
+    its name or tree listing; ``progress`` then hears about the bytes hashed.
+    """
+    location = target if isinstance(target, Location) else locate(target)
+    cache = scan_location(location)
+    diags = diagnose_cache(cache)
+    verification = None
+    if verify_hashes:
+        progress.start("verify", total_bytes(cache, diags))
+        try:
+            verification = verify(cache, diags, progress=progress.advance)
+        finally:
+            progress.finish()
+    findings = run_checks(cache, diags, verification)
+    return Report(location, cache, tuple(diags), tuple(findings), verification)

@@ -1,0 +1,128 @@
+"""``--verify``: hash content against the names and listings that vouch for it.
+
+A blob is named by its own hash (sha256 for LFS files, git blob sha1 for the rest), a shared
+store entry by its Xet hash, and a full copy in a snapshot by what the tree listing says. Every
+file is read once, in parallel, streaming; the digests are kept so a repair can trust content
+without hashing it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from hfcache import layout
+from hfcache.checks.entries import EntryDiag, Form
+from hfcache.findings import Finding, Severity, finding
+from hfcache.hashing import Algo, HashJob, HashResult, hash_files
+from hfcache.model import Cache, Kind
+
+Progress = Callable[[int], None]
+
+
+def algo_for(etag: str) -> Algo:
+    """Which hash names a blob: 64 hex is a sha256 (LFS), 40 hex a git blob sha1."""
+    return Algo.SHA256 if layout.SHA256_RE.fullmatch(etag) else Algo.GIT_SHA1
+
+
+@dataclass
+class Verification:
+    """Digests by path, what did not match, and the findings that says so."""
+
+    digests: dict[str, dict[Algo, str]] = field(default_factory=dict)
+    corrupt: set[str] = field(default_factory=set)
+    """Paths whose content does not hash to what vouches for it."""
+    findings: list[Finding] = field(default_factory=list)
+    bytes_hashed: int = 0
+
+    def matches(self, path: str, etag: str) -> bool:
+        """Did the content at ``path`` hash to ``etag``?"""
+        return self.digests.get(path, {}).get(algo_for(etag)) == etag
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one hashed file should hash to, and how to report a mismatch."""
+
+    repo: str | None
+    code: str
+    expected: str | None
+    label: str
+
+
+def plan_jobs(cache: Cache, diags: Iterable[EntryDiag]) -> dict[str, tuple[HashJob, _Target]]:
+    """Every file to hash, once, with what it should match."""
+    jobs: dict[str, tuple[HashJob, _Target]] = {}
+    for repo in cache.repos:
+        for etag, node in repo.blobs.items():
+            if node.kind is Kind.FILE and layout.is_etag(etag):
+                target = _Target(repo.folder, "blob-hash-mismatch", etag, f"blob {etag} of {repo.folder}")
+                jobs[node.path] = (HashJob(node.path, frozenset({algo_for(etag)}), node.size), target)
+    if cache.store is not None:
+        for name, node in cache.store.entries.items():
+            if node.kind is Kind.FILE:
+                target = _Target(None, "store-hash-mismatch", name, f"shared store entry {name}")
+                jobs[node.path] = (HashJob(node.path, frozenset({Algo.XET}), node.size), target)
+    for d in diags:
+        if d.form is not Form.COPY or d.node is None or d.node.path in jobs:
+            continue
+        algos = frozenset({algo_for(d.etag)}) if d.etag else frozenset({Algo.SHA256, Algo.GIT_SHA1})
+        label = f"{d.name} in snapshot {d.revision.commit[:8]}"
+        target = _Target(d.repo.folder, "entry-hash-mismatch", d.etag, label)
+        jobs[d.node.path] = (HashJob(d.node.path, algos, d.node.size), target)
+    return jobs
+
+
+def _judge(result: HashResult, target: _Target, out: Verification) -> Iterator[Finding]:
+    path = result.job.path
+    if result.error is not None:
+        if "hf_xet" in result.error:
+            yield finding(
+                target.code,
+                path,
+                f"{target.label} was not checked: {result.error}",
+                repo=target.repo,
+                severity=Severity.INFO,
+            )
+        else:
+            yield finding(
+                "unreadable",
+                path,
+                f"cannot read {path} to verify it: {result.error}",
+                repo=target.repo,
+            )
+        return
+    out.digests[path] = dict(result.digests)
+    out.bytes_hashed += result.nbytes
+    if target.expected is None:
+        return
+    algo = Algo.XET if target.code == "store-hash-mismatch" else algo_for(target.expected)
+    actual = result.digests.get(algo)
+    if actual is None or actual == target.expected:
+        return
+    out.corrupt.add(path)
+    fix = None
+    if target.code == "blob-hash-mismatch":
+        fix = "replace it with a verified copy if one exists, else park it in quarantine"
+    yield finding(
+        target.code,
+        path,
+        f"{target.label} hashes to {actual} ({algo.value}), not {target.expected}: its bytes are corrupt. "
+        "Download it again.",
+        fix=fix,
+        repo=target.repo,
+    )
+
+
+def verify(cache: Cache, diags: Iterable[EntryDiag], *, progress: Progress | None = None) -> Verification:
+    """Hash every blob, store entry and full copy of the cache and compare with its name."""
+    out = Verification()
+    jobs = plan_jobs(cache, diags)
+    for result in hash_files((job for job, _ in jobs.values()), progress=progress):
+        out.findings.extend(_judge(result, jobs[result.job.path][1], out))
+    return out
+
+
+def total_bytes(cache: Cache, diags: Iterable[EntryDiag]) -> int:
+    """How many bytes ``verify`` will read: for sizing a progress bar."""
+    return sum(job.size or 0 for job, _ in plan_jobs(cache, diags).values())
