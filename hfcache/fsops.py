@@ -1,0 +1,146 @@
+"""Crash-safe file-system steps: every change becomes visible through one atomic rename.
+
+A repair built from these steps can be interrupted at any point and leave a cache that is
+still consistent: new content appears under its final name only once complete and synced, and
+a link is swapped in over an old entry with ``os.replace``, never by delete-then-create.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+
+from filelock import FileLock, Timeout
+
+TMP_MARK = ".hfcache-tmp"
+
+
+def tmp_name(final: str) -> str:
+    """A sibling name for staging ``final``: hidden, unique, and recognisable as ours."""
+    head, tail = os.path.split(final)
+    return os.path.join(head, f".{tail}.{secrets.token_hex(4)}{TMP_MARK}")
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in ``path`` durable (best effort: not every file system allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def replace_with_link(entry: str, target: str) -> None:
+    """Make ``entry`` a relative symlink to ``target``, atomically replacing whatever is there.
+
+    The link text is relative, as huggingface_hub writes it, so the cache survives being moved.
+    """
+    os.makedirs(os.path.dirname(entry), exist_ok=True)
+    rel = os.path.relpath(target, os.path.dirname(entry))
+    tmp = tmp_name(entry)
+    os.symlink(rel, tmp)
+    try:
+        os.replace(tmp, entry)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(os.path.dirname(entry))
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a synced temp file and a rename."""
+    tmp = tmp_name(path)
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(os.path.dirname(path))
+
+
+_NO_HARDLINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP)
+
+
+def stage_copy(src: str, dest: str) -> tuple[str, bool]:
+    """Put ``src``'s bytes at a temp name beside ``dest``; ``dest`` is not touched.
+
+    Returns the temp path and whether it is a hard link (the very same bytes) rather than a
+    copy, which the caller must verify again. A hard link costs nothing and keeps ``src`` in
+    place; where the file system refuses one, the bytes are copied and synced.
+    """
+    tmp = tmp_name(dest)
+    try:
+        os.link(src, tmp, follow_symlinks=False)
+        return tmp, True
+    except OSError as e:
+        if e.errno not in _NO_HARDLINK:
+            raise
+    with open(src, "rb") as fin, open(tmp, "xb") as fout:
+        shutil.copyfileobj(fin, fout, 8 * 1024 * 1024)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return tmp, False
+
+
+def publish(tmp: str, final: str) -> None:
+    """Rename a staged file into place, refusing to overwrite anything already there."""
+    try:
+        os.link(tmp, final, follow_symlinks=False)
+    except FileExistsError:
+        os.unlink(tmp)
+        raise
+    except OSError:
+        # No hard links here: fall back to a rename, after checking nothing is in the way.
+        if os.path.lexists(final):
+            os.unlink(tmp)
+            raise FileExistsError(errno.EEXIST, "already exists", final) from None
+        os.rename(tmp, final)
+    else:
+        os.unlink(tmp)
+    fsync_dir(os.path.dirname(final))
+
+
+def quarantine(path: str, qroot: str, rel: str, *, keep: bool = False) -> str:
+    """Put ``path`` at ``qroot/<timestamp>/<rel>`` and return where it went. Nothing is deleted.
+
+    With ``keep`` the original stays where it is (hard-linked, or copied where links are not
+    possible), so the caller can then swap a link over it in one atomic rename.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    dest = os.path.join(qroot, stamp, rel)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    while os.path.lexists(dest):
+        dest = f"{dest}.{secrets.token_hex(2)}"
+    if keep:
+        tmp, _ = stage_copy(path, dest)
+        os.rename(tmp, dest)
+    else:
+        os.rename(path, dest)
+    fsync_dir(os.path.dirname(dest))
+    return dest
+
+
+@contextlib.contextmanager
+def hf_lock(lock_file: str, timeout: float = 10.0) -> Iterator[None]:
+    """Hold huggingface_hub's own lock for a blob, so a repair never races a live download.
+
+    Raises :class:`filelock.Timeout` if a download keeps holding it.
+    """
+    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
+    lock = FileLock(lock_file, timeout=timeout, mode=0o664)
+    with lock:
+        yield
+
+
+__all__ = ["Timeout", "hf_lock", "publish", "quarantine", "replace_with_link", "stage_copy", "write_atomic"]
