@@ -1,0 +1,70 @@
+"""The one output sink: data to stdout, messages and progress bars to stderr.
+
+Every command renders through an :class:`Output`, so ``--json`` means the same everywhere:
+exactly one JSON document on stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any
+
+from rich.console import Console
+from tqdm import tqdm
+
+
+class TqdmProgress:
+    """A :class:`hfcache.progress.Progress` drawing a byte bar on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._bar: tqdm[Any] | None = None
+        self._lock = threading.Lock()
+
+    def start(self, task: str, total: int | None) -> None:
+        self.finish()
+        if self._enabled:
+            self._bar = tqdm(
+                total=total,
+                desc=task,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                leave=False,
+            )
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            with self._lock:
+                self._bar.update(n)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class Output:
+    """Where a command's results and messages go."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        # Piped output keeps a readable width instead of rich's 80-column default.
+        width = None if sys.stdout.isatty() else 120
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
+        self.err = Console(file=sys.stderr, highlight=False)
+
+    def data(self, obj: Any) -> None:
+        """Print the command's JSON document on stdout."""
+        sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    def message(self, text: str) -> None:
+        """A note for the person at the terminal, on stderr (also in JSON mode)."""
+        self.err.print(text, markup=False)
+
+    def progress(self) -> TqdmProgress:
+        return TqdmProgress(enabled=sys.stderr.isatty())
