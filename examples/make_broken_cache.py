@@ -25,7 +25,9 @@ def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     hub_dir = OUT / "hub"
     with StandinHub() as hub:
-        hub.add_commit("hfcache-demo/tiny-llama", sharded_model_files())
+        # No .gitattributes: git would try to read the committed copy as its own.
+        files = {k: v for k, v in sharded_model_files().items() if k != ".gitattributes"}
+        hub.add_commit("hfcache-demo/tiny-llama", files)
         hub.add_commit("hfcache-demo/clean-config", {"config.json": b'{"model_type": "bert"}\n'})
         broken = cache_repo(hub, hub_dir, "hfcache-demo/tiny-llama")
         cache_repo(hub, hub_dir, "hfcache-demo/clean-config")
