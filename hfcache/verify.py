@@ -8,6 +8,7 @@ without hashing it again.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -18,6 +19,15 @@ from hfcache.hashing import Algo, HashJob, HashResult, hash_files
 from hfcache.model import Cache, Kind
 
 Progress = Callable[[int], None]
+
+
+def file_identity(path: str) -> tuple[int, int, int] | None:
+    """What tells one file apart from a replacement at the same path, without reading it."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def algo_for(etag: str) -> Algo:
@@ -34,6 +44,12 @@ class Verification:
     """Paths whose content does not hash to what vouches for it."""
     findings: list[Finding] = field(default_factory=list)
     bytes_hashed: int = 0
+    identity: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """(inode, size, mtime) of each hashed file, to tell later whether it is still the same file."""
+
+    def unchanged(self, path: str) -> bool:
+        """Is the file at ``path`` still the one that was hashed?"""
+        return path in self.identity and file_identity(path) == self.identity[path]
 
     def matches(self, path: str, etag: str) -> bool:
         """Did the content at ``path`` hash to ``etag``?"""
@@ -94,6 +110,9 @@ def _judge(result: HashResult, target: _Target, out: Verification) -> Iterator[F
         return
     out.digests[path] = dict(result.digests)
     out.bytes_hashed += result.nbytes
+    identity = file_identity(path)
+    if identity is not None:
+        out.identity[path] = identity
     if target.expected is None:
         return
     algo = Algo.XET if target.code == "store-hash-mismatch" else algo_for(target.expected)

@@ -39,7 +39,7 @@ def _recheck(before: Report) -> Report:
     after = diagnose(before.location)
     if before.verification is None:
         return after
-    kept = [f for f in before.verification.findings if os.path.lexists(f.path)]
+    kept = [f for f in before.verification.findings if before.verification.unchanged(f.path)]
     findings = run_checks(after.cache, list(after.diags), None) + kept
     return Report(after.location, after.cache, after.diags, tuple(findings), before.verification)
 

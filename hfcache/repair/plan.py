@@ -169,4 +169,3 @@ def make_plan(report: Report) -> Plan:
 _BROKEN_LINKS = frozenset(
     {Form.LINK_BACKSLASH, Form.LINK_FOREIGN, Form.LINK_MISSING, Form.LINK_OUTSIDE, Form.LINK_BAD}
 )
-
