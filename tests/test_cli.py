@@ -1,0 +1,121 @@
+"""The command line as a user meets it: a real process, stdout and stderr apart, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import damage
+import pytest
+from builders import CachedRepo
+from checks import loads_exactly
+
+ROOT = Path(__file__).resolve().parent.parent
+FINDING_KEYS = {"code", "severity", "path", "message", "fixable"}
+
+
+def hfcache(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hfcache", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_clean_cache_exits_0(fresh_cache: CachedRepo) -> None:
+    run = hfcache("doctor", fresh_cache.cache_dir)
+    assert run.returncode == 0, run.stderr
+    assert "No problems found" in run.stdout
+
+
+def test_json_document_and_exit_1(fresh_cache: CachedRepo) -> None:
+    c = fresh_cache
+    damage.backslash_link(c, "config.json")
+    run = hfcache("doctor", c.cache_dir, "--json")
+    assert run.returncode == 1
+    doc = json.loads(run.stdout)
+    (finding,) = doc["findings"]
+    assert finding.keys() >= FINDING_KEYS
+    assert finding["code"] == "link-backslash" and finding["fixable"] is True
+    assert os.path.isabs(finding["path"])
+    assert doc["summary"]["errors"] == 1
+    assert [a["step"] for a in doc["plan"]] == ["link"]
+    assert os.readlink(c.snapshot / "config.json").count("\\")  # without --fix nothing was written
+
+
+def test_fix_json_reports_what_was_done(fresh_cache: CachedRepo) -> None:
+    c = fresh_cache
+    damage.git_link_text(c, "config.json")
+    run = hfcache("doctor", c.cache_dir, "--fix", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["findings"] == []
+    (before,) = doc["findings_before"]
+    assert before["code"] == "entry-link-text" and before["fixed"] is True
+    (action,) = doc["actions"]
+    assert action["status"] == "done" and len(action["quarantined"]) == 1
+    loads_exactly(c)
+
+
+def test_fix_human_output(fresh_cache: CachedRepo) -> None:
+    damage.full_copy(fresh_cache, "tokenizer.json")
+    run = hfcache("doctor", fresh_cache.cache_dir, "--fix")
+    assert run.returncode == 0
+    assert "deduplicated" in run.stdout and "Reclaimed" in run.stdout
+
+
+def test_verify_human_output_and_quiet_stderr(fresh_cache: CachedRepo) -> None:
+    run = hfcache("doctor", fresh_cache.cache_dir, "--verify")
+    assert run.returncode == 0
+    assert "hashed" in run.stdout
+    assert run.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+@pytest.mark.parametrize("args", [("doctor", "/no/such/path"), ("doctor", "/etc/hostname")])
+def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
+    run = hfcache(*args, "--json")
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("hfcache: error:")
+    assert "Traceback" not in run.stderr
+
+
+def test_no_path_uses_hf_home(fresh_cache: CachedRepo) -> None:
+    """With no PATH, the cache is found as huggingface_hub finds it: here HF_HOME/hub."""
+    home = fresh_cache.cache_dir.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")}
+    run = subprocess.run(
+        [sys.executable, "-m", "hfcache", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        env={**env, "HF_HOME": str(home)},
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["cache_dir"] == str(home / "hub")
+
+
+def test_quick_start_example_cache_is_broken_in_the_documented_ways() -> None:
+    run = hfcache("doctor", ROOT / "examples" / "broken-cache", "--json")
+    assert run.returncode == 1
+    found = {f["code"] for f in json.loads(run.stdout)["findings"]}
+    assert found == {
+        "ref-malformed",
+        "link-backslash",
+        "entry-link-text",
+        "entry-lfs-pointer",
+        "link-missing-blob",
+        "entry-full-copy",
+        "entry-lnk-shortcut",
+    }
+
+
+def test_version_and_help() -> None:
+    assert hfcache("--version").stdout.startswith("hfcache ")
+    run = hfcache("doctor", "--help")
+    assert run.returncode == 0 and "--verify" in run.stdout

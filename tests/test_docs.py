@@ -1,0 +1,54 @@
+"""Documentation keeps up with the code: every command, option and finding code is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hfcache.cli import app
+from hfcache.findings import CODES
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _commands() -> dict[str, Any]:
+    """The app's commands, through typer's public ``get_command`` (typer ships its own click)."""
+    group = typer.main.get_command(app)
+    return dict(getattr(group, "commands", {}))
+
+
+def test_every_finding_code_has_a_section() -> None:
+    text = (DOCS / "findings.md").read_text()
+    documented = set(re.findall(r"^### `([a-z-]+)`", text, flags=re.MULTILINE))
+    assert documented == set(CODES)
+
+
+def test_documented_severity_matches_the_code() -> None:
+    text = (DOCS / "findings.md").read_text()
+    for code, info in CODES.items():
+        section = text.split(f"### `{code}`", 1)[1]
+        assert section.lstrip().startswith(f"*{info.severity.value}"), code
+
+
+def test_every_command_has_a_page_naming_each_option() -> None:
+    commands = _commands()
+    assert commands
+    for name, command in commands.items():
+        page = DOCS / f"{name}.md"
+        assert page.exists(), f"docs/{name}.md is missing"
+        text = page.read_text()
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert f"`{opt}`" in text, f"{opt} of {name} is not documented"
+            if param.param_type_name == "argument":
+                assert f"`{param.name.upper()}`" in text, f"argument {param.name} of {name}"
+
+
+def test_readme_links_every_doc_page() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    for page in DOCS.glob("*.md"):
+        assert f"docs/{page.name}" in readme, page.name
