@@ -102,10 +102,12 @@ def run_checks(cache: Cache, diags: list[EntryDiag], verification: Verification 
     def all_findings() -> Iterator[Finding]:
         yield from cache.findings
         yield from entry_findings(diags, blobs, copies)
+        by_repo: dict[str, list[EntryDiag]] = {r.folder: [] for r in cache.repos}
+        for d in diags:
+            by_repo[d.repo.folder].append(d)
         for repo in cache.repos:
-            repo_diags = [d for d in diags if d.repo is repo]
             yield from ref_findings(repo)
-            yield from blob_findings(cache, repo, repo_diags)
+            yield from blob_findings(cache, repo, by_repo[repo.folder])
         yield from shard_findings(cache, diags)
         yield from store_findings(cache)
         yield from lock_findings(cache)

@@ -13,7 +13,7 @@ with an I/O error confined to its own result. Measured choices (benchmarks/READM
   call at once, streams (flat in file size; ~200-290 MB in all, whether 1 or 8 calls run), costs
   ~0.3-0.7 ms per file and call, and has no progress. So Xet files go in batches on a second
   pool of ``workers`` threads (big files alone, small ones 64 a call), as ``/proc/self/fd``
-  paths of descriptors opened here. Xet is a pass of its own; it cancels itself on SIGINT.
+  paths of descriptors opened here. Xet is a pass of its own; hf_xet cancels it on SIGINT.
 """
 
 from __future__ import annotations

@@ -24,6 +24,21 @@ ScanProgress = Callable[[str], None]
 """Called with each repo folder name as its scan starts."""
 
 
+_EUID = os.geteuid() if hasattr(os, "geteuid") else -1
+_GROUPS = frozenset(os.getgroups()) | {os.getegid()} if hasattr(os, "getegid") else frozenset()
+
+
+def _readable(st: os.stat_result) -> bool:
+    """Would opening this file for reading be allowed? Judged from the mode bits already in hand."""
+    if _EUID in (0, -1):
+        return True
+    if st.st_uid == _EUID:
+        return bool(st.st_mode & stat.S_IRUSR)
+    if st.st_gid in _GROUPS:
+        return bool(st.st_mode & stat.S_IRGRP)
+    return bool(st.st_mode & stat.S_IROTH)
+
+
 @dataclass
 class _Walk:
     """Mutable state of one scan: the findings met so far."""
@@ -45,13 +60,17 @@ class _Walk:
     def node(self, entry: os.DirEntry[str]) -> Node | None:
         """lstat one entry into a Node; ``None`` (with a finding) if that fails."""
         try:
+            if entry.is_symlink():  # from the directory listing itself: a link costs one readlink
+                return Node(entry.path, Kind.LINK, target=os.readlink(entry.path))
             st = entry.stat(follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):
+            if stat.S_ISLNK(st.st_mode):  # replaced by a link since the listing
                 return Node(entry.path, Kind.LINK, st.st_size, st.st_mtime, os.readlink(entry.path))
         except OSError as e:
             self.unreadable(entry.path, e)
             return None
         if stat.S_ISREG(st.st_mode):
+            if not _readable(st):
+                self.unreadable(entry.path, PermissionError(13, "permission denied"))
             return Node(entry.path, Kind.FILE, st.st_size, st.st_mtime)
         if stat.S_ISDIR(st.st_mode):
             return Node(entry.path, Kind.DIR, 0, st.st_mtime)

@@ -157,6 +157,18 @@ def _diag_link(cache: Cache, repo: Repo, base: EntryDiag, target: str) -> EntryD
     return with_form(Form.LINK_ABSOLUTE if os.path.isabs(target) else Form.LINK, resolved)
 
 
+def _healthy_link(node: Node, blobs_prefix: str, repo: Repo) -> str | None:
+    """The blob path a relative, forward-slash link leads to, if that blob is in ``repo``."""
+    target = node.target or ""
+    if "\\" in target or target.startswith("/"):
+        return None
+    resolved = os.path.normpath(os.path.join(os.path.dirname(node.path), target))
+    name = resolved[len(blobs_prefix) :]
+    if resolved.startswith(blobs_prefix) and "/" not in name and name in repo.blobs:
+        return resolved
+    return None
+
+
 def _replace(d: EntryDiag, **kw: object) -> EntryDiag:
     return replace(d, **kw)  # type: ignore[arg-type]
 
@@ -213,14 +225,26 @@ def diagnose_revision(cache: Cache, repo: Repo, revision: Revision) -> list[Entr
         if link is not None:
             shortcuts[real] = (candidate.path, link)
     shortcut_paths = {p for p, _ in shortcuts.values()}
+    blobs_prefix = os.path.join(repo.path, layout.BLOBS) + os.sep
     for name in sorted(names | shortcuts.keys() | set(revision.tree or ())):
         node = revision.entries.get(name)
         if node is not None and node.path in shortcut_paths:
             continue
         etag, size = tree_etag(revision, name)
+        evidence = "tree" if etag else None
+        if node is not None and node.kind is Kind.LINK and not cache.local_dir:
+            healthy = _healthy_link(node, blobs_prefix, repo)
+            if healthy is not None:  # the common case, kept cheap: one string join, one lookup
+                if etag is None:
+                    etag, evidence = os.path.basename(healthy), "link"
+                diags.append(
+                    EntryDiag(
+                        repo, revision, name, node.path, node, Form.LINK, etag, evidence, healthy, None, size
+                    )
+                )
+                continue
         path = node.path if node is not None else os.path.join(revision.path, *name.split("/"))
-        base = EntryDiag(repo, revision, name, path, node, Form.MISSING, etag, "tree" if etag else None)
-        base = _replace(base, expected_size=size)
+        base = EntryDiag(repo, revision, name, path, node, Form.MISSING, etag, evidence, expected_size=size)
         if node is None:
             if name in shortcuts:
                 leftover, link = shortcuts[name]

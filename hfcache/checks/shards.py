@@ -67,8 +67,8 @@ def shard_findings(cache: Cache, diags: list[EntryDiag]) -> Iterator[Finding]:
     for entries in by_rev.values():
         headers: dict[str, Header | HeaderError] = {}
         for name, d in entries.items():
-            path = content_path(cache, d)
-            if name.endswith(".safetensors") and path is not None:
+            path = content_path(cache, d) if name.endswith(".safetensors") else None
+            if path is not None:
                 headers[name] = read_header(path)
                 yield from _header_findings(d, path, headers[name])
         for name, d in entries.items():
