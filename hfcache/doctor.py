@@ -21,7 +21,7 @@ from hfcache.layout import Location, locate
 from hfcache.model import Cache, Kind
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.scan import scan_location
-from hfcache.verify import Verification, total_bytes, verify
+from hfcache.verify import Verification, verify
 
 
 @dataclass(frozen=True)
@@ -131,12 +131,6 @@ def diagnose(
     location = target if isinstance(target, Location) else locate(target)
     cache = scan_location(location)
     diags = diagnose_cache(cache)
-    verification = None
-    if verify_hashes:
-        progress.start("verify", total_bytes(cache, diags))
-        try:
-            verification = verify(cache, diags, progress=progress.advance)
-        finally:
-            progress.finish()
+    verification = verify(cache, diags, progress=progress) if verify_hashes else None
     findings = run_checks(cache, diags, verification)
     return Report(location, cache, tuple(diags), tuple(findings), verification)

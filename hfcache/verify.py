@@ -9,16 +9,15 @@ without hashing it again.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from hfcache import layout
 from hfcache.checks.entries import EntryDiag, Form
 from hfcache.findings import Finding, Severity, finding
-from hfcache.hashing import Algo, HashJob, HashResult, hash_files
+from hfcache.hashing import XET_UNAVAILABLE, Algo, HashJob, HashResult, hash_files
 from hfcache.model import Cache, Kind
-
-Progress = Callable[[int], None]
+from hfcache.progress import NO_PROGRESS, Progress
 
 
 def file_identity(path: str) -> tuple[int, int, int] | None:
@@ -92,7 +91,7 @@ def plan_jobs(cache: Cache, diags: Iterable[EntryDiag]) -> dict[str, tuple[HashJ
 def _judge(result: HashResult, target: _Target, out: Verification) -> Iterator[Finding]:
     path = result.job.path
     if result.error is not None:
-        if "hf_xet" in result.error:
+        if result.errors.get(Algo.XET) == XET_UNAVAILABLE:
             yield finding(
                 target.code,
                 path,
@@ -133,15 +132,14 @@ def _judge(result: HashResult, target: _Target, out: Verification) -> Iterator[F
     )
 
 
-def verify(cache: Cache, diags: Iterable[EntryDiag], *, progress: Progress | None = None) -> Verification:
+def verify(cache: Cache, diags: Iterable[EntryDiag], *, progress: Progress = NO_PROGRESS) -> Verification:
     """Hash every blob, store entry and full copy of the cache and compare with its name."""
     out = Verification()
     jobs = plan_jobs(cache, diags)
-    for result in hash_files((job for job, _ in jobs.values()), progress=progress):
-        out.findings.extend(_judge(result, jobs[result.job.path][1], out))
+    progress.start("verify", sum((job.size or 0) * job.passes for job, _ in jobs.values()))
+    try:
+        for result in hash_files((job for job, _ in jobs.values()), progress=progress.advance):
+            out.findings.extend(_judge(result, jobs[result.job.path][1], out))
+    finally:
+        progress.finish()
     return out
-
-
-def total_bytes(cache: Cache, diags: Iterable[EntryDiag]) -> int:
-    """How many bytes ``verify`` will read: for sizing a progress bar."""
-    return sum(job.size or 0 for job, _ in plan_jobs(cache, diags).values())

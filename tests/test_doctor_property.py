@@ -92,7 +92,11 @@ def _apply(c: CachedRepo, ops: list[tuple[int, int]]) -> None:
         path = damage.entry(c, name)
         if not path.is_symlink():  # each op expects the entry huggingface_hub wrote
             continue
-        if not os.path.lexists(c.blob(name)) and OPS[op % len(OPS)] in (_flip_blob, _truncate):
+        if not os.path.lexists(c.blob(name)) and OPS[op % len(OPS)] in (
+            _flip_blob,
+            _truncate,
+            damage.drop_blob,
+        ):
             continue
         OPS[op % len(OPS)](c, name)
 

@@ -190,6 +190,14 @@ def test_xet_matches_hf_xet(tmp_path: Path) -> None:
     assert sum(seen) == sum(j.size * j.passes for j in jobs if j.size is not None)
 
 
+def test_xet_many_files_span_batches(tmp_path: Path) -> None:
+    hf_xet = pytest.importorskip("hf_xet")
+    paths = [_write(tmp_path, f"s{i}", _data(i * 100, seed=i)) for i in range(150)]
+    expected = [r.hash for r in hf_xet.hash_files(paths)]
+    res = _by_path(list(hash_files([HashJob(p, frozenset({Algo.XET})) for p in paths], workers=2)))
+    assert [res[p].digests.get(Algo.XET) for p in paths] == expected
+
+
 def test_xet_errors_stay_per_file(tmp_path: Path) -> None:
     pytest.importorskip("hf_xet")
     good = _write(tmp_path, "good", b"good")
