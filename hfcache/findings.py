@@ -150,8 +150,3 @@ def finding(
         severity=severity or declared.severity,
         reclaimable=reclaimable,
     )
-
-
-def is_problem(f: Finding) -> bool:
-    """True for findings that make doctor exit 1 (errors and warnings)."""
-    return f.severity is not Severity.INFO

@@ -12,7 +12,6 @@ import re
 import stat
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 
 from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
@@ -195,8 +194,3 @@ def store_entry_path(cache_root: str, xet_hash: str) -> str:
 def quarantine_root(repo_path: str) -> str:
     """Where ``--fix`` parks bytes it must not delete: inside the repo, invisible to huggingface_hub."""
     return os.path.join(repo_path, HFCACHE_DIR, QUARANTINE_DIR)
-
-
-def posix_rel(path: str, start: str) -> str:
-    """Relative path with forward slashes, as the Hub names files."""
-    return Path(os.path.relpath(path, start)).as_posix()

@@ -66,10 +66,6 @@ class Repo:
     blobs: dict[str, Node] = field(default_factory=dict)
     incomplete: tuple[Node, ...] = ()
 
-    @property
-    def blobs_dir(self) -> str:
-        return f"{self.path}/blobs"
-
 
 @dataclass(frozen=True)
 class Store:
@@ -90,6 +86,3 @@ class Cache:
     locks: tuple[Node, ...] = ()
     findings: tuple[Finding, ...] = ()
     local_dir: bool = False
-
-    def repo(self, folder: str) -> Repo | None:
-        return next((r for r in self.repos if r.folder == folder), None)

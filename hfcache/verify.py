@@ -50,10 +50,6 @@ class Verification:
         """Is the file at ``path`` still the one that was hashed?"""
         return path in self.identity and file_identity(path) == self.identity[path]
 
-    def matches(self, path: str, etag: str) -> bool:
-        """Did the content at ``path`` hash to ``etag``?"""
-        return self.digests.get(path, {}).get(algo_for(etag)) == etag
-
 
 @dataclass(frozen=True)
 class _Target:

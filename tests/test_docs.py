@@ -52,3 +52,12 @@ def test_readme_links_every_doc_page() -> None:
     readme = (DOCS.parent / "README.md").read_text()
     for page in DOCS.glob("*.md"):
         assert f"docs/{page.name}" in readme, page.name
+
+
+def test_every_finding_code_is_caused_by_some_test() -> None:
+    """A new code needs a test that makes it happen, not only a line in the table."""
+    tests = "".join(
+        p.read_text() for p in Path(__file__).parent.glob("test_*.py") if p.name != "test_docs.py"
+    )
+    untested = [code for code in CODES if f'"{code}"' not in tests]
+    assert untested == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import damage
 import pytest
@@ -94,3 +95,13 @@ def test_full_copy_deduplicated_against_a_store_entry(shared: CachedRepo) -> Non
     assert outcome.status == "done" and outcome.reclaimed == len(c.files[LFS_FILE])
     assert path.is_symlink()
     loads_exactly(c)
+
+
+def test_without_hf_xet_store_entries_are_noted_not_failed(
+    shared: CachedRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "hf_xet", None)  # import hf_xet now raises ImportError
+    report = diagnose(shared.cache_dir, verify_hashes=True)
+    noted = [f for f in report.findings if f.code == "store-hash-mismatch"]
+    assert noted and all(f.severity is Severity.INFO and "hf_xet" in f.message for f in noted)
+    assert not report.problems

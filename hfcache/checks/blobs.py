@@ -30,31 +30,31 @@ def store_target(cache: Cache, node: Node) -> str | None:
     return None
 
 
-def blob_content_path(cache: Cache, repo: Repo, etag: str) -> str | None:
-    """The regular file holding blob ``etag`` of ``repo`` (through the shared store if need be)."""
+def content_node(cache: Cache, repo: Repo, etag: str) -> Node | None:
+    """The regular file holding blob ``etag`` of ``repo``, through the shared store if need be.
+
+    Only links the scan saw and resolved lexically are crossed: nothing is followed on disk.
+    """
     node = repo.blobs.get(etag)
-    if node is None:
-        return None
-    if node.kind is Kind.FILE:
-        return node.path
+    if node is None or node.kind is Kind.FILE:
+        return node
     target = store_target(cache, node)
-    if target is not None and cache.store is not None and os.path.basename(target) in cache.store.entries:
-        return target
-    return None
+    if target is None or cache.store is None:
+        return None
+    entry = cache.store.entries.get(os.path.basename(target))
+    return entry if entry is not None and entry.kind is Kind.FILE else None
+
+
+def blob_content_path(cache: Cache, repo: Repo, etag: str) -> str | None:
+    """Path of the regular file holding blob ``etag`` (see :func:`content_node`)."""
+    node = content_node(cache, repo, etag)
+    return node.path if node is not None else None
 
 
 def blob_size(cache: Cache, repo: Repo, etag: str) -> int | None:
-    """Size of the content behind blob ``etag``, without following any link."""
-    node = repo.blobs.get(etag)
-    if node is None:
-        return None
-    if node.kind is Kind.FILE:
-        return node.size
-    target = store_target(cache, node)
-    if target is not None and cache.store is not None:
-        entry = cache.store.entries.get(os.path.basename(target))
-        return entry.size if entry is not None else None
-    return None
+    """Size of the content behind blob ``etag``, from the scan."""
+    node = content_node(cache, repo, etag)
+    return node.size if node is not None else None
 
 
 def expected_sizes(repo: Repo) -> dict[str, int]:
