@@ -26,13 +26,17 @@ class Kind(str, Enum):
 
 @dataclass(frozen=True)
 class Node:
-    """One directory entry: its absolute path, type, size and, for a link, the raw target text."""
+    """One directory entry: its absolute path, type, size and, for a link, the raw target text.
+
+    ``inode`` (files only) tells a hard link to a blob from a real second copy.
+    """
 
     path: str
     kind: Kind
     size: int = 0
     mtime: float = 0.0
     target: str | None = None
+    inode: int = 0
 
 
 @dataclass(frozen=True)

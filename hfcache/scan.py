@@ -71,7 +71,7 @@ class _Walk:
         if stat.S_ISREG(st.st_mode):
             if not _readable(st):
                 self.unreadable(entry.path, PermissionError(13, "permission denied"))
-            return Node(entry.path, Kind.FILE, st.st_size, st.st_mtime)
+            return Node(entry.path, Kind.FILE, st.st_size, st.st_mtime, inode=st.st_ino)
         if stat.S_ISDIR(st.st_mode):
             return Node(entry.path, Kind.DIR, 0, st.st_mtime)
         self.findings.append(

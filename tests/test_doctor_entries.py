@@ -3,6 +3,7 @@ exactly the original bytes, and a second --fix changes nothing."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -183,3 +184,16 @@ def test_every_file_damaged_at_once_is_repaired(fresh_cache: CachedRepo) -> None
     assert not result.after.findings
     loads_exactly(c)
     assert scan_warnings(c.cache_dir) == []
+
+
+def test_hard_link_to_the_blob_is_not_counted_twice(fresh_cache: CachedRepo) -> None:
+    """rsync -H / cp -al turn links into hard links: same bytes, no waste, still not a symlink."""
+    c = fresh_cache
+    path = damage.remove_entry(c, LFS_FILE)
+    os.link(c.blob(LFS_FILE), path)
+    finding = the_finding(diagnose(c.cache_dir), "entry-full-copy", path)
+    assert finding.reclaimable == 0 and "hard link" in finding.message
+    (outcome,) = fix(c.cache_dir).outcomes
+    assert outcome.status == "done" and outcome.reclaimed == 0
+    assert path.is_symlink()
+    loads_exactly(c)

@@ -178,9 +178,13 @@ def _copy_finding(d: EntryDiag, content_here: bool, blob_cached: bool) -> Iterat
             repo=repo,
         )
         return
-    twice = blob_cached
+    blob = d.repo.blobs.get(d.etag or "")
+    hard_link = blob is not None and blob.kind is Kind.FILE and blob.inode == node.inode
+    twice = blob_cached and not hard_link
     reclaim = node.size if twice else 0
     extra = f"; the blob is cached too, so {human_size(node.size)} are stored twice" if twice else ""
+    if hard_link:
+        extra = "; it is a hard link to its blob (rsync -H, cp -l), so no space is wasted"
     if d.etag is None:
         fix = "hash it, move it into blobs/ under its hash and link to it"
     elif twice:

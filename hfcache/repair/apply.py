@@ -141,8 +141,10 @@ def _adopt(plan: Plan, a: Action, digests: Digests) -> Outcome:
     parked: list[str] = []
     content = _content_of_blob(plan, repo_path, etag)
     if content is not None and _digest(digests, content, algo_for(etag)) == etag:
+        shared_inode = (_lstat(content) or st).st_ino == st.st_ino  # a hard link frees nothing
         fsops.replace_with_link(a.path, blob)
-        return Outcome(a, "done", f"deduplicated against the verified blobs/{etag}", reclaimed=st.st_size)
+        freed = 0 if shared_inode else st.st_size
+        return Outcome(a, "done", f"deduplicated against the verified blobs/{etag}", reclaimed=freed)
     if _lstat(blob) is not None:
         # The blob there failed verification (or is a broken link): the verified copy wins.
         parked.append(fsops.quarantine(blob, qroot, os.path.relpath(blob, repo_path)))
