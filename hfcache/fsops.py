@@ -12,10 +12,13 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 
 from filelock import FileLock, Timeout
+
+from hfcache import layout
 
 TMP_MARK = ".hfcache-tmp"
 
@@ -24,6 +27,35 @@ def tmp_name(final: str) -> str:
     """A sibling name for staging ``final``: hidden, unique, and recognisable as ours."""
     head, tail = os.path.split(final)
     return os.path.join(head, f".{tail}.{secrets.token_hex(4)}{TMP_MARK}")
+
+
+def lstat_or_none(path: str) -> os.stat_result | None:
+    """``lstat`` that answers ``None`` for a path that is not there (or cannot be looked at)."""
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def blob_file(cache_root: str, repo_path: str, etag: str) -> str | None:
+    """The regular file behind ``<repo>/blobs/<etag>`` right now.
+
+    A link is crossed only when it leads, by its text alone, into this cache's shared store;
+    any other link is never followed.
+    """
+    blob = os.path.join(repo_path, layout.BLOBS, etag)
+    st = lstat_or_none(blob)
+    if st is None:
+        return None
+    if stat.S_ISREG(st.st_mode):
+        return blob
+    if stat.S_ISLNK(st.st_mode):
+        resolved = layout.resolve_lexically(blob, os.readlink(blob))
+        if resolved == layout.store_entry_path(cache_root, os.path.basename(resolved)):
+            target = lstat_or_none(resolved)
+            if target is not None and stat.S_ISREG(target.st_mode):
+                return resolved
+    return None
 
 
 def fsync_dir(path: str) -> None:
@@ -36,7 +68,7 @@ def fsync_dir(path: str) -> None:
             os.close(fd)
 
 
-def replace_with_link(entry: str, target: str) -> None:
+def replace_with_link(entry: str, target: str, *, sync: bool = True) -> None:
     """Make ``entry`` a relative symlink to ``target``, atomically replacing whatever is there.
 
     The link text is relative, as huggingface_hub writes it, so the cache survives being moved.
@@ -51,7 +83,8 @@ def replace_with_link(entry: str, target: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(os.path.dirname(entry))
+    if sync:
+        fsync_dir(os.path.dirname(entry))
 
 
 def write_atomic(path: str, data: bytes) -> None:

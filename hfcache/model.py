@@ -90,3 +90,5 @@ class Cache:
     locks: tuple[Node, ...] = ()
     findings: tuple[Finding, ...] = ()
     local_dir: bool = False
+    partial: bool = False
+    """Only some repos were scanned: cache-wide judgements (orphan store entries) are off."""

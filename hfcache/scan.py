@@ -263,8 +263,8 @@ def scan_location(loc: Location, progress: ScanProgress | None = None) -> Cache:
     store: Store | None = None
     for entry in w.scandir(root):
         name = entry.name
-        if loc.only_repo is not None and name != loc.only_repo:
-            continue
+        if loc.only_repo is not None and name not in (loc.only_repo, layout.SHARED_STORE_DIR):
+            continue  # the shared store is cache-wide: one repo's blobs may live there
         if name in layout.FILES_TO_IGNORE or name == layout.CACHEDIR_TAG:
             continue
         if name == layout.LOCKS_DIR:
@@ -303,4 +303,6 @@ def scan_location(loc: Location, progress: ScanProgress | None = None) -> Cache:
         if progress is not None:
             progress(name)
         repos.append(scan_repo(w, entry.path, name, parsed[0], parsed[1]))
-    return Cache(root, tuple(repos), store, tuple(locks), tuple(w.findings))
+    return Cache(
+        root, tuple(repos), store, tuple(locks), tuple(w.findings), partial=loc.only_repo is not None
+    )

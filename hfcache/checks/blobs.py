@@ -183,7 +183,7 @@ def blob_findings(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
 
 def store_findings(cache: Cache) -> Iterator[Finding]:
     """Shared-store entries no repo blob links to."""
-    if cache.store is None:
+    if cache.store is None or cache.partial:
         return
     used = set()
     for repo in cache.repos:
@@ -192,7 +192,7 @@ def store_findings(cache: Cache) -> Iterator[Finding]:
             if target is not None:
                 used.add(os.path.basename(target))
     for name, node in cache.store.entries.items():
-        if name not in used and cache.local_dir is False:
+        if name not in used:
             yield finding(
                 "store-orphan",
                 node.path,

@@ -53,33 +53,8 @@ class _Skip(Exception):
     """An action that cannot be done safely right now; the reason is the message."""
 
 
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None
-
-
 def _repo_path(plan: Plan, action: Action) -> str:
     return os.path.join(plan.cache_root, action.repo)
-
-
-def _content_of_blob(plan: Plan, repo_path: str, etag: str) -> str | None:
-    """The regular file behind ``blobs/<etag>`` now (following only a link into the shared store)."""
-    blob = os.path.join(repo_path, layout.BLOBS, etag)
-    st = _lstat(blob)
-    if st is None:
-        return None
-    if stat.S_ISREG(st.st_mode):
-        return blob
-    if stat.S_ISLNK(st.st_mode):
-        resolved = layout.resolve_lexically(blob, os.readlink(blob))
-        name = os.path.basename(resolved)
-        if resolved == layout.store_entry_path(plan.cache_root, name):
-            target = _lstat(resolved)
-            if target is not None and stat.S_ISREG(target.st_mode):
-                return resolved
-    return None
 
 
 def _digest(digests: Digests, path: str, algo: Algo) -> str:
@@ -101,9 +76,9 @@ def prehash(plan: Plan, digests: Digests, progress: Progress) -> None:
             continue
         algos = frozenset({algo_for(a.etag)}) if a.etag else frozenset({Algo.SHA256, Algo.GIT_SHA1})
         if not algos <= digests.get(a.path, {}).keys():
-            st = _lstat(a.path)
+            st = fsops.lstat_or_none(a.path)
             jobs[a.path] = HashJob(a.path, algos, st.st_size if st is not None else 0)
-        content = _content_of_blob(plan, _repo_path(plan, a), a.etag) if a.etag else None
+        content = fsops.blob_file(plan.cache_root, _repo_path(plan, a), a.etag) if a.etag else None
         if content is not None and a.etag and algo_for(a.etag) not in digests.get(content, {}):
             jobs[content] = HashJob(content, frozenset({algo_for(a.etag)}), os.lstat(content).st_size)
     if not jobs:
@@ -123,7 +98,7 @@ def _choose_etag(plan: Plan, a: Action, digests: Digests) -> str:
     git = _digest(digests, a.path, Algo.GIT_SHA1)
     repo_path = _repo_path(plan, a)
     for candidate in (sha, git):
-        if _lstat(os.path.join(repo_path, layout.BLOBS, candidate)) is not None:
+        if fsops.lstat_or_none(os.path.join(repo_path, layout.BLOBS, candidate)) is not None:
             return candidate
     return sha if a.lfs else git
 
@@ -131,7 +106,7 @@ def _choose_etag(plan: Plan, a: Action, digests: Digests) -> str:
 def _adopt(plan: Plan, a: Action, digests: Digests) -> Outcome:
     repo_path = _repo_path(plan, a)
     etag = a.etag or _choose_etag(plan, a, digests)
-    st = _lstat(a.path)
+    st = fsops.lstat_or_none(a.path)
     if st is None or not stat.S_ISREG(st.st_mode):
         raise _Skip("the copy is gone or no longer a regular file")
     if _digest(digests, a.path, algo_for(etag)) != etag:
@@ -139,13 +114,13 @@ def _adopt(plan: Plan, a: Action, digests: Digests) -> Outcome:
     blob = os.path.join(repo_path, layout.BLOBS, etag)
     qroot = layout.quarantine_root(repo_path)
     parked: list[str] = []
-    content = _content_of_blob(plan, repo_path, etag)
+    content = fsops.blob_file(plan.cache_root, repo_path, etag)
     if content is not None and _digest(digests, content, algo_for(etag)) == etag:
-        shared_inode = (_lstat(content) or st).st_ino == st.st_ino  # a hard link frees nothing
+        shared_inode = (fsops.lstat_or_none(content) or st).st_ino == st.st_ino  # a hard link frees nothing
         fsops.replace_with_link(a.path, blob)
         freed = 0 if shared_inode else st.st_size
         return Outcome(a, "done", f"deduplicated against the verified blobs/{etag}", reclaimed=freed)
-    if _lstat(blob) is not None:
+    if fsops.lstat_or_none(blob) is not None:
         # The blob there failed verification (or is a broken link): the verified copy wins.
         parked.append(fsops.quarantine(blob, qroot, os.path.relpath(blob, repo_path)))
     os.makedirs(os.path.dirname(blob), exist_ok=True)
@@ -162,17 +137,17 @@ def _adopt(plan: Plan, a: Action, digests: Digests) -> Outcome:
 def _link(plan: Plan, a: Action) -> Outcome:
     assert a.etag is not None
     repo_path = _repo_path(plan, a)
-    if _content_of_blob(plan, repo_path, a.etag) is None:
+    if fsops.blob_file(plan.cache_root, repo_path, a.etag) is None:
         raise _Skip(f"blobs/{a.etag} is not there")
     qroot = layout.quarantine_root(repo_path)
     parked: list[str] = []
-    st = _lstat(a.path)
+    st = fsops.lstat_or_none(a.path)
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise _Skip("a folder stands where the file belongs")
     if st is not None and not stat.S_ISLNK(st.st_mode):
         parked.append(fsops.quarantine(a.path, qroot, os.path.relpath(a.path, repo_path), keep=True))
     fsops.replace_with_link(a.path, os.path.join(repo_path, layout.BLOBS, a.etag))
-    if a.leftover is not None and _lstat(a.leftover) is not None:
+    if a.leftover is not None and fsops.lstat_or_none(a.leftover) is not None:
         parked.append(fsops.quarantine(a.leftover, qroot, os.path.relpath(a.leftover, repo_path)))
     return Outcome(a, "done", f"linked to blobs/{a.etag}", tuple(parked))
 
