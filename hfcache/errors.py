@@ -7,6 +7,12 @@ one to a single line on stderr and an exit code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hfcache.findings import Finding
+
 
 class HfcacheError(Exception):
     """Base class of every error hfcache raises on purpose."""
@@ -18,3 +24,19 @@ class BadInputError(HfcacheError):
     """The input cannot be used: no such path, not a cache, unreadable, bad option value."""
 
     exit_code = 2
+
+
+class BundleError(HfcacheError):
+    """A bundle is corrupt, truncated, hostile or not a bundle at all; nothing was installed."""
+
+    exit_code = 2
+
+
+class PackRefusedError(HfcacheError):
+    """The revision to pack is incomplete or inconsistent; ``problems`` lists why."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, problems: Sequence[Finding]) -> None:
+        super().__init__(message)
+        self.problems = list(problems)

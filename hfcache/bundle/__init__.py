@@ -1,0 +1,1 @@
+"""Portable bundles of cached models (``hfcache pack`` / ``unpack``) for air-gapped machines."""

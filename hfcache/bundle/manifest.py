@@ -1,0 +1,153 @@
+"""The bundle manifest: what a bundle holds and the hashes that vouch for it.
+
+Every repo folder in a bundle starts with the same manifest, ``<folder>/.hfcache/manifest.json``
+(inside the repo folder, where huggingface_hub's scan never looks). The first one is what
+``unpack`` verifies every later member against, so it must be the first member of the tar.
+Parsing is strict: a bundle is untrusted input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hfcache import layout
+from hfcache.errors import BundleError
+
+FORMAT = "hfcache-bundle/1"
+MANIFEST_NAME = f"{layout.HFCACHE_DIR}/manifest.json"
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a packed revision: its Hub path, size, sha256 and the blob (etag) holding it."""
+
+    path: str
+    size: int
+    sha256: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class RepoEntry:
+    """One packed repo revision, and how it was chosen."""
+
+    repo_id: str
+    repo_type: str
+    folder: str
+    revision: str
+    commit: str
+    refs: dict[str, str]
+    files: list[FileEntry]
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    allow_incomplete: bool = False
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    tree: bool = False
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything a bundle holds. ``blobs()`` is derived, never stored twice."""
+
+    hfcache_version: str
+    created: str
+    repos: list[RepoEntry]
+    format: str = FORMAT
+
+    def blobs(self) -> dict[tuple[str, str], FileEntry]:
+        """(repo folder, etag) → a file entry holding that blob (each blob once)."""
+        out: dict[tuple[str, str], FileEntry] = {}
+        for repo in self.repos:
+            for f in repo.files:
+                out.setdefault((repo.folder, f.etag), f)
+        return out
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.blobs().values())
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def _need(cond: bool, what: str) -> None:
+    if not cond:
+        raise BundleError(f"not a valid hfcache bundle manifest: {what}")
+
+
+def _str_list(value: Any, what: str) -> list[str]:
+    _need(isinstance(value, list) and all(isinstance(v, str) for v in value), what)
+    return list(value)
+
+
+def _file(raw: Any) -> FileEntry:
+    _need(isinstance(raw, dict), "file entry is not an object")
+    path, size, sha, etag = raw.get("path"), raw.get("size"), raw.get("sha256"), raw.get("etag")
+    _need(isinstance(path, str) and bool(path), "file path missing")
+    _need(isinstance(size, int) and not isinstance(size, bool) and size >= 0, f"bad size for {path}")
+    _need(isinstance(sha, str) and _SHA256.fullmatch(sha) is not None, f"bad sha256 for {path}")
+    _need(isinstance(etag, str) and layout.is_etag(etag), f"bad etag for {path}")
+    return FileEntry(str(path), int(size), str(sha), str(etag))
+
+
+def _repo(raw: Any) -> RepoEntry:
+    _need(isinstance(raw, dict), "repo entry is not an object")
+    folder = raw.get("folder")
+    _need(isinstance(folder, str) and layout.parse_repo_folder(folder) is not None, "bad repo folder")
+    commit = raw.get("commit")
+    _need(isinstance(commit, str) and layout.COMMIT_RE.fullmatch(commit) is not None, "bad commit")
+    refs = raw.get("refs")
+    _need(isinstance(refs, dict) and all(isinstance(v, str) for v in refs.values()), "bad refs")
+    files = raw.get("files")
+    _need(isinstance(files, list), "files is not a list")
+    problems = raw.get("problems", [])
+    _need(isinstance(problems, list), "problems is not a list")
+    for key in ("repo_id", "repo_type", "revision"):
+        _need(isinstance(raw.get(key), str), f"{key} missing")
+    return RepoEntry(
+        repo_id=raw["repo_id"],
+        repo_type=raw["repo_type"],
+        folder=folder,
+        revision=raw["revision"],
+        commit=commit,
+        refs=dict(refs),
+        files=[_file(f) for f in files],
+        include=_str_list(raw.get("include", []), "include"),
+        exclude=_str_list(raw.get("exclude", []), "exclude"),
+        allow_incomplete=bool(raw.get("allow_incomplete", False)),
+        problems=list(problems),
+        tree=bool(raw.get("tree", False)),
+    )
+
+
+def parse(data: bytes) -> Manifest:
+    """Parse and validate a manifest; :class:`BundleError` says what is wrong."""
+    _need(len(data) <= MAX_MANIFEST_BYTES, "too large")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
+    _need(isinstance(raw, dict), "not a JSON object")
+    _need(raw.get("format") == FORMAT, f"unknown format {raw.get('format')!r} (this hfcache reads {FORMAT})")
+    repos = raw.get("repos")
+    _need(isinstance(repos, list) and bool(repos), "no repos")
+    manifest = Manifest(
+        hfcache_version=str(raw.get("hfcache_version", "")),
+        created=str(raw.get("created", "")),
+        repos=[_repo(r) for r in repos],
+    )
+    folders = [r.folder for r in manifest.repos]
+    _need(len(folders) == len(set(folders)), "a repo folder appears twice")
+    for repo in manifest.repos:
+        seen: dict[str, FileEntry] = {}
+        for f in repo.files:
+            other = seen.setdefault(f.etag, f)
+            _need(
+                other.size == f.size and other.sha256 == f.sha256, f"blob {f.etag} listed with two contents"
+            )
+    return manifest

@@ -1,0 +1,111 @@
+"""Which tar members a bundle may hold, checked before anything acts on them.
+
+A bundle is untrusted input. Each member must be one of a handful of shapes inside a repo
+folder, with a normalised relative name; a snapshot member must be a symlink whose target
+stays inside its repo's ``blobs/``. Anything else (absolute paths, ``..``, links that lead
+out, hard links, devices, fifos, unknown paths) makes the whole bundle unacceptable.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from enum import Enum
+
+from hfcache import layout
+from hfcache.bundle.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES
+from hfcache.errors import BundleError
+
+MAX_REF_BYTES = 4096
+MAX_TREE_BYTES = 256 * 1024 * 1024
+MAX_NAME = 4096
+
+
+class Kind(str, Enum):
+    MANIFEST = "manifest"
+    BLOB = "blob"
+    REF = "ref"
+    TREE = "tree"
+    LINK = "link"
+    DIR = "dir"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A checked member. ``key`` is the etag (blob, link), ref name, or commit (tree)."""
+
+    kind: Kind
+    folder: str
+    key: str
+    path: str = ""  # for a link: the Hub path inside the snapshot
+    commit: str = ""  # for a link: its snapshot
+
+
+def _refuse(name: str, why: str) -> BundleError:
+    return BundleError(f"refusing bundle member {name!r}: {why}")
+
+
+def _check_name(name: str) -> list[str]:
+    if not name or len(name) > MAX_NAME or "\0" in name or "\\" in name:
+        raise _refuse(name, "empty, too long, or holds a NUL or a backslash")
+    if name.startswith("/") or posixpath.isabs(name):
+        raise _refuse(name, "absolute path")
+    parts = name.rstrip("/").split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise _refuse(name, "'..', '.' or an empty path component")
+    if layout.parse_repo_folder(parts[0]) is None:
+        raise _refuse(name, "not inside a models--/datasets--/spaces-- repo folder")
+    return parts
+
+
+def _file_kind(name: str, parts: list[str], ti: tarfile.TarInfo) -> Member:
+    folder, rest = parts[0], parts[1:]
+    rel = "/".join(rest)
+    if rel == MANIFEST_NAME:
+        if ti.size > MAX_MANIFEST_BYTES:
+            raise _refuse(name, "manifest too large")
+        return Member(Kind.MANIFEST, folder, "")
+    if len(rest) == 2 and rest[0] == layout.BLOBS and layout.is_etag(rest[1]):
+        return Member(Kind.BLOB, folder, rest[1])
+    if len(rest) >= 2 and rest[0] == layout.REFS:
+        if ti.size > MAX_REF_BYTES:
+            raise _refuse(name, "ref too large")
+        return Member(Kind.REF, folder, "/".join(rest[1:]))
+    if len(rest) == 2 and rest[0] == layout.TREES and rest[1].endswith(".json"):
+        commit = rest[1][: -len(".json")]
+        if layout.COMMIT_RE.fullmatch(commit) is None or ti.size > MAX_TREE_BYTES:
+            raise _refuse(name, "bad tree listing name or size")
+        return Member(Kind.TREE, folder, commit)
+    raise _refuse(name, "a regular file where a bundle holds none")
+
+
+def _link_kind(name: str, parts: list[str], ti: tarfile.TarInfo) -> Member:
+    folder, rest = parts[0], parts[1:]
+    if len(rest) < 3 or rest[0] != layout.SNAPSHOTS or layout.COMMIT_RE.fullmatch(rest[1]) is None:
+        raise _refuse(name, "a symlink outside snapshots/<commit>/")
+    target = ti.linkname
+    if not target or target.startswith("/") or "\\" in target or "\0" in target:
+        raise _refuse(name, f"link target {target!r} is not a relative POSIX path")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+    blob_parts = resolved.split("/")
+    if len(blob_parts) != 3 or blob_parts[:2] != [folder, layout.BLOBS] or not layout.is_etag(blob_parts[2]):
+        raise _refuse(name, f"link target {target!r} leads outside its repo's blobs/")
+    return Member(Kind.LINK, folder, blob_parts[2], path="/".join(rest[2:]), commit=rest[1])
+
+
+def classify(ti: tarfile.TarInfo) -> Member:
+    """Check one member; :class:`BundleError` if a bundle may not hold it."""
+    parts = _check_name(ti.name)
+    if ti.isdir():
+        return Member(Kind.DIR, parts[0], "")
+    if ti.isreg():
+        return _file_kind(ti.name, parts, ti)
+    if ti.issym():
+        return _link_kind(ti.name, parts, ti)
+    raise _refuse(ti.name, "hard links, devices and fifos are never accepted")
+
+
+def member_name(folder: str, *rest: str) -> str:
+    """The tar name of a path inside a repo folder."""
+    return "/".join((folder, *rest))
