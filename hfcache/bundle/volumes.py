@@ -1,0 +1,358 @@
+"""A bundle's bytes as one file, numbered volumes (``x.tar.001``, ``.002``...) or standard streams.
+
+Air-gapped transfers go through media and tools with size limits (FAT32's 4 GiB, upload forms,
+optical discs), so ``pack`` can cut its tar stream into volumes of a fixed size whose plain
+``cat`` in name order is the stream again, exactly like GNU ``split -b``; ``unpack`` reads them
+back as one sequential stream. Writing is crash-safe: every file grows under a hidden temporary
+name and gets its final name only in :meth:`VolumeWriter.commit`, volume 001 last, so a killed
+or failed pack never leaves anything that looks like a finished bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import re
+import sys
+from fractions import Fraction
+from typing import IO, TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock against a concurrent pack
+    fcntl = None  # type: ignore[assignment]
+
+PARTIAL_SUFFIX = ".hfcache-partial"
+MAX_VOLUMES = 999  # names stay 3 digits, so that `cat x.tar.*` (name order) is stream order
+IO_BUFFER = 1 << 20  # coalesces tarfile's 512 B-10 KiB writes/reads; bigger ones bypass it
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmgtpe])(i?b)?|b)?\s*", re.IGNORECASE)
+_VOLUME = re.compile(r"(.+)\.(\d{3})")
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``4G``, ``4GiB``, ``500M``, ``1.5G``, ``64k`` or ``4096``.
+
+    Units follow GNU ``split``: ``K M G T P E`` and ``KiB``... are powers of 1024, ``KB``... of
+    1000; a bare number (or ``B``) is bytes. Fractions round down to whole bytes. Raises
+    ValueError with a readable message for anything else or for a size below one byte.
+    """
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"invalid size {text!r}: expected a number and optional unit, e.g. 4G, 500M, 4096")
+    number, prefix, suffix = match.groups()
+    value = Fraction(number)
+    if prefix:
+        base = 1000 if suffix and suffix.lower() == "b" else 1024
+        value *= base ** ("kmgtpe".index(prefix.lower()) + 1)
+    if int(value) <= 0:
+        raise ValueError(f"invalid size {text!r}: must be at least 1 byte")
+    return int(value)
+
+
+def volume_name(target: str, index: int) -> str:
+    """The name of volume ``index`` (from 1) of a bundle written to ``target``."""
+    return f"{target}.{index:03d}"
+
+
+def partial_name(final: str) -> str:
+    """The hidden temporary sibling a file is written under until committed."""
+    head, tail = os.path.split(final)
+    return os.path.join(head, f".{tail}{PARTIAL_SUFFIX}")
+
+
+def _numbered_siblings(target: str) -> dict[int, str]:
+    """Existing ``target.NNN`` files: volumes of an earlier bundle of the same name."""
+    head, tail = os.path.split(target)
+    pattern = re.compile(re.escape(tail) + r"\.(\d{3})")
+    try:
+        names = os.listdir(head or ".")
+    except FileNotFoundError:
+        return {}
+    return {int(m.group(1)): os.path.join(head, n) for n in names if (m := pattern.fullmatch(n))}
+
+
+class VolumeWriter(io.BufferedIOBase):
+    """A write-only binary stream to ``target`` ("-": stdout), split into volumes if asked.
+
+    ``volume_size`` None: one file at ``target``. Otherwise ``target.001``, ``.002``... of exactly
+    ``volume_size`` bytes each but the last (at least one volume, even for an empty stream).
+    Nothing gets a final name before :meth:`commit`; :meth:`abort`, and :meth:`close` or the
+    ``with`` block's end without a commit (exception or not), delete every temporary. Existing
+    final names (for volumes: any ``target.NNN``) raise FileExistsError unless ``overwrite``;
+    then a commit also removes the earlier bundle's surplus volumes. Usable as the ``fileobj``
+    of ``tarfile.open(mode="w|")``; ``write`` never copies big buffers, only coalesces small ones.
+    """
+
+    def __init__(self, target: str, volume_size: int | None = None, *, overwrite: bool = False) -> None:
+        super().__init__()
+        if volume_size is not None and volume_size <= 0:
+            raise ValueError(f"volume size must be positive, not {volume_size}")
+        if target == "-" and volume_size is not None:
+            raise ValueError("standard output cannot be split into volumes: give a file name")
+        self._target = target
+        self._volume_size = volume_size
+        self._overwrite = overwrite
+        self._written = 0
+        self._room = volume_size or 0  # bytes left in the current volume
+        self._parts: list[tuple[str, str]] = []  # (temporary, final) of each volume so far
+        self._out: IO[bytes] | None = None
+        self._lock_fd: int | None = None  # holds the flock on the first temporary until the end
+        self._done: list[str] | None = None  # final paths once committed
+        if target == "-":
+            self._out = sys.stdout.buffer
+            return
+        head = os.path.dirname(target) or "."
+        if not os.path.isdir(head):
+            raise FileNotFoundError(errno.ENOENT, "no such directory for the bundle", head)
+        if os.path.isdir(target):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", target)
+        if not overwrite:
+            taken = _numbered_siblings(target) if volume_size else {}
+            if volume_size is None and os.path.lexists(target):
+                taken = {0: target}
+            if taken:
+                first = taken[min(taken)]
+                raise FileExistsError(errno.EEXIST, "already exists (overwrite to replace it)", first)
+        self._out = self._open_next()
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes accepted so far, over all volumes."""
+        return self._written
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        """The stream position (bytes written): enough for tarfile's non-stream ``"w"`` mode."""
+        return self._written
+
+    def _open_next(self) -> IO[bytes]:
+        """Create, lock (the first) and open the temporary of the next volume."""
+        index = len(self._parts) + 1
+        final = self._target
+        if self._volume_size is not None:
+            if index > MAX_VOLUMES:
+                raise OSError(errno.EFBIG, f"over {MAX_VOLUMES} volumes: use a larger volume size", final)
+            final = volume_name(self._target, index)
+        if not self._overwrite and os.path.lexists(final):
+            raise FileExistsError(errno.EEXIST, "already exists (overwrite to replace it)", final)
+        temp = partial_name(final)
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(temp, flags, 0o666)
+        try:
+            if index == 1 and fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise FileExistsError(errno.EBUSY, "another pack is writing this bundle", temp) from None
+                self._lock_fd = os.dup(fd)
+            os.ftruncate(fd, 0)  # a crashed pack's leftover, unlocked: reuse it
+            out = open(fd, "wb", buffering=IO_BUFFER)  # noqa: SIM115 - closed at rollover/commit/abort
+        except BaseException:
+            os.close(fd)
+            raise
+        self._parts.append((temp, final))
+        self._room = self._volume_size or 0
+        return out
+
+    def write(self, data: ReadableBuffer) -> int:
+        """Write all of ``data`` (any bytes-like object), cutting volumes where they are full."""
+        out = self._out
+        if out is None or self.closed:
+            raise ValueError("write to a closed, committed or aborted VolumeWriter")
+        view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        total = view.nbytes
+        if self._volume_size is None:
+            out.write(view)
+            self._written += total
+            return total
+        pos = 0
+        while pos < total:
+            if self._room == 0:
+                out.close()  # durable later: commit fsyncs every volume
+                self._out = None
+                out = self._out = self._open_next()
+            take = min(self._room, total - pos)
+            out.write(view[pos : pos + take] if take != total else view)
+            pos += take
+            self._room -= take
+            self._written += take
+        return total
+
+    def flush(self) -> None:
+        if self._out is not None and self._done is None:
+            self._out.flush()
+
+    def commit(self) -> list[str]:
+        """Make everything durable (fsync), then give it its final names; return those paths.
+
+        Volumes are renamed last to first, so ``.001`` appears only once all others are in
+        place. Idempotent once it succeeded; if it fails, the bundle is aborted.
+        """
+        if self._done is not None:
+            return list(self._done)
+        out = self._out
+        if out is None or self.closed:
+            raise ValueError("commit of an aborted VolumeWriter")
+        if self._target == "-":
+            out.flush()
+            self._done = ["-"]
+            self._out = None
+            super().close()
+            return ["-"]
+        renamed: list[str] = []
+        try:
+            out.flush()
+            os.fsync(out.fileno())
+            out.close()
+            self._out = None
+            for temp, _ in self._parts[:-1]:  # closed at rollover: fsync them now
+                _fsync_path(temp)
+            finals = [final for _, final in self._parts]
+            if not self._overwrite:
+                for final in finals:
+                    if os.path.lexists(final):
+                        raise FileExistsError(errno.EEXIST, "appeared while packing", final)
+            elif self._volume_size is not None:  # first hide the old bundle, then drop its surplus
+                for number, path in sorted(_numbered_siblings(self._target).items()):
+                    if number == 1 or number > len(finals):
+                        os.unlink(path)
+            for temp, final in reversed(self._parts):
+                os.replace(temp, final)
+                renamed.append(final)
+            _fsync_path(os.path.dirname(self._target) or ".")
+        except BaseException:
+            for path in renamed:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            self.abort()
+            raise
+        self._done = finals
+        self._release()
+        return list(finals)
+
+    def abort(self) -> None:
+        """Drop the bundle: close and delete every temporary (no-op after a commit)."""
+        if self._done is not None or self.closed:
+            return
+        out, self._out = self._out, None
+        if out is not None and self._target != "-":
+            with contextlib.suppress(OSError):
+                out.close()
+        for temp, _ in self._parts:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        self._release()
+
+    def close(self) -> None:
+        """Close; without a prior :meth:`commit` this aborts (a bundle is only ever committed)."""
+        if not self.closed:
+            self.abort()
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        super().close()
+
+
+def _fsync_path(path: str) -> None:
+    """fsync a closed file, or a directory (so that renames in it are durable), by name."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        if os.path.isdir(path):  # e.g. Windows cannot open a directory
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # a directory on some filesystems
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+class _VolumeReader(io.RawIOBase):
+    """The raw concatenation of volumes ``first``, next number, ... until one is missing."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__()
+        match = _VOLUME.fullmatch(first)
+        self._base = match.group(1) if match else None
+        self._index = int(match.group(2)) if match else 0
+        self.name = first
+        self._path = first
+        self._file: io.FileIO | None = io.FileIO(first, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while self._file is not None:
+            try:
+                n = self._file.readinto(buffer)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{exc.strerror or exc} (reading a volume)", self._path) from exc
+            if n:
+                return n
+            self._advance()
+        return 0
+
+    def _advance(self) -> None:
+        """Close the exhausted volume and open the next one, if it exists."""
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        if self._base is None:
+            return
+        self._index += 1
+        self._path = volume_name(self._base, self._index)
+        with contextlib.suppress(FileNotFoundError):
+            self._file = io.FileIO(self._path, "rb")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        super().close()
+
+
+def open_volumes(first: str) -> BinaryIO:
+    """A sequential read-only stream over a bundle: stdin ("-"), one file, or volumes.
+
+    ``first`` ending in ``.NNN`` reads that file, then ``.NNN+1``... until one is missing: a
+    missing middle volume ends the stream early, which the tar reader then sees as truncation.
+    A missing or unreadable first file raises an OSError subclass naming it; read errors name
+    the volume. Big ``readinto`` calls go straight into the caller's buffer.
+    """
+    if first == "-":
+        return sys.stdin.buffer
+    if _VOLUME.fullmatch(first) is None:
+        return open(first, "rb", buffering=IO_BUFFER)
+    return io.BufferedReader(_VolumeReader(first), buffer_size=IO_BUFFER)
+
+
+def volume_paths(first: str) -> list[str]:
+    """The files :func:`open_volumes` would read (none for "-"); FileNotFoundError if ``first`` is missing."""
+    if first == "-":
+        return []
+    os.stat(first)
+    match = _VOLUME.fullmatch(first)
+    if match is None:
+        return [first]
+    paths = [first]
+    index = int(match.group(2)) + 1
+    while os.path.exists(path := volume_name(match.group(1), index)):
+        paths.append(path)
+        index += 1
+    return paths
