@@ -1,0 +1,102 @@
+"""Install a fully verified bundle: blobs first, then tree listings and refs, snapshot links last.
+
+Runs only after :mod:`hfcache.bundle.receive` has checked every byte, so a corrupt or truncated
+bundle never reaches this point. Each blob is renamed into place under huggingface_hub's own
+lock for it; a link is created only once its blob is in place. Anything already in the target
+that would be replaced and was not verified identical is kept in quarantine.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hfcache import fsops, layout
+from hfcache.bundle.receive import Received
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What an install changed."""
+
+    blobs_written: int
+    blobs_kept: int
+    bytes_written: int
+    links: int
+    quarantined: tuple[str, ...]
+
+
+def existing_blob(cache_root: str) -> Callable[[str, str], str | None]:
+    """A ``receive`` callback: the file now holding a blob of this cache, if any."""
+    return lambda folder, etag: fsops.blob_file(cache_root, os.path.join(cache_root, folder), etag)
+
+
+def _park(path: str, repo_path: str, parked: list[str]) -> None:
+    parked.append(fsops.quarantine(path, layout.quarantine_root(repo_path), os.path.relpath(path, repo_path)))
+
+
+def install_cache(received: Received, cache_root: str, *, lock_timeout: float = 60.0) -> Installed:
+    """Move staged blobs into ``cache_root`` and write trees, refs and links, in that order."""
+    parked: list[str] = []
+    touched: set[str] = set()  # folders to fsync once at the end, not once per file
+    written = kept = nbytes = links = 0
+    sizes = {key: f.size for key, f in received.manifest.blobs().items()}
+    for (folder, etag), staged in sorted(received.staged.items()):
+        repo_path = os.path.join(cache_root, folder)
+        blob = os.path.join(repo_path, layout.BLOBS, etag)
+        os.makedirs(os.path.dirname(blob), exist_ok=True)
+        with fsops.hf_lock(layout.lock_path(cache_root, folder, etag), lock_timeout):
+            if os.path.lexists(blob):
+                _park(blob, repo_path, parked)  # different bytes than the verified ones, or a dead link
+            os.chmod(staged, 0o644)
+            os.rename(staged, blob)
+        touched.add(os.path.dirname(blob))
+        written += 1
+        nbytes += sizes[(folder, etag)]
+    kept = len(received.present)
+    for folder, (commit, data) in received.trees.items():
+        tree = os.path.join(cache_root, folder, layout.TREES, f"{commit}.json")
+        os.makedirs(os.path.dirname(tree), exist_ok=True)
+        fsops.write_atomic(tree, data)
+    for (folder, name), commit in received.refs.items():
+        ref = os.path.join(cache_root, folder, layout.REFS, *name.split("/"))
+        os.makedirs(os.path.dirname(ref), exist_ok=True)
+        fsops.write_atomic(ref, commit.encode("ascii"))
+    for (folder, commit, path), etag in sorted(received.links.items()):
+        repo_path = os.path.join(cache_root, folder)
+        entry = os.path.join(repo_path, layout.SNAPSHOTS, commit, *path.split("/"))
+        st = fsops.lstat_or_none(entry)
+        if st is not None and not stat.S_ISLNK(st.st_mode):
+            _park(entry, repo_path, parked)  # a full copy, placeholder or folder: kept, never deleted
+        fsops.replace_with_link(entry, os.path.join(repo_path, layout.BLOBS, etag), sync=False)
+        touched.add(os.path.dirname(entry))
+        links += 1
+    for folder in sorted(touched):
+        fsops.fsync_dir(folder)
+    return Installed(written, kept, nbytes, links, tuple(parked))
+
+
+def install_local_dir(received: Received, target: str) -> Installed:
+    """Write each repo's files as plain files under ``target`` (one sub-folder per repo if several)."""
+    parked: list[str] = []
+    written = nbytes = 0
+    repos = received.manifest.repos
+    for repo in repos:
+        root = target if len(repos) == 1 else os.path.join(target, repo.folder)
+        for f in repo.files:
+            key = (repo.folder, f.etag)
+            source = received.staged.get(key) or received.present.get(key)
+            if not source:
+                raise FileNotFoundError(f"staged blob {f.etag} vanished")
+            dest = os.path.join(root, *f.path.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            tmp, _ = fsops.stage_copy(source, dest)
+            if os.path.lexists(dest):
+                _park(dest, root, parked)
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, dest)
+            written += 1
+            nbytes += f.size
+    return Installed(written, 0, nbytes, 0, tuple(parked))

@@ -1,0 +1,212 @@
+"""Read a bundle stream member by member, checking each before acting on it, and stage its blobs.
+
+Nothing here touches the target: blobs are written (or, with no staging folder, only hashed)
+into a private staging folder, each verified against the manifest while it streams. Only a
+bundle that is complete and correct to its last byte yields a :class:`Received`; anything else
+raises :class:`BundleError`, and the caller throws the staging folder away.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO
+
+from hfcache.bundle import manifest as manifest_mod
+from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
+from hfcache.bundle.members import Kind, Member, classify
+from hfcache.bundle.streamcopy import copy_hashed
+from hfcache.errors import BundleError
+from hfcache.hashing import Algo, hash_file
+from hfcache.progress import NO_PROGRESS, Progress
+from hfcache.verify import algo_for
+
+BlobKey = tuple[str, str]  # (repo folder, etag)
+_STREAM_BUFFER = 4 * 1024 * 1024
+
+
+@dataclass
+class Received:
+    """A fully verified bundle: what is staged where, and what the target already holds."""
+
+    manifest: Manifest
+    staged: dict[BlobKey, str] = field(default_factory=dict)
+    present: dict[BlobKey, str] = field(default_factory=dict)
+    trees: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    links: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    bytes_read: int = 0
+
+
+def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> bytes:
+    f = tf.extractfile(ti)
+    if f is None:
+        raise BundleError(f"cannot read bundle member {ti.name!r}")
+    data = f.read()
+    if len(data) != ti.size:
+        raise BundleError(f"bundle is truncated inside {ti.name!r}")
+    return data
+
+
+def _existing_ok(path: str | None, etag: str, sha256: str, size: int) -> bool:
+    """Does the target already hold exactly this blob? (Then it is verified, not rewritten.)"""
+    if path is None:
+        return False
+    try:
+        if os.lstat(path).st_size != size:
+            return False
+    except OSError:
+        return False
+    algos = {Algo.SHA256, algo_for(etag)}
+    result = hash_file(path, algos)
+    return (
+        result.error is None
+        and result.digests.get(Algo.SHA256) == sha256
+        and (result.digests.get(algo_for(etag)) == etag)
+    )
+
+
+class _Receiver:
+    def __init__(
+        self,
+        tf: tarfile.TarFile,
+        staging: str | None,
+        existing: Callable[[str, str], str | None],
+        progress: Progress,
+    ) -> None:
+        self.tf, self.staging, self.existing, self.progress = tf, staging, existing, progress
+        self.manifest_bytes = b""
+        self.out: Received | None = None
+        self.blobs: dict[BlobKey, FileEntry] = {}
+        self.repos: dict[str, RepoEntry] = {}
+        self.wanted: dict[str, dict[str, str]] = {}
+
+    def blob(self, ti: tarfile.TarInfo, m: Member, out: Received) -> None:
+        key = (m.folder, m.key)
+        entry = self.blobs.get(key)
+        if entry is None:
+            raise BundleError(f"bundle member {ti.name!r} is a blob the manifest does not list")
+        if key in out.staged or key in out.present:
+            raise BundleError(f"bundle member {ti.name!r} appears twice")
+        if ti.size != entry.size:
+            raise BundleError(f"{ti.name!r} holds {ti.size} bytes, the manifest says {entry.size}")
+        src = self.tf.extractfile(ti)
+        if src is None:
+            raise BundleError(f"cannot read bundle member {ti.name!r}")
+        there = self.existing(m.folder, m.key)
+        keep = self.staging is not None and not _existing_ok(there, m.key, entry.sha256, entry.size)
+        dest = os.path.join(self.staging, m.folder, m.key) if keep and self.staging else None
+        algos = {Algo.SHA256, algo_for(m.key)}
+        try:
+            if dest is not None:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                with open(dest, "xb") as f:
+                    digests = copy_hashed(src, f, entry.size, algos, progress=self.progress.advance)
+            else:
+                digests = copy_hashed(src, None, entry.size, algos, progress=self.progress.advance)
+        except (EOFError, tarfile.ReadError) as e:
+            raise BundleError(f"bundle is truncated inside {ti.name!r} ({e})") from None
+        if digests[Algo.SHA256] != entry.sha256 or digests[algo_for(m.key)] != m.key:
+            raise BundleError(f"{ti.name!r} is corrupt: its bytes do not hash to what the manifest says")
+        out.bytes_read += entry.size
+        if dest is not None:
+            out.staged[key] = dest
+        else:
+            out.present[key] = there or ""
+
+    def member(self, ti: tarfile.TarInfo) -> None:
+        m = classify(ti)
+        if self.out is None:
+            if m.kind is not Kind.MANIFEST:
+                raise BundleError("not an hfcache bundle: it does not start with a manifest")
+            self.manifest_bytes = _read_small(self.tf, ti)
+            self.out = Received(manifest_mod.parse(self.manifest_bytes))
+            self.blobs = self.out.manifest.blobs()
+            self.repos = {r.folder: r for r in self.out.manifest.repos}
+            self.wanted = {r.folder: {f.path: f.etag for f in r.files} for r in self.out.manifest.repos}
+            return
+        out = self.out
+        if m.kind is Kind.DIR:
+            return
+        if m.folder not in self.repos:
+            raise BundleError(f"bundle member {ti.name!r} belongs to no repo of the manifest")
+        repo = self.repos[m.folder]
+        if m.kind is Kind.MANIFEST:
+            if _read_small(self.tf, ti) != self.manifest_bytes:
+                raise BundleError(f"bundle member {ti.name!r} disagrees with the first manifest")
+        elif m.kind is Kind.BLOB:
+            self.blob(ti, m, out)
+        elif m.kind is Kind.TREE:
+            if m.key != repo.commit or not repo.tree:
+                raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
+            out.trees[m.folder] = (m.key, _read_small(self.tf, ti))
+        elif m.kind is Kind.REF:
+            data = _read_small(self.tf, ti)
+            if repo.refs.get(m.key) != data.decode("ascii", "replace"):
+                raise BundleError(f"bundle member {ti.name!r} disagrees with the manifest's refs")
+            out.refs[(m.folder, m.key)] = repo.refs[m.key]
+        elif m.kind is Kind.LINK:
+            if m.commit != repo.commit or self.wanted[m.folder].get(m.path) != m.key:
+                raise BundleError(f"bundle member {ti.name!r} is a link the manifest does not list")
+            out.links[(m.folder, m.commit, m.path)] = m.key
+
+
+def _check_complete(out: Received) -> None:
+    for key in out.manifest.blobs():
+        if key not in out.staged and key not in out.present:
+            raise BundleError(f"bundle is incomplete: blob {key[1]} of {key[0]} is missing")
+    for repo in out.manifest.repos:
+        for f in repo.files:
+            if (repo.folder, repo.commit, f.path) not in out.links:
+                raise BundleError(f"bundle is incomplete: {f.path} of {repo.repo_id} is missing")
+        if repo.tree and repo.folder not in out.trees:
+            raise BundleError(f"bundle is incomplete: the tree listing of {repo.repo_id} is missing")
+        for ref in repo.refs:
+            if (repo.folder, ref) not in out.refs:
+                raise BundleError(f"bundle is incomplete: ref {ref} of {repo.repo_id} is missing")
+
+
+def receive(
+    stream: IO[bytes],
+    *,
+    staging: str | None,
+    existing: Callable[[str, str], str | None] = lambda folder, etag: None,
+    on_manifest: Callable[[Manifest], None] = lambda m: None,
+    progress: Progress = NO_PROGRESS,
+) -> Received:
+    """Verify a whole bundle; stage its new blobs under ``staging`` (``None``: verify only).
+
+    ``existing(folder, etag)`` names the target's current file for a blob, so a blob the target
+    already holds, verified, is not written again. ``on_manifest`` runs once the manifest is
+    read, before any blob: the place to check free space.
+    """
+    try:
+        # A plain file is read in place ("r:"): tarfile's stream mode ("r|", for pipes and volumes)
+        # copies every chunk two more times. Members are still taken strictly in order.
+        if stream.seekable():
+            tf = tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115 (closed below)
+        else:
+            tf = tarfile.open(fileobj=stream, mode="r|", bufsize=_STREAM_BUFFER)  # noqa: SIM115
+    except tarfile.TarError as e:
+        raise BundleError(f"not a tar bundle ({e})") from None
+    receiver = _Receiver(tf, staging, existing, progress)
+    try:
+        for ti in tf:
+            announced = receiver.out is not None
+            receiver.member(ti)
+            if not announced and receiver.out is not None:
+                on_manifest(receiver.out.manifest)
+                progress.start("unpack", receiver.out.manifest.total_bytes)
+    except tarfile.TarError as e:
+        raise BundleError(f"bundle is corrupt or truncated ({e})") from None
+    except EOFError as e:
+        raise BundleError(f"bundle is truncated ({e})") from None
+    finally:
+        progress.finish()
+        tf.close()
+    if receiver.out is None:
+        raise BundleError("not an hfcache bundle: it holds no manifest")
+    _check_complete(receiver.out)
+    return receiver.out
