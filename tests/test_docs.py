@@ -45,7 +45,8 @@ def test_every_command_has_a_page_naming_each_option() -> None:
                 if opt.startswith("-"):
                     assert f"`{opt}`" in text, f"{opt} of {name} is not documented"
             if param.param_type_name == "argument":
-                assert f"`{param.name.upper()}`" in text, f"argument {param.name} of {name}"
+                shown = (param.metavar or param.name.upper()).rstrip(".")
+                assert f"`{shown}`" in text, f"argument {shown} of {name}"
 
 
 def test_readme_links_every_doc_page() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from hfcache import __version__
-from hfcache.cli import doctor
+from hfcache.cli import doctor, pack
 
 app = typer.Typer(
     name="hfcache",
@@ -20,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(name="doctor")(doctor.doctor)
+app.command(name="pack")(pack.pack_command)
+app.command(name="unpack")(pack.unpack_command)
 
 
 def _version(value: bool) -> None:

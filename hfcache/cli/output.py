@@ -50,17 +50,23 @@ class TqdmProgress:
 class Output:
     """Where a command's results and messages go."""
 
-    def __init__(self, json_mode: bool) -> None:
+    def __init__(self, json_mode: bool, *, data_to_stderr: bool = False) -> None:
         self.json_mode = json_mode
+        # When stdout carries binary data (pack -o -), everything else goes to stderr.
+        self._data = sys.stderr if data_to_stderr else sys.stdout
         # Piped output keeps a readable width instead of rich's 80-column default.
-        width = None if sys.stdout.isatty() else 120
-        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
-        self.err = Console(file=sys.stderr, highlight=False)
+        width = None if self._data.isatty() else 120
+        self.out = Console(file=self._data, highlight=False, soft_wrap=False, width=width)
+        self.err = Console(file=sys.stderr, highlight=False, width=None if sys.stderr.isatty() else 120)
 
     def data(self, obj: Any) -> None:
         """Print the command's JSON document on stdout."""
-        sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        self._data.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+        self._data.flush()
+
+    def say(self, text: str) -> None:
+        """A line of the human report (the command's data, so stdout unless stdout carries a bundle)."""
+        self.out.print(text, markup=False, highlight=False)
 
     def message(self, text: str) -> None:
         """A note for the person at the terminal, on stderr (also in JSON mode)."""
