@@ -8,7 +8,6 @@ may become link targets in a repair.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterable, Iterator
 
@@ -87,8 +86,16 @@ def usable_blobs(cache: Cache, corrupt: set[str]) -> set[tuple[str, str]]:
     return usable
 
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a partial download is then always reported
+    fcntl = None  # type: ignore[assignment]
+
+
 def _is_held(lock: str) -> bool:
     """Is a download holding this huggingface_hub lock right now? Opens read-only; creates nothing."""
+    if fcntl is None:
+        return False
     try:
         fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
