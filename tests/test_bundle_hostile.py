@@ -193,3 +193,15 @@ def test_empty_target_is_not_created_by_a_refused_bundle(tmp_path: Path) -> None
     with pytest.raises(BundleError):
         unpack(str(junk), cache_dir=str(fresh))
     assert not (tmp_path / "new").exists()
+
+
+def test_not_enough_space_is_refused_before_writing(
+    bundle: Path, tmp_path: Path, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from hfcache.bundle import unpack as unpack_mod
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(unpack_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1024))
+    assert "not enough free space" in refused(bundle, target, tmp_path / "outside")
