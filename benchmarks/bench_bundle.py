@@ -1,10 +1,14 @@
 """``hfcache pack`` against ``tar -cf`` and ``hfcache unpack`` against ``tar -xf``, in one run.
 
-Same cache, same machine, page cache warm; each command is a whole process (start-up included).
-pack hashes every byte while it streams; unpack checks every member and verifies every blob
-before installing anything. Peak RSS of each hfcache command is read from a tiny launcher.
+Same cache, same machine, page cache warm (inputs are re-read before every run: this VM evicts
+page cache within seconds). Each command is a whole process, start-up included; contenders
+take turns, round after round, and outputs are deleted and ``sync``-ed between runs. pack hashes
+every byte while it streams and fsyncs the bundle; unpack checks every member, verifies every
+blob before installing it and fsyncs what it installed. ``tar`` does neither, so the baselines
+are given twice: ``tar`` alone, and ``tar`` followed by ``sync`` (the same durability). Peak RSS
+of each hfcache command is read from a tiny launcher.
 
-    python benchmarks/bench_bundle.py --total-gb 3 --big 4 --small 2000
+    python benchmarks/bench_bundle.py --total-gb 2 --big 4 --small 2000 --repeat 5
 """
 
 from __future__ import annotations
@@ -27,72 +31,102 @@ _LAUNCHER = (
 )
 
 
-def timed(cmd: list[str], before: list[Path], repeat: int) -> tuple[float, float]:
-    """Best and median wall time; ``before`` paths are removed before each run."""
-    times = []
+def warm(paths: list[Path]) -> None:
+    """Read every file under ``paths`` so that each run starts from a warm page cache."""
+    for top in paths:
+        files = [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file() and not p.is_symlink()]
+        for f in files:
+            with open(f, "rb", buffering=0) as fh:
+                while fh.read(1 << 20):
+                    pass
+
+
+def clean(outputs: list[Path]) -> None:
+    for p in outputs:
+        if p.is_dir():
+            shutil.rmtree(p)
+        for q in p.parent.glob(p.name + "*"):
+            q.unlink()
+    subprocess.run(["sync"], check=True)
+
+
+def rounds(contenders: dict[str, str], inputs: list[Path], outputs: list[Path], repeat: int) -> dict[str, list[float]]:
+    """Wall times of each shell command, contenders interleaved within each round."""
+    times: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(repeat):
-        for p in before:
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        subprocess.run(["sync"], check=True)
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+        for label, cmd in contenders.items():
+            clean(outputs)
+            warm(inputs)
+            start = time.perf_counter()
+            subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[label].append(time.perf_counter() - start)
+    clean(outputs)
+    return times
 
 
-def peak_rss_mib(cmd: list[str]) -> float:
-    out = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], capture_output=True, text=True, check=True)
+def report(title: str, times: dict[str, list[float]], ours: str) -> None:
+    print(f"\n## {title}\n")
+    print(f"| command | best s | median s | {ours} / it (best) | (median) |")
+    print("| --- | --- | --- | --- | --- |")
+    mine = times[ours]
+    for label, ts in times.items():
+        best, med = min(ts), statistics.median(ts)
+        print(f"| {label} | {best:.2f} | {med:.2f} | {min(mine) / best:.3f} | {statistics.median(mine) / med:.3f} |")
+
+
+def peak_rss_mib(cmd: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, "sh", "-c", cmd], capture_output=True, text=True, check=True
+    )
     return int(out.stdout.strip()) / 1024
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--total-gb", type=float, default=3.0)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--total-gb", type=float, default=2.0)
     parser.add_argument("--big", type=int, default=4)
     parser.add_argument("--small", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--dir", default=None)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dir", default=None, help="work folder (default: the system temp folder)")
     args = parser.parse_args()
-    print(f"load average: {os.getloadavg()}")
-    hf = [sys.executable, "-m", "hfcache"]
+    hf = f"{sys.executable} -m hfcache"
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         cache = root / "hub"
         build(cache, int(args.total_gb * 1e9), args.big, args.small)
         folder = next(p.name for p in cache.iterdir() if p.name.startswith("models--"))
-        repo_id = "bench/verify"
-        subprocess.run(["tar", "-cf", "/dev/null", "-C", str(cache), folder], check=True)  # warm
-        ours_tar, their_tar = root / "ours.tar", root / "theirs.tar"
-        t_pack = timed(["tar", "-cf", str(their_tar), "-C", str(cache), folder], [their_tar], args.repeat)
-        pack_cmd = [
-            *hf,
-            "pack",
-            repo_id,
-            "--cache-dir",
-            str(cache),
-            "-o",
-            str(ours_tar),
-            "--revision",
-            "b" * 40,
-        ]
-        o_pack = timed(pack_cmd, [ours_tar], args.repeat)
-        size = ours_tar.stat().st_size / 1e9
-        print(f"bundle: {size:.2f} GB ({their_tar.stat().st_size / 1e9:.2f} GB by tar -cf)")
-        print(f"tar -cf       : best {t_pack[0]:.2f} s, median {t_pack[1]:.2f} s")
-        print(f"hfcache pack  : best {o_pack[0]:.2f} s, median {o_pack[1]:.2f} s")
-        print(f"pack ratio    : {o_pack[0] / t_pack[0]:.3f} (best), {o_pack[1] / t_pack[1]:.3f} (median)")
-        out_t, out_o = root / "x-tar", root / "x-ours"
-        out_t.mkdir()
-        t_un = timed(["tar", "-xf", str(ours_tar), "-C", str(out_t)], [], args.repeat)
-        o_un = timed([*hf, "unpack", str(ours_tar), "--cache-dir", str(out_o)], [out_o], args.repeat)
-        print(f"tar -xf       : best {t_un[0]:.2f} s, median {t_un[1]:.2f} s")
-        print(f"hfcache unpack: best {o_un[0]:.2f} s, median {o_un[1]:.2f} s")
-        print(f"unpack ratio  : {o_un[0] / t_un[0]:.3f} (best), {o_un[1] / t_un[1]:.3f} (median)")
-        ours_tar.unlink()
-        print(f"peak RSS pack  : {peak_rss_mib(pack_cmd):.1f} MiB")  # writes the bundle again
-        shutil.rmtree(out_o, ignore_errors=True)
-        unpack_cmd = [*hf, "unpack", str(ours_tar), "--cache-dir", str(out_o)]
-        print(f"peak RSS unpack: {peak_rss_mib(unpack_cmd):.1f} MiB")
+        bundle, theirs, x_tar, x_ours = root / "b.tar", root / "t.tar", root / "x-tar", root / "x-ours"
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "hfcache", "--help"], check=True, capture_output=True)
+        print(f"data: {args.total_gb} GB in {args.big} big + {args.small} small blobs; "
+              f"`hfcache --help` (start-up) {time.perf_counter() - t:.2f} s; load {os.getloadavg()[0]:.2f}")
+        pack = f"{hf} pack bench/verify --cache-dir {cache} --revision {'b' * 40} -o {bundle}"
+        pack_times = rounds(
+            {
+                "tar -cf": f"tar -cf {theirs} -C {cache} {folder}",
+                "tar -cf && sync": f"tar -cf {theirs} -C {cache} {folder} && sync",
+                "hfcache pack": pack,
+            },
+            [cache / folder],
+            [bundle, theirs],
+            args.repeat,
+        )
+        report("pack", pack_times, "hfcache pack")
+        subprocess.run(pack, shell=True, check=True, capture_output=True)
+        print(f"\nbundle: {bundle.stat().st_size / 1e9:.2f} GB")
+        unpack = f"{hf} unpack {bundle} --cache-dir {x_ours}"
+        untar = f"mkdir {x_tar} && tar -xf {bundle} -C {x_tar}"
+        unpack_times = rounds(
+            {"tar -xf": untar, "tar -xf && sync": f"{untar} && sync", "hfcache unpack": unpack},
+            [bundle],
+            [x_tar, x_ours],
+            args.repeat,
+        )
+        report("unpack (with verification)", unpack_times, "hfcache unpack")
+        clean([x_ours])
+        print(f"\npeak RSS unpack: {peak_rss_mib(unpack):.1f} MiB")
+        bundle.unlink()
+        print(f"peak RSS pack  : {peak_rss_mib(pack):.1f} MiB")
 
 
 if __name__ == "__main__":

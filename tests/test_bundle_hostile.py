@@ -21,9 +21,19 @@ from bundles import (
     write_members,
 )
 
+from hfcache.bundle import receive
 from hfcache.bundle.pack import pack
 from hfcache.bundle.unpack import unpack
 from hfcache.errors import BundleError
+
+
+@pytest.fixture(autouse=True, params=["in-stream", "staged"])
+def blob_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: blobs hashed in the stream (small ones), and every blob copied out first
+    and hashed by the verifier pool (the route of blobs from 8 MiB up)."""
+    if request.param == "staged":
+        monkeypatch.setattr(receive, "STAGE_THEN_HASH_SIZE", 0)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -17,14 +17,17 @@ from typing import IO
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import Kind, Member, classify
-from hfcache.bundle.streamcopy import copy_hashed
+from hfcache.bundle.staged import Expected, StagedVerifier
+from hfcache.bundle.streamcopy import BUFFER_SIZE, copy_hashed
+from hfcache.bundle.volread import range_copier
 from hfcache.errors import BundleError
 from hfcache.hashing import Algo, hash_file
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.verify import algo_for
 
 BlobKey = tuple[str, str]  # (repo folder, etag)
-_STREAM_BUFFER = 4 * 1024 * 1024
+STAGE_THEN_HASH_SIZE = 8 << 20  # from here a staged blob is hashed by the pool, not in the stream
+_COPY_STEP = 64 << 20  # progress granularity of in-kernel copies
 
 
 @dataclass
@@ -75,8 +78,11 @@ class _Receiver:
         staging: str | None,
         existing: Callable[[str, str], str | None],
         progress: Progress,
+        verifier: StagedVerifier,
+        copy_range: Callable[[int, int, int], None] | None,
     ) -> None:
         self.tf, self.staging, self.existing, self.progress = tf, staging, existing, progress
+        self.verifier, self.copy_range = verifier, copy_range
         self.manifest_bytes = b""
         self.out: Received | None = None
         self.blobs: dict[BlobKey, FileEntry] = {}
@@ -98,23 +104,47 @@ class _Receiver:
         there = self.existing(m.folder, m.key)
         keep = self.staging is not None and not _existing_ok(there, m.key, entry.sha256, entry.size)
         dest = os.path.join(self.staging, m.folder, m.key) if keep and self.staging else None
+        if algo_for(m.key) is Algo.SHA256 and m.key != entry.sha256:
+            raise BundleError(f"bundle member {ti.name!r}: the manifest gives it another sha256")
         algos = {Algo.SHA256, algo_for(m.key)}
+        expected = Expected(
+            ti.name, dest or "", entry.size, {Algo.SHA256: entry.sha256, algo_for(m.key): m.key}
+        )
         try:
-            if dest is not None:
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                with open(dest, "xb") as f:
+            if dest is None:
+                digests = copy_hashed(src, None, entry.size, algos, progress=self.progress.advance)
+            elif entry.size < STAGE_THEN_HASH_SIZE:
+                with self._create(dest) as f:
                     digests = copy_hashed(src, f, entry.size, algos, progress=self.progress.advance)
             else:
-                digests = copy_hashed(src, None, entry.size, algos, progress=self.progress.advance)
+                with self._create(dest) as f:
+                    self._copy(src, ti.offset_data, f, entry.size)
+                self.verifier.submit(expected)
+                digests = None
         except (EOFError, tarfile.ReadError) as e:
             raise BundleError(f"bundle is truncated inside {ti.name!r} ({e})") from None
-        if digests[Algo.SHA256] != entry.sha256 or digests[algo_for(m.key)] != m.key:
-            raise BundleError(f"{ti.name!r} is corrupt: its bytes do not hash to what the manifest says")
+        if digests is not None:
+            expected.check(digests)
         out.bytes_read += entry.size
         if dest is not None:
             out.staged[key] = dest
         else:
             out.present[key] = there or ""
+
+    @staticmethod
+    def _create(dest: str) -> IO[bytes]:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        return open(dest, "xb")
+
+    def _copy(self, src: IO[bytes], offset: int, dst: IO[bytes], size: int) -> None:
+        """The member's bytes into ``dst``: in the kernel from a bundle file, else by Python."""
+        if self.copy_range is None:
+            copy_hashed(src, dst, size, (), progress=self.progress.advance)
+            return
+        for start in range(0, size, _COPY_STEP):
+            step = min(_COPY_STEP, size - start)
+            self.copy_range(dst.fileno(), offset + start, step)
+            self.progress.advance(step)
 
     def member(self, ti: tarfile.TarInfo) -> None:
         m = classify(ti)
@@ -183,22 +213,25 @@ def receive(
     read, before any blob: the place to check free space.
     """
     try:
-        # A plain file is read in place ("r:"): tarfile's stream mode ("r|", for pipes and volumes)
+        # Files and volumes are read in place ("r:"): tarfile's stream mode ("r|", for pipes)
         # copies every chunk two more times. Members are still taken strictly in order.
         if stream.seekable():
             tf = tarfile.open(fileobj=stream, mode="r:")  # noqa: SIM115 (closed below)
         else:
-            tf = tarfile.open(fileobj=stream, mode="r|", bufsize=_STREAM_BUFFER)  # noqa: SIM115
+            tf = tarfile.open(fileobj=stream, mode="r|", bufsize=BUFFER_SIZE)  # noqa: SIM115
     except tarfile.TarError as e:
         raise BundleError(f"not a tar bundle ({e})") from None
-    receiver = _Receiver(tf, staging, existing, progress)
+    copy_range = range_copier(stream) if stream.seekable() else None
     try:
-        for ti in tf:
-            announced = receiver.out is not None
-            receiver.member(ti)
-            if not announced and receiver.out is not None:
-                on_manifest(receiver.out.manifest)
-                progress.start("unpack", receiver.out.manifest.total_bytes)
+        with StagedVerifier() as verifier:
+            receiver = _Receiver(tf, staging, existing, progress, verifier, copy_range)
+            for ti in tf:
+                announced = receiver.out is not None
+                receiver.member(ti)
+                if not announced and receiver.out is not None:
+                    on_manifest(receiver.out.manifest)
+                    progress.start("unpack", receiver.out.manifest.total_bytes)
+            verifier.finish()
     except tarfile.TarError as e:
         raise BundleError(f"bundle is corrupt or truncated ({e})") from None
     except EOFError as e:

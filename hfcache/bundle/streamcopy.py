@@ -22,7 +22,7 @@ from hfcache.hashing import Algo, _Hasher, _new_hasher
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-BUFFER_SIZE = 4 << 20
+BUFFER_SIZE = 1 << 20
 DEPTH = 3  # buffers in flight when overlapping: one being read, up to two being hashed
 OVERLAP_MIN_SIZE = BUFFER_SIZE  # below this, the helper thread's ~250 us start+join outweighs the gain
 _tls = threading.local()

@@ -19,7 +19,7 @@ from hfcache import layout
 from hfcache.bundle.install import Installed, existing_blob, install_cache, install_local_dir
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.receive import Received, receive
-from hfcache.bundle.volumes import open_volumes
+from hfcache.bundle.volread import open_volumes
 from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
 from hfcache.layout import Location, PathKind
