@@ -50,7 +50,9 @@ def clean(outputs: list[Path]) -> None:
     subprocess.run(["sync"], check=True)
 
 
-def rounds(contenders: dict[str, str], inputs: list[Path], outputs: list[Path], repeat: int) -> dict[str, list[float]]:
+def rounds(
+    contenders: dict[str, str], inputs: list[Path], outputs: list[Path], repeat: int
+) -> dict[str, list[float]]:
     """Wall times of each shell command, contenders interleaved within each round."""
     times: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(repeat):
@@ -71,7 +73,9 @@ def report(title: str, times: dict[str, list[float]], ours: str) -> None:
     mine = times[ours]
     for label, ts in times.items():
         best, med = min(ts), statistics.median(ts)
-        print(f"| {label} | {best:.2f} | {med:.2f} | {min(mine) / best:.3f} | {statistics.median(mine) / med:.3f} |")
+        print(
+            f"| {label} | {best:.2f} | {med:.2f} | {min(mine) / best:.3f} | {statistics.median(mine) / med:.3f} |"
+        )
 
 
 def peak_rss_mib(cmd: str) -> float:
@@ -98,8 +102,10 @@ def main() -> None:
         bundle, theirs, x_tar, x_ours = root / "b.tar", root / "t.tar", root / "x-tar", root / "x-ours"
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "hfcache", "--help"], check=True, capture_output=True)
-        print(f"data: {args.total_gb} GB in {args.big} big + {args.small} small blobs; "
-              f"`hfcache --help` (start-up) {time.perf_counter() - t:.2f} s; load {os.getloadavg()[0]:.2f}")
+        print(
+            f"data: {args.total_gb} GB in {args.big} big + {args.small} small blobs; "
+            f"`hfcache --help` (start-up) {time.perf_counter() - t:.2f} s; load {os.getloadavg()[0]:.2f}"
+        )
         pack = f"{hf} pack bench/verify --cache-dir {cache} --revision {'b' * 40} -o {bundle}"
         pack_times = rounds(
             {

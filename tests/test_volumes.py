@@ -23,6 +23,7 @@ from hfcache.bundle.volumes import (
     partial_name,
     volume_name,
 )
+from hfcache.errors import BadInputError
 
 DATA = bytes(range(256)) * 40 + b"tail"  # 10244 bytes, not a multiple of the volume sizes used
 
@@ -442,3 +443,16 @@ def test_seekable_tar_reading_across_volumes(tmp_path: Path) -> None:
             with open(out, "wb") as f:
                 copy(f.fileno(), info.offset_data, info.size)
             assert out.read_bytes() == data[: len(data) - i]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("volume_size", [None, 4096])
+def test_never_replaces_a_device_or_pipe(tmp_path: Path, volume_size: int | None) -> None:
+    """Even with overwrite: ``-o /dev/sdb`` must not turn a device into a file (as root it could)."""
+    target = tmp_path / "b.tar"
+    special = volume_name(str(target), 1) if volume_size else str(target)
+    os.mkfifo(special)
+    with pytest.raises(BadInputError, match="not a regular file"):
+        VolumeWriter(str(target), volume_size, overwrite=True)
+    assert Path(special).is_fifo()
+    assert _listing(tmp_path) == [Path(special).name]

@@ -15,9 +15,12 @@ import errno
 import io
 import os
 import re
+import stat
 import sys
 from fractions import Fraction
 from typing import IO, TYPE_CHECKING
+
+from hfcache.errors import BadInputError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -65,6 +68,13 @@ def partial_name(final: str) -> str:
     return os.path.join(head, f".{tail}{PARTIAL_SUFFIX}")
 
 
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
 def _numbered_siblings(target: str) -> dict[int, str]:
     """Existing ``target.NNN`` files: volumes of an earlier bundle of the same name."""
     head, tail = os.path.split(target)
@@ -109,6 +119,13 @@ class VolumeWriter(io.BufferedIOBase):
             raise FileNotFoundError(errno.ENOENT, "no such directory for the bundle", head)
         if os.path.isdir(target):
             raise IsADirectoryError(errno.EISDIR, "is a directory", target)
+        for existing in [target, *_numbered_siblings(target).values()]:
+            st = _lstat(existing)
+            if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                # never replaced, not even with overwrite: it may be /dev/sdb or a named pipe
+                raise BadInputError(
+                    f"{existing} exists and is not a regular file: to write there, use -o - and >"
+                )
         if not overwrite:
             taken = _numbered_siblings(target) if volume_size else {}
             if volume_size is None and os.path.lexists(target):
