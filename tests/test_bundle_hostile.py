@@ -149,12 +149,16 @@ def test_absolute_link_target(bundle: Path, tmp_path: Path, target: Path) -> Non
     refused(write_members(tmp_path / "abs.tar", members), target, tmp_path / "outside")
 
 
-@pytest.mark.parametrize("kind", [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE, tarfile.LNKTYPE])
-def test_devices_fifos_and_hard_links(bundle: Path, tmp_path: Path, target: Path, kind: bytes) -> None:
+@pytest.mark.parametrize(
+    "kind", [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE, tarfile.LNKTYPE, tarfile.GNUTYPE_SPARSE]
+)
+def test_special_members(bundle: Path, tmp_path: Path, target: Path, kind: bytes) -> None:
+    """Devices, fifos, hard links and sparse files."""
     members = read_members(bundle)
     folder = _folder(members)
     members.insert(1, special_member(f"{folder}/blobs/{'e' * 40}", kind, linkname="/etc/passwd"))
-    refused(write_members(tmp_path / "dev.tar", members), target, tmp_path / "outside")
+    message = refused(write_members(tmp_path / "dev.tar", members), target, tmp_path / "outside")
+    assert "never accepted" in message
 
 
 def test_member_the_manifest_does_not_list(bundle: Path, tmp_path: Path, target: Path) -> None:

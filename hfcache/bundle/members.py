@@ -99,11 +99,11 @@ def classify(ti: tarfile.TarInfo) -> Member:
     parts = _check_name(ti.name)
     if ti.isdir():
         return Member(Kind.DIR, parts[0], "")
-    if ti.isreg():
+    if ti.isreg() and not ti.issparse():
         return _file_kind(ti.name, parts, ti)
     if ti.issym():
         return _link_kind(ti.name, parts, ti)
-    raise _refuse(ti.name, "hard links, devices and fifos are never accepted")
+    raise _refuse(ti.name, "hard links, devices, fifos and sparse files are never accepted")
 
 
 def member_name(folder: str, *rest: str) -> str:

@@ -116,6 +116,7 @@ class _Receiver:
             elif entry.size < STAGE_THEN_HASH_SIZE:
                 with self._create(dest) as f:
                     digests = copy_hashed(src, f, entry.size, algos, progress=self.progress.advance)
+                self.verifier.submit(expected, verify=False)  # checked below; fsynced by the pool
             else:
                 with self._create(dest) as f:
                     self._copy(src, ti.offset_data, f, entry.size)
