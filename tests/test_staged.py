@@ -1,8 +1,10 @@
-"""The verifier pool of unpack: every staged file is judged, errors surface, nothing outlives it."""
+"""The verifier of unpack: a hasher follows each copy, every staged file is judged and fsynced,
+errors surface, and nothing outlives it."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,20 +14,42 @@ import pytest
 from hfcache.bundle import staged
 from hfcache.bundle.staged import Expected, StagedVerifier
 from hfcache.errors import BundleError
-from hfcache.hashing import Algo, HashResult
+from hfcache.hashing import Algo
 
 
-def _staged(tmp_path: Path, name: str, data: bytes, *, claim: bytes | None = None) -> Expected:
-    path = tmp_path / name
-    path.write_bytes(data)
+def _expect(tmp_path: Path, name: str, data: bytes, *, claim: bytes | None = None) -> Expected:
     digest = hashlib.sha256(claim if claim is not None else data).hexdigest()
-    return Expected(f"models--a--b/blobs/{name}", str(path), len(data), {Algo.SHA256: digest})
+    return Expected(f"models--a--b/blobs/{name}", str(tmp_path / name), len(data), {Algo.SHA256: digest})
 
 
-def test_good_files_pass(tmp_path: Path) -> None:
+def _copy_in_steps(v: StagedVerifier, e: Expected, data: bytes, step: int, pause: float = 0.0) -> None:
+    """What receive does: create, start the follower, write and announce step by step, close."""
+    with open(e.path, "xb", buffering=0) as f:
+        growing = v.follow(e)
+        try:
+            for i in range(0, len(data), step):
+                f.write(data[i : i + step])
+                growing.advance(len(data[i : i + step]))
+                time.sleep(pause)
+        finally:
+            growing.close()
+    v.settled(e)
+
+
+@pytest.mark.parametrize("step", [1, 1000, 1 << 20])
+def test_follower_hashes_exactly_what_was_written(tmp_path: Path, step: int) -> None:
+    data = os.urandom(3 << 20) if step > 1 else os.urandom(5000)
     with StagedVerifier(workers=2) as v:
-        for i in range(20):
-            v.submit(_staged(tmp_path, f"f{i}", bytes([i]) * (1000 * i)))
+        _copy_in_steps(v, _expect(tmp_path, "a", data), data, step)
+        _copy_in_steps(v, _expect(tmp_path, "b", data[:7]), data[:7], step)
+        _copy_in_steps(v, _expect(tmp_path, "empty", b""), b"", step)
+        v.finish()
+
+
+def test_follower_keeps_up_with_a_slow_copy(tmp_path: Path) -> None:
+    data = os.urandom(50_000)
+    with StagedVerifier(workers=1) as v:
+        _copy_in_steps(v, _expect(tmp_path, "slow", data), data, 5000, pause=0.01)
         v.finish()
 
 
@@ -33,63 +57,79 @@ def test_good_files_pass(tmp_path: Path) -> None:
 def test_a_bad_file_anywhere_is_reported_by_name(tmp_path: Path, bad: int) -> None:
     with pytest.raises(BundleError, match=f"'models--a--b/blobs/f{bad}' is corrupt"), StagedVerifier() as v:
         for i in range(20):
-            v.submit(_staged(tmp_path, f"f{i}", b"x" * i, claim=b"y" if i == bad else None))
+            data = b"x" * (i * 100)
+            _copy_in_steps(v, _expect(tmp_path, f"f{i}", data, claim=b"y" if i == bad else None), data, 64)
         v.finish()
 
 
-def test_vanished_or_resized_staged_file(tmp_path: Path) -> None:
-    gone = _staged(tmp_path, "gone", b"data")
-    Path(gone.path).unlink()
-    with pytest.raises(BundleError, match="cannot verify"), StagedVerifier() as v:
-        v.submit(gone)
-        v.finish()
-    grown = _staged(tmp_path, "grown", b"data")
-    Path(grown.path).write_bytes(b"data+")
-    with pytest.raises(BundleError, match="changed size"), StagedVerifier() as v:
-        v.submit(grown)
+def test_a_copy_that_stops_short_is_refused(tmp_path: Path) -> None:
+    e = _expect(tmp_path, "short", b"0123456789")
+    with pytest.raises(BundleError, match="staged 4 bytes"), StagedVerifier() as v:
+        _copy_in_steps(v, e, b"0123", 2)  # the copier gave up (truncated bundle) and closed
         v.finish()
 
 
-def test_pending_bytes_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the bound, submit waits for the oldest hashes: staged pages are still cached then."""
+def test_settled_files_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    monkeypatch.setattr(staged, "_fsync", synced.append)
+    with StagedVerifier() as v:
+        for name in ("a", "b"):
+            (tmp_path / name).write_bytes(b"data")
+            v.settled(_expect(tmp_path, name, b"data"))
+        _copy_in_steps(v, _expect(tmp_path, "c", b"followed"), b"followed", 3)
+        v.finish()
+    assert sorted(synced) == [str(tmp_path / n) for n in ("a", "b", "c")]
+
+
+def test_a_failing_fsync_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(path: str) -> None:
+        raise OSError(5, "Input/output error", path)
+
+    monkeypatch.setattr(staged, "_fsync", broken)
+    (tmp_path / "a").write_bytes(b"data")
+    with pytest.raises(OSError, match="Input/output"), StagedVerifier() as v:
+        v.settled(_expect(tmp_path, "a", b"data"))
+        v.finish()
+
+
+def test_unhashed_bytes_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound, the next follow waits for older hashes: staged pages are still cached."""
     release = threading.Event()
-    real = staged.hash_file
-    running: list[str] = []
+    real = staged._hash_following
 
-    def slow(path: str, algos: set[Algo]) -> HashResult:
-        running.append(path)
+    def slow(expected: Expected, growing: staged.Growing) -> dict[Algo, str]:
         release.wait(10)
-        return real(path, algos)
+        return real(expected, growing)
 
-    monkeypatch.setattr(staged, "hash_file", slow)
-    with StagedVerifier(workers=1, max_pending_bytes=2500) as v:
-        v.submit(_staged(tmp_path, "a", b"a" * 1000))
-        v.submit(_staged(tmp_path, "b", b"b" * 1000))
+    monkeypatch.setattr(staged, "_hash_following", slow)
+    with StagedVerifier(workers=2, max_pending_bytes=1500) as v:
+        _copy_in_steps(v, _expect(tmp_path, "a", b"a" * 1000), b"a" * 1000, 100)
+        _copy_in_steps(v, _expect(tmp_path, "b", b"b" * 1000), b"b" * 1000, 100)  # 1000 ≤ 1500: no wait
         assert v._pending_bytes == 2000
         threading.Timer(0.2, release.set).start()
-        v.submit(_staged(tmp_path, "c", b"c" * 1000))  # 3000 > 2500: waits until "a" is judged
+        start = time.monotonic()
+        _copy_in_steps(v, _expect(tmp_path, "c", b"c" * 1000), b"c" * 1000, 100)  # 2000 > 1500: waits
+        assert time.monotonic() - start >= 0.15
         assert v._pending_bytes <= 2000
         v.finish()
     assert v._pending_bytes == 0
 
 
 def test_leaving_early_cancels_queued_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    started = threading.Event()
     hashed: list[str] = []
-    real = staged.hash_file
+    real = staged._hash_following
 
-    def slow(path: str, algos: set[Algo]) -> HashResult:
-        started.set()
-        hashed.append(path)
+    def slow(expected: Expected, growing: staged.Growing) -> dict[Algo, str]:
+        hashed.append(expected.path)
         time.sleep(0.01)
-        return real(path, algos)
+        return real(expected, growing)
 
-    monkeypatch.setattr(staged, "hash_file", slow)
+    monkeypatch.setattr(staged, "_hash_following", slow)
     with pytest.raises(RuntimeError), StagedVerifier(workers=1) as v:
         for i in range(200):
-            v.submit(_staged(tmp_path, f"f{i}", b"z" * 10))
+            _copy_in_steps(v, _expect(tmp_path, f"f{i}", b"z" * 10), b"z" * 10, 10)
         raise RuntimeError("the stream failed")
-    assert started.is_set()
     count = len(hashed)
-    assert count < 200  # queued work was dropped, and no worker runs after the block
+    assert 0 < count < 200  # queued work was dropped, and no worker runs after the block
+    time.sleep(0.05)
     assert len(hashed) == count

@@ -26,8 +26,8 @@ from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.verify import algo_for
 
 BlobKey = tuple[str, str]  # (repo folder, etag)
-STAGE_THEN_HASH_SIZE = 8 << 20  # from here a staged blob is hashed by the pool, not in the stream
-_COPY_STEP = 64 << 20  # progress granularity of in-kernel copies
+STAGE_THEN_HASH_SIZE = 8 << 20  # from here a blob is hashed by a pool thread that follows its copy
+_COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, progress moves
 
 
 @dataclass
@@ -112,20 +112,22 @@ class _Receiver:
         )
         try:
             if dest is None:
-                digests = copy_hashed(src, None, entry.size, algos, progress=self.progress.advance)
+                expected.check(copy_hashed(src, None, entry.size, algos, progress=self.progress.advance))
             elif entry.size < STAGE_THEN_HASH_SIZE:
                 with self._create(dest) as f:
                     digests = copy_hashed(src, f, entry.size, algos, progress=self.progress.advance)
-                self.verifier.submit(expected, verify=False)  # checked below; fsynced by the pool
+                expected.check(digests)
+                self.verifier.settled(expected)
             else:
-                with self._create(dest) as f:
-                    self._copy(src, ti.offset_data, f, entry.size)
-                self.verifier.submit(expected)
-                digests = None
+                with self._create(dest, buffering=0) as f:
+                    growing = self.verifier.follow(expected)
+                    try:
+                        self._copy(src, ti.offset_data, f, entry.size, growing.advance)
+                    finally:
+                        growing.close()
+                self.verifier.settled(expected)
         except (EOFError, tarfile.ReadError) as e:
             raise BundleError(f"bundle is truncated inside {ti.name!r} ({e})") from None
-        if digests is not None:
-            expected.check(digests)
         out.bytes_read += entry.size
         if dest is not None:
             out.staged[key] = dest
@@ -133,19 +135,27 @@ class _Receiver:
             out.present[key] = there or ""
 
     @staticmethod
-    def _create(dest: str) -> IO[bytes]:
+    def _create(dest: str, buffering: int = -1) -> IO[bytes]:
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        return open(dest, "xb")
+        return open(dest, "xb", buffering=buffering)
 
-    def _copy(self, src: IO[bytes], offset: int, dst: IO[bytes], size: int) -> None:
-        """The member's bytes into ``dst``: in the kernel from a bundle file, else by Python."""
+    def _copy(
+        self, src: IO[bytes], offset: int, dst: IO[bytes], size: int, written: Callable[[int], None]
+    ) -> None:
+        """The member's bytes into unbuffered ``dst`` (in the kernel from a bundle file, else by
+        Python), calling ``written(n)`` as they land in the file."""
+
+        def landed(n: int) -> None:
+            written(n)
+            self.progress.advance(n)
+
         if self.copy_range is None:
-            copy_hashed(src, dst, size, (), progress=self.progress.advance)
+            copy_hashed(src, dst, size, (), progress=landed)
             return
         for start in range(0, size, _COPY_STEP):
             step = min(_COPY_STEP, size - start)
             self.copy_range(dst.fileno(), offset + start, step)
-            self.progress.advance(step)
+            landed(step)
 
     def member(self, ti: tarfile.TarInfo) -> None:
         m = classify(ti)
