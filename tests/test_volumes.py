@@ -456,3 +456,27 @@ def test_never_replaces_a_device_or_pipe(tmp_path: Path, volume_size: int | None
         VolumeWriter(str(target), volume_size, overwrite=True)
     assert Path(special).is_fifo()
     assert _listing(tmp_path) == [Path(special).name]
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+@pytest.mark.parametrize("volume_size", [None, 4096])
+def test_writeback_is_started_as_it_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, volume_size: int | None
+) -> None:
+    """Every step, the kernel is asked to start writing (and drop what is written); the bytes
+    are unchanged and each request stays inside the file written so far."""
+    import hfcache.bundle.volumes as volumes
+
+    calls: list[tuple[int, int, int]] = []
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append((os.fstat(fd).st_size, offset, length))
+        os.posix_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(volumes, "WRITEBACK_STEP", 1000)
+    monkeypatch.setattr(volumes, "_FADVISE", record)
+    paths = _write(tmp_path / "b.tar", DATA, volume_size, chunk=333)
+    assert b"".join(Path(p).read_bytes() for p in paths) == DATA
+    assert len(calls) >= len(DATA) // (2 * 1000) - len(paths)  # a request at least every 2 steps
+    for size_then, offset, length in calls:
+        assert offset >= 0 and offset + length <= size_then  # flushed before advising
