@@ -167,6 +167,21 @@ def test_stdout_to_stdin_pipe(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     loads_exactly(moved(c, server))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_unpack_from_a_named_pipe(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    """As ``hfcache unpack <(ssh host cat b.tar)`` gives it: a path that is a pipe."""
+    c = fresh_cache
+    pack([c.repo_id], str(tmp_path / "b.tar"), cache_dir=str(c.cache_dir))
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    feeder = subprocess.Popen(["sh", "-c", f'cat "{tmp_path / "b.tar"}" > "{pipe}"'])
+    try:
+        unpack(str(pipe), cache_dir=str(tmp_path / "server"))
+    finally:
+        feeder.wait(timeout=60)
+    loads_exactly(moved(c, tmp_path / "server"))
+
+
 def test_shared_store_source_gives_real_bytes(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     c = fresh_cache
     move_lfs_blobs_to_shared_store(c.cache_dir, c.repo_folder)

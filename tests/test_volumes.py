@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -480,3 +481,22 @@ def test_writeback_is_started_as_it_goes(
     assert len(calls) >= len(DATA) // (2 * 1000) - len(paths)  # a request at least every 2 steps
     for size_then, offset, length in calls:
         assert offset >= 0 and offset + length <= size_then  # flushed before advising
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_read_as_a_stream(tmp_path: Path) -> None:
+    """``hfcache unpack <(ssh host cat b.tar)`` names a pipe: read in order, not by size."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with open(pipe, "wb") as f:
+            f.write(DATA)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    with open_volumes(str(pipe)) as stream:
+        assert not stream.seekable()
+        assert range_copier(stream) is None
+        assert stream.read() == DATA
+    writer.join()

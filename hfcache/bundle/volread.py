@@ -12,6 +12,7 @@ import bisect
 import errno
 import io
 import os
+import stat
 import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, BinaryIO
@@ -140,12 +141,14 @@ def open_volumes(first: str) -> BinaryIO:
 
     ``first`` ending in ``.NNN`` reads that file, then ``.NNN+1``... until one is missing: a
     missing middle volume ends the stream early, which the tar reader then sees as truncation.
-    Files and volumes are seekable (stdin usually is not); use :func:`range_copier` to copy a
+    Files and volumes are seekable (stdin and named pipes are not); use :func:`range_copier` to copy a
     member's bytes in the kernel. A missing or unreadable first file raises an OSError subclass
     naming it; read errors name the volume.
     """
     if first == "-":
         return sys.stdin.buffer
+    if not stat.S_ISREG(os.stat(first).st_mode):  # a pipe, e.g. `hfcache unpack <(ssh host cat b.tar)`
+        return open(first, "rb", buffering=IO_BUFFER)
     return io.BufferedReader(_VolumeReader(first), buffer_size=IO_BUFFER)
 
 
