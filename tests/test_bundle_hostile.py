@@ -33,6 +33,7 @@ def blob_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     and hashed by the verifier pool (the route of blobs from 8 MiB up)."""
     if request.param == "staged":
         monkeypatch.setattr(receive, "STAGE_THEN_HASH_SIZE", 0)
+        monkeypatch.setattr(receive, "_WRITE_OUT_STEP", 1)  # early writeback at every step
     return str(request.param)
 
 

@@ -133,3 +133,26 @@ def test_leaving_early_cancels_queued_work(tmp_path: Path, monkeypatch: pytest.M
     assert 0 < count < 200  # queued work was dropped, and no worker runs after the block
     time.sleep(0.05)
     assert len(hashed) == count
+
+
+def test_write_out_keeps_at_most_one_request_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    synced: list[str] = []
+
+    def slow_fsync(path: str) -> None:
+        gate.wait(10)
+        synced.append(path)
+
+    monkeypatch.setattr(staged, "_fsync", slow_fsync)
+    e = _expect(tmp_path, "big", b"x")
+    (tmp_path / "big").write_bytes(b"x")
+    with StagedVerifier() as v:
+        for _ in range(5):
+            v.write_out(e)  # the disk is busy with the first: the others are dropped
+        gate.set()
+        v.finish()
+        v.write_out(e)  # idle again: sent
+        v.finish()
+    assert synced == [e.path, e.path]

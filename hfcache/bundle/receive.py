@@ -27,6 +27,7 @@ from hfcache.verify import algo_for
 
 BlobKey = tuple[str, str]  # (repo folder, etag)
 STAGE_THEN_HASH_SIZE = 8 << 20  # from here a blob is hashed by a pool thread that follows its copy
+_WRITE_OUT_STEP = 128 << 20  # during a big copy, ask for what is written to go to disk this often
 _COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, progress moves
 
 
@@ -122,7 +123,7 @@ class _Receiver:
                 with self._create(dest, buffering=0) as f:
                     growing = self.verifier.follow(expected)
                     try:
-                        self._copy(src, ti.offset_data, f, entry.size, growing.advance)
+                        self._copy(src, ti.offset_data, f, entry.size, growing.advance, expected)
                     finally:
                         growing.close()
                 self.verifier.settled(expected)
@@ -140,14 +141,27 @@ class _Receiver:
         return open(dest, "xb", buffering=buffering)
 
     def _copy(
-        self, src: IO[bytes], offset: int, dst: IO[bytes], size: int, written: Callable[[int], None]
+        self,
+        src: IO[bytes],
+        offset: int,
+        dst: IO[bytes],
+        size: int,
+        written: Callable[[int], None],
+        expected: Expected,
     ) -> None:
         """The member's bytes into unbuffered ``dst`` (in the kernel from a bundle file, else by
-        Python), calling ``written(n)`` as they land in the file."""
+        Python), calling ``written(n)`` as they land in the file and sending them on to disk
+        every ``_WRITE_OUT_STEP`` bytes."""
+        unsent = 0
 
         def landed(n: int) -> None:
+            nonlocal unsent
             written(n)
             self.progress.advance(n)
+            unsent += n
+            if unsent >= _WRITE_OUT_STEP:
+                self.verifier.write_out(expected)
+                unsent = 0
 
         if self.copy_range is None:
             copy_hashed(src, dst, size, (), progress=landed)

@@ -113,6 +113,7 @@ class StagedVerifier:
         self._pending_bytes = 0
         self._max_pending = max_pending_bytes
         self._syncs: list[Future[None]] = []
+        self._early: Future[None] | None = None
 
     def __enter__(self) -> StagedVerifier:
         return self
@@ -137,6 +138,14 @@ class StagedVerifier:
         a rejected file costs nothing but the wasted write (the staging folder is dropped).
         """
         self._syncs.append(self._syncer.submit(_fsync, expected.path))
+
+    def write_out(self, expected: Expected) -> None:
+        """While a big file is still being copied: have what is written so far go to disk now,
+        unless the disk is still busy with the last such request. The final fsync after the
+        copy then waits for little, and the disk works while the hashing does."""
+        if self._early is None or self._early.done():
+            self._early = self._syncer.submit(_fsync, expected.path)
+            self._syncs.append(self._early)
 
     def finish(self) -> None:
         """Wait for every hash and fsync; BundleError for the first bad file."""
