@@ -14,6 +14,8 @@ import pytest
 from builders import SHARDED_REPO_ID, CachedRepo, cache_repo, isolate_hf_env, publish_sharded_model
 from standin_hub import StandinHub, allow_only_loopback
 
+from hfcache.bundle import receive
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
@@ -52,3 +54,14 @@ def fresh_cache(
     cache_dir = tmp_path / "hub"
     isolate_hf_env(monkeypatch, tmp_path_factory.mktemp("hf_home"), hub_cache=cache_dir, endpoint=hub.url)
     return cache_repo(hub, cache_dir, SHARDED_REPO_ID)
+
+
+@pytest.fixture(params=["in-stream", "staged"])
+def blob_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """For bundle tests (``pytestmark = pytest.mark.usefixtures("blob_route")``): each test
+    twice, blobs hashed in the stream (small ones), and every blob copied out first and
+    hashed by the verifier pool (the route of blobs from 8 MiB up)."""
+    if request.param == "staged":
+        monkeypatch.setattr(receive, "STAGE_THEN_HASH_SIZE", 0)
+        monkeypatch.setattr(receive, "_WRITE_OUT_STEP", 1)  # early writeback at every step
+    return str(request.param)

@@ -17,22 +17,13 @@ from builders import CachedRepo, cache_repo, move_lfs_blobs_to_shared_store, sha
 from checks import loads_exactly, scan_warnings
 from standin_hub import StandinHub
 
-from hfcache.bundle import receive
 from hfcache.bundle.pack import pack
 from hfcache.bundle.unpack import unpack
 from hfcache.doctor import diagnose
 from hfcache.errors import BundleError, PackRefusedError
 from hfcache.findings import Severity
 
-
-@pytest.fixture(autouse=True, params=["in-stream", "staged"])
-def blob_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test twice: blobs hashed in the stream (small ones), and every blob copied out first
-    and hashed by the verifier pool (the route of blobs from 8 MiB up)."""
-    if request.param == "staged":
-        monkeypatch.setattr(receive, "STAGE_THEN_HASH_SIZE", 0)
-        monkeypatch.setattr(receive, "_WRITE_OUT_STEP", 1)  # early writeback at every step
-    return str(request.param)
+pytestmark = pytest.mark.usefixtures("blob_route")
 
 
 def moved(c: CachedRepo, cache_dir: Path) -> CachedRepo:

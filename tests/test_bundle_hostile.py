@@ -21,20 +21,11 @@ from bundles import (
     write_members,
 )
 
-from hfcache.bundle import receive
 from hfcache.bundle.pack import pack
 from hfcache.bundle.unpack import unpack
 from hfcache.errors import BundleError
 
-
-@pytest.fixture(autouse=True, params=["in-stream", "staged"])
-def blob_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each test twice: blobs hashed in the stream (small ones), and every blob copied out first
-    and hashed by the verifier pool (the route of blobs from 8 MiB up)."""
-    if request.param == "staged":
-        monkeypatch.setattr(receive, "STAGE_THEN_HASH_SIZE", 0)
-        monkeypatch.setattr(receive, "_WRITE_OUT_STEP", 1)  # early writeback at every step
-    return str(request.param)
+pytestmark = pytest.mark.usefixtures("blob_route")
 
 
 @pytest.fixture
