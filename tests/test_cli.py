@@ -85,6 +85,22 @@ def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [("no/such/dir/b.tar", 2), ("dir-not-file", 2)],
+)
+def test_pack_output_that_cannot_be_written_is_one_line(
+    fresh_cache: CachedRepo, tmp_path: Path, where: str, code: int
+) -> None:
+    """An OSError (here: no such folder, a folder in the way) ends as one line, never a traceback."""
+    (tmp_path / "dir-not-file").mkdir()
+    c = fresh_cache
+    run = hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / where)
+    assert run.returncode == code
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("hfcache: error:"), run.stderr
+    assert str(tmp_path) in run.stderr
+
+
 def test_no_path_uses_hf_home(fresh_cache: CachedRepo) -> None:
     """With no PATH, the cache is found as huggingface_hub finds it: here HF_HOME/hub."""
     home = fresh_cache.cache_dir.parent
