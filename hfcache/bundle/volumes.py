@@ -2,10 +2,10 @@
 
 Air-gapped transfers go through media and tools with size limits (FAT32's 4 GiB, upload forms,
 optical discs), so ``pack`` can cut its tar stream into volumes of a fixed size whose plain
-``cat`` in name order is the stream again, exactly like GNU ``split -b``; ``unpack`` reads them
-back (:mod:`hfcache.bundle.volread`). Writing is crash-safe: every file grows under a hidden temporary
-name and gets its final name only in :meth:`VolumeWriter.commit`, volume 001 last, so a killed
-or failed pack never leaves anything that looks like a finished bundle.
+``cat`` in name order is the stream again, exactly like GNU ``split -b``; ``unpack`` reads
+them back (:mod:`hfcache.bundle.volread`). Writing is crash-safe: every file grows under a
+hidden temporary name and gets its final name only in :meth:`VolumeWriter.commit`, volume 001
+last, so a killed or failed pack never leaves anything that looks like a finished bundle.
 """
 
 from __future__ import annotations
