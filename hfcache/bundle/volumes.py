@@ -1,4 +1,4 @@
-"""A bundle's bytes as one file, numbered volumes (``x.tar.001``, ``.002``...) or standard streams.
+"""Write a bundle's bytes: one file, numbered volumes (``x.tar.001``, ``.002``...) or stdout.
 
 Air-gapped transfers go through media and tools with size limits (FAT32's 4 GiB, upload forms,
 optical discs), so ``pack`` can cut its tar stream into volumes of a fixed size whose plain
