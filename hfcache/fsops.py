@@ -58,6 +58,20 @@ def blob_file(cache_root: str, repo_path: str, etag: str) -> str | None:
     return None
 
 
+def fsync_path(path: str) -> None:
+    """fsync a closed file, or a directory (so that renames in it are durable), by name."""
+    if os.path.isdir(path) and os.name == "nt":  # Windows cannot open a directory
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some filesystems refuse to fsync a directory
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: str) -> None:
     """Make a rename in ``path`` durable (best effort: not every file system allows it)."""
     with contextlib.suppress(OSError):

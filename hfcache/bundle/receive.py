@@ -246,7 +246,7 @@ def receive(
             tf = tarfile.open(fileobj=stream, mode="r|", bufsize=BUFFER_SIZE)  # noqa: SIM115
     except tarfile.TarError as e:
         raise BundleError(f"not a tar bundle ({e})") from None
-    copy_range = range_copier(stream) if stream.seekable() else None
+    copy_range = range_copier(stream)
     try:
         with StagedVerifier() as verifier:
             receiver = _Receiver(tf, staging, existing, progress, verifier, copy_range)

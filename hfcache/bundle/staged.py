@@ -20,6 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from hfcache import fsops
 from hfcache.errors import BundleError
 from hfcache.hashing import Algo, _new_hasher
 
@@ -89,12 +90,7 @@ def _hash_following(expected: Expected, growing: Growing) -> dict[Algo, str]:
     return {a: h.hexdigest() for a, h in hashers.items()}
 
 
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_fsync = fsops.fsync_path  # a module attribute, so that tests can watch it
 
 
 class StagedVerifier:

@@ -20,6 +20,7 @@ import sys
 from fractions import Fraction
 from typing import IO, TYPE_CHECKING
 
+from hfcache import fsops
 from hfcache.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -70,13 +71,6 @@ def partial_name(final: str) -> str:
     return os.path.join(head, f".{tail}{PARTIAL_SUFFIX}")
 
 
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None
-
-
 def _numbered_siblings(target: str) -> dict[int, str]:
     """Existing ``target.NNN`` files: volumes of an earlier bundle of the same name."""
     head, tail = os.path.split(target)
@@ -123,7 +117,7 @@ class VolumeWriter(io.BufferedIOBase):
         if os.path.isdir(target):
             raise IsADirectoryError(errno.EISDIR, "is a directory", target)
         for existing in [target, *_numbered_siblings(target).values()]:
-            st = _lstat(existing)
+            st = fsops.lstat_or_none(existing)
             if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                 # never replaced, not even with overwrite: it may be /dev/sdb or a named pipe
                 raise BadInputError(
@@ -254,7 +248,7 @@ class VolumeWriter(io.BufferedIOBase):
             out.close()
             self._out = None
             for temp, _ in self._parts[:-1]:  # closed at rollover: fsync them now
-                _fsync_path(temp)
+                fsops.fsync_path(temp)
             finals = [final for _, final in self._parts]
             if not self._overwrite:
                 for final in finals:
@@ -267,7 +261,7 @@ class VolumeWriter(io.BufferedIOBase):
             for temp, final in reversed(self._parts):
                 os.replace(temp, final)
                 renamed.append(final)
-            _fsync_path(os.path.dirname(self._target) or ".")
+            fsops.fsync_path(os.path.dirname(self._target) or ".")
         except BaseException:
             for path in renamed:
                 with contextlib.suppress(OSError):
@@ -302,17 +296,3 @@ class VolumeWriter(io.BufferedIOBase):
             os.close(self._lock_fd)
             self._lock_fd = None
         super().close()
-
-
-def _fsync_path(path: str) -> None:
-    """fsync a closed file, or a directory (so that renames in it are durable), by name."""
-    if os.path.isdir(path) and os.name == "nt":  # Windows cannot open a directory
-        return
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems refuse to fsync a directory
-        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
