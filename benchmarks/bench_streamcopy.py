@@ -40,10 +40,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, BinaryIO
 
-import hfcache.bundle.streamcopy as sc
+import hfcache.fs.streamcopy as sc
 from hfcache.bundle.volread import open_volumes
 from hfcache.bundle.volumes import VolumeWriter
-from hfcache.hashing import Algo
+from hfcache.fs.hashing import Algo
 
 MiB = 1 << 20
 BLOCK, RECORD = tarfile.BLOCKSIZE, tarfile.RECORDSIZE
@@ -302,7 +302,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-streamcopy-", dir=args.dir))
     try:
         big, tree = make_data(work, int(args.size_gb * (1 << 30)), args.small)
-        imports = "import tarfile, hfcache.bundle.streamcopy, hfcache.bundle.volumes"
+        imports = "import tarfile, hfcache.fs.streamcopy, hfcache.bundle.volumes"
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", imports], check=True)
         print(

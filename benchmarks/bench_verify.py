@@ -1,7 +1,7 @@
 """Benchmark hfcache's hashing engine against ``sha256sum`` on the same, page-cached files.
 
 ``doctor --verify`` must hash a whole cache; the project's target is that
-``hfcache.hashing.hash_files`` (sha256) takes at most 0.35x the time of ``sha256sum`` over the
+``hfcache.fs.hashing.hash_files`` (sha256) takes at most 0.35x the time of ``sha256sum`` over the
 same files on the 2-core dev machine. This script generates a cache-like mix of files (a few
 big ones of several hundred MB, many small ones), warms the page cache, then times both in
 one run, checks they agree, and measures our peak RSS in child processes: over the full set
@@ -33,7 +33,7 @@ MiB = 1 << 20
 # Runs in a child interpreter, so that its peak RSS (VmHWM) is ours alone.
 CHILD = r"""
 import json, os, sys, time
-from hfcache.hashing import Algo, HashJob, hash_files
+from hfcache.fs.hashing import Algo, HashJob, hash_files
 
 def status(key):
     with open("/proc/self/status") as f:

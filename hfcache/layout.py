@@ -13,11 +13,7 @@ import stat
 from dataclasses import dataclass
 from enum import Enum
 
-from huggingface_hub import constants
-from huggingface_hub.file_download import repo_folder_name
-from huggingface_hub.utils import _shared_blobs
-from huggingface_hub.utils._cache_manager import FILES_TO_IGNORE as _HF_FILES_TO_IGNORE
-
+from hfcache import _hf
 from hfcache.errors import BadInputError
 
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
@@ -29,9 +25,9 @@ BLOBS, REFS, SNAPSHOTS, TREES, NO_EXIST = "blobs", "refs", "snapshots", "trees",
 LOCKS_DIR = ".locks"
 CACHEDIR_TAG = "CACHEDIR.TAG"
 INCOMPLETE_SUFFIX = ".incomplete"
-SHARED_STORE_DIR = _shared_blobs.SHARED_BLOBS_DIR_NAME
-SHARED_STORE_MARKER = _shared_blobs.SHARED_BLOBS_MARKER_NAME
-FILES_TO_IGNORE = frozenset(_HF_FILES_TO_IGNORE)
+SHARED_STORE_DIR = _hf.SHARED_BLOBS_DIR_NAME
+SHARED_STORE_MARKER = _hf.SHARED_BLOBS_MARKER_NAME
+FILES_TO_IGNORE = _hf.FILES_TO_IGNORE
 # hfcache's own folder inside a repo folder: huggingface_hub's scanner only looks at refs/ and
 # snapshots/ there, so quarantined bytes never make `scan_cache_dir` warn.
 HFCACHE_DIR = ".hfcache"
@@ -64,15 +60,15 @@ def is_etag(name: str) -> bool:
 
 def parse_repo_folder(name: str) -> tuple[str, str] | None:
     """``models--org--name`` → ``("model", "org/name")``; ``None`` if not a repo folder name."""
-    prefix, sep, rest = name.partition(constants.REPO_ID_SEPARATOR)
-    if not sep or not rest or prefix not in constants.REPO_TYPES_MAPPING:
+    prefix, sep, rest = name.partition(_hf.REPO_ID_SEPARATOR)
+    if not sep or not rest or prefix not in _hf.REPO_TYPES_MAPPING:
         return None
-    return constants.REPO_TYPES_MAPPING[prefix], rest.replace(constants.REPO_ID_SEPARATOR, "/")
+    return _hf.REPO_TYPES_MAPPING[prefix], rest.replace(_hf.REPO_ID_SEPARATOR, "/")
 
 
 def repo_folder(repo_id: str, repo_type: str = "model") -> str:
     """The folder name huggingface_hub uses for a repo (``models--org--name``)."""
-    return repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    return _hf.repo_folder_name(repo_id=repo_id, repo_type=repo_type)
 
 
 def lock_path(cache_root: str, folder: str, etag: str) -> str:
@@ -82,7 +78,7 @@ def lock_path(cache_root: str, folder: str, etag: str) -> str:
 
 def default_cache_dir() -> str:
     """The hub cache huggingface_hub would use, honouring HF_HOME / HF_HUB_CACHE exactly as it does."""
-    return str(constants.HF_HUB_CACHE)
+    return _hf.hub_cache_dir()
 
 
 class PathKind(str, Enum):

@@ -10,9 +10,56 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from huggingface_hub._tree_cache import TreeCacheEntry
-
 from hfcache.findings import Finding
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One file of a commit's tree listing (``trees/<commit>.json``), as the Hub's ``/tree`` gives it.
+
+    ``blob_id`` is the git blob sha1; an LFS file also has its ``lfs_sha256`` (the name of its
+    cache blob) and ``lfs_size``; a file stored with Xet has its ``xet_hash``.
+    """
+
+    size: int
+    blob_id: str
+    lfs_sha256: str | None = None
+    lfs_size: int | None = None
+    xet_hash: str | None = None
+
+    @property
+    def etag(self) -> str:
+        """The name of the file's cache blob: the LFS sha256, else the git blob sha1."""
+        return (self.lfs_sha256 or self.blob_id).lower()
+
+    @property
+    def content_size(self) -> int:
+        """The size of the real content (for LFS files, the object's size)."""
+        return self.lfs_size if self.lfs_sha256 and self.lfs_size is not None else self.size
+
+    @classmethod
+    def from_json(cls, info: dict[str, object]) -> TreeEntry:
+        """Parse one ``files`` value; ``ValueError`` on anything but the documented shape."""
+        size, blob_id = info["size"], info["blob_id"]
+        lfs_sha, lfs_size, xet = info.get("lfs_sha256"), info.get("lfs_size"), info.get("xet_hash")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(blob_id, str):
+            raise ValueError("size must be a non-negative integer and blob_id a string")
+        if lfs_sha is not None and not isinstance(lfs_sha, str):
+            raise ValueError("lfs_sha256 must be a string")
+        if lfs_size is not None and (not isinstance(lfs_size, int) or isinstance(lfs_size, bool)):
+            raise ValueError("lfs_size must be an integer")
+        if xet is not None and not isinstance(xet, str):
+            raise ValueError("xet_hash must be a string")
+        return cls(size, blob_id, lfs_sha, lfs_size, xet)
+
+    def to_json(self) -> dict[str, object]:
+        info: dict[str, object] = {"size": self.size, "blob_id": self.blob_id}
+        if self.lfs_sha256 is not None:
+            info["lfs_sha256"] = self.lfs_sha256
+            info["lfs_size"] = self.lfs_size
+        if self.xet_hash is not None:
+            info["xet_hash"] = self.xet_hash
+        return info
 
 
 class Kind(str, Enum):
@@ -51,7 +98,7 @@ class Revision:
     commit: str
     path: str
     entries: dict[str, Node]
-    tree: dict[str, TreeCacheEntry] | None = None
+    tree: dict[str, TreeEntry] | None = None
     tree_path: str | None = None
     local_etags: dict[str, str] = field(default_factory=dict)
     """For a plain model folder: the etag huggingface_hub recorded per file at download time."""

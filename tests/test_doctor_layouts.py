@@ -15,10 +15,10 @@ from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError
 from standin_hub import StandinHub
 
-from hfcache import scan
 from hfcache.doctor import diagnose
 from hfcache.findings import Severity
 from hfcache.repair import fix
+from hfcache.scan import walk
 
 
 @pytest.mark.parametrize("repo_type", ["dataset", "space"])
@@ -108,8 +108,8 @@ def test_unreadable_file_by_its_mode_bits(fresh_cache: CachedRepo, monkeypatch: 
     c = fresh_cache
     blob = c.blob("config.json")
     blob.chmod(0)
-    monkeypatch.setattr(scan, "_EUID", 12345)  # judge the mode bits as an ordinary user would
-    monkeypatch.setattr(scan, "_GROUPS", frozenset({12345}))
+    monkeypatch.setattr(walk, "_EUID", 12345)  # judge the mode bits as an ordinary user would
+    monkeypatch.setattr(walk, "_GROUPS", frozenset({12345}))
     try:
         found = [f for f in diagnose(c.cache_dir).findings if f.code == "unreadable"]
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hfcache.hashing import (
+from hfcache.fs.hashing import (
     BUFFER_SIZE,
     XET_UNAVAILABLE,
     Algo,

@@ -1,4 +1,4 @@
-"""Tests for hfcache.linkforms: every sample is built here, byte by byte, from the specs."""
+"""Tests for hfcache.formats.linkforms: every sample is built here, byte by byte, from the specs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from linkbytes import cygwin_new, cygwin_old, interix, link_info, lnk, xsym
 from linkbytes import lfs as _lfs
 
-from hfcache.linkforms import (
+from hfcache.formats.linkforms import (
     LNK_LIMIT,
     SNIFF_LIMIT,
     EmulatedLink,

@@ -1,4 +1,4 @@
-"""Tests for hfcache.safetensors: files are written here with a tiny stdlib writer."""
+"""Tests for hfcache.formats.safetensors: files are written here with a tiny stdlib writer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from huggingface_hub.constants import SAFETENSORS_MAX_HEADER_LENGTH
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hfcache.safetensors import (
+from hfcache.formats.safetensors import (
     CheckpointIndex,
     Header,
     HeaderError,

@@ -14,7 +14,7 @@ import pytest
 from hfcache.bundle import staged
 from hfcache.bundle.staged import Expected, StagedVerifier
 from hfcache.errors import BundleError
-from hfcache.hashing import Algo
+from hfcache.fs.hashing import Algo
 
 
 def _expect(tmp_path: Path, name: str, data: bytes, *, claim: bytes | None = None) -> Expected:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-import hfcache.bundle.streamcopy as sc
-from hfcache.bundle.streamcopy import copy_hashed
-from hfcache.hashing import Algo, git_blob_sha1
+import hfcache.fs.streamcopy as sc
+from hfcache.fs.hashing import Algo, git_blob_sha1
+from hfcache.fs.streamcopy import copy_hashed
 
 BUF = 64 << 10  # a small buffer, so that "several buffers" stays small
 SIZES = [0, 1, BUF - 1, BUF, BUF + 1, 5 * BUF + 7]

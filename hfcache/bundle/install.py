@@ -13,8 +13,9 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hfcache import fsops, layout
+from hfcache import layout
 from hfcache.bundle.receive import Received
+from hfcache.fs import fsops
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,12 @@ from hfcache import __version__, layout
 from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
 from hfcache.bundle.select import PackFile, RepoPick, select
-from hfcache.bundle.streamcopy import copy_hashed
 from hfcache.bundle.volumes import VolumeWriter
 from hfcache.errors import PackRefusedError
 from hfcache.findings import Finding, finding
-from hfcache.hashing import Algo, HashJob, hash_files
+from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
+from hfcache.fs.streamcopy import copy_hashed
 from hfcache.progress import NO_PROGRESS, Progress
-from hfcache.verify import algo_for
 
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE

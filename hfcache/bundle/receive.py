@@ -18,12 +18,11 @@ from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import Kind, Member, classify
 from hfcache.bundle.staged import Expected, StagedVerifier
-from hfcache.bundle.streamcopy import BUFFER_SIZE, copy_hashed
 from hfcache.bundle.volread import range_copier
 from hfcache.errors import BundleError
-from hfcache.hashing import Algo, hash_file
+from hfcache.fs.hashing import Algo, algo_for, hash_file
+from hfcache.fs.streamcopy import BUFFER_SIZE, copy_hashed
 from hfcache.progress import NO_PROGRESS, Progress
-from hfcache.verify import algo_for
 
 BlobKey = tuple[str, str]  # (repo folder, etag)
 STAGE_THEN_HASH_SIZE = 8 << 20  # from here a blob is hashed by a pool thread that follows its copy

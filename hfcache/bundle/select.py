@@ -12,20 +12,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from huggingface_hub.utils._paths import filter_repo_objects
-
-from hfcache import layout
-from hfcache.checks.blobs import blob_content_path, blob_findings, usable_blobs
-from hfcache.checks.entries import EntryDiag, Form, diagnose_revision
-from hfcache.checks.refs import clean_ref
-from hfcache.checks.shards import shard_findings
-from hfcache.checks.snapshots import copy_sources, entry_findings
+from hfcache import _hf, layout
+from hfcache.doctor.checks.blobs import blob_content_path, blob_findings, usable_blobs
+from hfcache.doctor.checks.refs import clean_ref
+from hfcache.doctor.checks.shards import shard_findings
+from hfcache.doctor.checks.snapshots import copy_sources, entry_findings
 from hfcache.errors import BadInputError
 from hfcache.findings import Finding, Severity, finding
 from hfcache.layout import Location, PathKind
 from hfcache.model import Cache, Repo
 from hfcache.repair.plan import is_lfs, lfs_attributes
 from hfcache.scan import scan_location
+from hfcache.scan.entries import EntryDiag, Form, diagnose_revision
 
 
 @dataclass(frozen=True)
@@ -100,11 +98,7 @@ def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: l
     commit = resolve_commit(repo, revision)
     rev = repo.revisions[commit]
     all_diags = diagnose_revision(cache, repo, rev)
-    names = set(
-        filter_repo_objects(
-            [d.name for d in all_diags], allow_patterns=include or None, ignore_patterns=exclude or None
-        )
-    )
+    names = set(_hf.filter_repo_objects([d.name for d in all_diags], include or None, exclude or None))
     diags = [d for d in all_diags if d.name in names]
     usable = usable_blobs(cache, set())
     explained = {f.path: f for f in entry_findings(diags, usable, copy_sources(diags, set()))}

@@ -20,9 +20,9 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from hfcache import fsops
 from hfcache.errors import BundleError
-from hfcache.hashing import Algo, _new_hasher
+from hfcache.fs import fsops
+from hfcache.fs.hashing import Algo, new_hasher
 
 MAX_PENDING_BYTES = 1 << 30  # copied but not yet hashed: past this, wait (so pages stay cached)
 _CHUNK = 1 << 20
@@ -72,7 +72,7 @@ class Growing:
 
 def _hash_following(expected: Expected, growing: Growing) -> dict[Algo, str]:
     """Hash the staging file up to where the copier is, until the copy is over."""
-    hashers = {a: _new_hasher(a, expected.size) for a in expected.digests}
+    hashers = {a: new_hasher(a, expected.size) for a in expected.digests}
     buf = mmap.mmap(-1, _CHUNK)
     view = memoryview(buf)
     done = 0

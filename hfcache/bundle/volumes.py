@@ -20,8 +20,8 @@ import sys
 from fractions import Fraction
 from typing import IO, TYPE_CHECKING
 
-from hfcache import fsops
 from hfcache.errors import BadInputError
+from hfcache.fs import fsops
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -19,11 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hfcache import fsops, layout
-from hfcache.hashing import Algo, HashJob, hash_file, hash_files
+from hfcache import layout
+from hfcache.fs import fsops
+from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_file, hash_files
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repair.plan import Action, Plan, Step
-from hfcache.verify import algo_for
 
 Status = Literal["done", "skipped", "failed"]
 Digests = dict[str, dict[Algo, str]]

@@ -14,11 +14,11 @@ from enum import Enum
 from typing import Any
 
 from hfcache import layout
-from hfcache.checks.blobs import usable_blobs
-from hfcache.checks.entries import PLACEHOLDER_FORMS, EntryDiag, Form
-from hfcache.checks.refs import clean_ref
-from hfcache.checks.snapshots import FORM_CODES, copy_sources
 from hfcache.doctor import Report
+from hfcache.doctor.checks.blobs import usable_blobs
+from hfcache.doctor.checks.refs import clean_ref
+from hfcache.doctor.checks.snapshots import FORM_CODES, copy_sources
+from hfcache.scan.entries import PLACEHOLDER_FORMS, EntryDiag, Form
 
 # Files the Hub stores with LFS by default (its default .gitattributes), used only when a
 # revision has neither a tree listing nor a .gitattributes of its own.

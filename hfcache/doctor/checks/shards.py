@@ -10,11 +10,11 @@ import os
 import posixpath
 from collections.abc import Iterator
 
-from hfcache.checks.blobs import blob_content_path
-from hfcache.checks.entries import EntryDiag, Form
+from hfcache.doctor.checks.blobs import blob_content_path
 from hfcache.findings import Finding, finding
+from hfcache.formats.safetensors import Header, HeaderError, read_header, read_index
 from hfcache.model import Cache
-from hfcache.safetensors import Header, HeaderError, read_header, read_index
+from hfcache.scan.entries import EntryDiag, Form
 from hfcache.units import human_size
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hfcache.hashing import Algo, _Hasher, _new_hasher
+from hfcache.fs.hashing import Algo, Hasher, new_hasher
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -137,7 +137,7 @@ def copy_hashed(
         raise ValueError("copy_hashed cannot compute Xet hashes: hf_xet hashes whole files only")
     if size < 0 or buffer_size <= 0:
         raise ValueError(f"size must be >= 0 and buffer_size > 0 (got {size}, {buffer_size})")
-    hashers = [_new_hasher(a, size) for a in sorted(wanted)]
+    hashers = [new_hasher(a, size) for a in sorted(wanted)]
     overlap = bool(hashers) and size >= OVERLAP_MIN_SIZE
     with _buffers(DEPTH if overlap else 1, buffer_size) as views:
         read_chunk = _reader(src, views, size)
@@ -161,7 +161,7 @@ def _overlapped(
     read_chunk: Callable[[int], memoryview | bytes],
     dst: Sink | None,
     size: int,
-    hashers: list[_Hasher],
+    hashers: list[Hasher],
     progress: Callable[[int], None] | None,
     depth: int,
 ) -> None:

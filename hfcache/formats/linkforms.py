@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from huggingface_hub.constants import REPO_TYPES_MAPPING
+from hfcache._hf import REPO_TYPES_MAPPING
 
 SNIFF_LIMIT = 4096
 """Largest file :func:`sniff` considers: a longer file is content, never an emulated link."""

@@ -11,17 +11,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hfcache.checks.blobs import blob_findings, lock_findings, store_findings, usable_blobs
-from hfcache.checks.entries import EntryDiag, Form, diagnose_cache
-from hfcache.checks.refs import ref_findings
-from hfcache.checks.shards import shard_findings
-from hfcache.checks.snapshots import copy_sources, entry_findings
+from hfcache.doctor.checks.blobs import blob_findings, lock_findings, store_findings, usable_blobs
+from hfcache.doctor.checks.refs import ref_findings
+from hfcache.doctor.checks.shards import shard_findings
+from hfcache.doctor.checks.snapshots import copy_sources, entry_findings
+from hfcache.doctor.verify import Verification, verify
 from hfcache.findings import Finding, Severity
 from hfcache.layout import Location, locate
 from hfcache.model import Cache, Kind
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.scan import scan_location
-from hfcache.verify import Verification, verify
+from hfcache.scan.entries import EntryDiag, Form, diagnose_cache
 
 
 @dataclass(frozen=True)

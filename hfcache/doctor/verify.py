@@ -13,11 +13,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from hfcache import layout
-from hfcache.checks.entries import EntryDiag, Form
 from hfcache.findings import Finding, Severity, finding
-from hfcache.hashing import XET_UNAVAILABLE, Algo, HashJob, HashResult, hash_files
+from hfcache.fs.hashing import XET_UNAVAILABLE, Algo, HashJob, HashResult, algo_for, hash_files
 from hfcache.model import Cache, Kind
 from hfcache.progress import NO_PROGRESS, Progress
+from hfcache.scan.entries import EntryDiag, Form
 
 
 def file_identity(path: str) -> tuple[int, int, int] | None:
@@ -27,11 +27,6 @@ def file_identity(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def algo_for(etag: str) -> Algo:
-    """Which hash names a blob: 64 hex is a sha256 (LFS), 40 hex a git blob sha1."""
-    return Algo.SHA256 if layout.SHA256_RE.fullmatch(etag) else Algo.GIT_SHA1
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Findings about snapshot entries, derived from their :class:`~hfcache.checks.entries.EntryDiag`.
+"""Findings about snapshot entries, derived from their :class:`~hfcache.scan.entries.EntryDiag`.
 
 An entry is repairable when the content it should show is in the cache: its blob is there
 (and not known to be corrupt), or some full copy in the same repo claims to hold it (the
@@ -11,9 +11,9 @@ import os
 from collections.abc import Iterable, Iterator
 
 from hfcache import layout
-from hfcache.checks.entries import EntryDiag, Form
 from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Kind
+from hfcache.scan.entries import EntryDiag, Form
 from hfcache.units import human_size
 
 FORM_CODES = {

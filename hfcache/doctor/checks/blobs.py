@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterable, Iterator
 
 from hfcache import layout
-from hfcache.checks.entries import EntryDiag
 from hfcache.findings import Finding, finding
 from hfcache.model import Cache, Kind, Node, Repo
+from hfcache.scan.entries import EntryDiag
 from hfcache.units import human_size
 
 

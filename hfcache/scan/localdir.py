@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import os
 
-from huggingface_hub._tree_cache import TreeCacheEntry, tree_cache_folder_for_local_dir
-
-from hfcache import layout
-from hfcache.model import Cache, Kind, Node, Repo, Revision
-from hfcache.scan import _Walk, read_tree
+from hfcache import _hf, layout
+from hfcache.model import Cache, Kind, Node, Repo, Revision, TreeEntry
+from hfcache.scan.walk import Walk, read_tree
 
 _SKIP_TOP = frozenset({".cache", ".git"})
 LOCAL_REVISION = "local"
 
 
-def _read_metadata(w: _Walk, meta_dir: str) -> tuple[str | None, dict[str, str]]:
+def _read_metadata(w: Walk, meta_dir: str) -> tuple[str | None, dict[str, str]]:
     """Commit and per-file etags from huggingface_hub's local-dir download metadata."""
     commit: str | None = None
     etags: dict[str, str] = {}
@@ -42,7 +40,7 @@ def _read_metadata(w: _Walk, meta_dir: str) -> tuple[str | None, dict[str, str]]
 
 def scan_local_dir(path: str) -> Cache:
     """Model a plain folder of files as a one-revision cache. Never raises on bad content."""
-    w = _Walk()
+    w = Walk()
     name = os.path.basename(path.rstrip(os.sep)) or path
     w.repo = name
     entries: dict[str, Node] = {}
@@ -57,9 +55,9 @@ def scan_local_dir(path: str) -> Cache:
                 entries[rel] = child
         else:
             entries[entry.name] = node
-    tree_folder = tree_cache_folder_for_local_dir(path)
+    tree_folder = _hf.tree_cache_folder_for_local_dir(path)
     commit, etags = _read_metadata(w, os.path.join(tree_folder, "download"))
-    tree: dict[str, TreeCacheEntry] | None = None
+    tree: dict[str, TreeEntry] | None = None
     tree_path: str | None = None
     if commit is not None:
         candidate = os.path.join(tree_folder, layout.TREES, f"{commit}.json")

@@ -1,142 +1,25 @@
-"""Walk a cache folder into a :class:`hfcache.model.Cache`, tolerating anything it meets.
+"""Walk a hub cache into a :class:`hfcache.model.Cache`, tolerating anything it meets.
 
 Unlike huggingface_hub's ``scan_cache_dir``, which drops a whole repo at its first surprise,
-this walk records what it cannot read as a finding and goes on. It uses ``os.scandir`` and
-``lstat`` only: no link is ever followed, so a hostile link cannot lead the scan outside.
+this scan records what it cannot read as a finding and goes on.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import stat
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-
-from huggingface_hub._tree_cache import TREE_CACHE_FORMAT_VERSION, TreeCacheEntry
+from collections.abc import Callable
 
 from hfcache import layout
-from hfcache.findings import Finding, finding
-from hfcache.layout import Location, PathKind
-from hfcache.model import Cache, Kind, Node, Repo, Revision, Store
+from hfcache.findings import finding
+from hfcache.layout import Location
+from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeEntry
+from hfcache.scan.walk import Walk, read_tree
 
 ScanProgress = Callable[[str], None]
 """Called with each repo folder name as its scan starts."""
 
 
-_EUID = os.geteuid() if hasattr(os, "geteuid") else -1
-_GROUPS = frozenset(os.getgroups()) | {os.getegid()} if hasattr(os, "getegid") else frozenset()
-
-
-def _readable(st: os.stat_result) -> bool:
-    """Would opening this file for reading be allowed? Judged from the mode bits already in hand."""
-    if _EUID in (0, -1):
-        return True
-    if st.st_uid == _EUID:
-        return bool(st.st_mode & stat.S_IRUSR)
-    if st.st_gid in _GROUPS:
-        return bool(st.st_mode & stat.S_IRGRP)
-    return bool(st.st_mode & stat.S_IROTH)
-
-
-@dataclass
-class _Walk:
-    """Mutable state of one scan: the findings met so far."""
-
-    findings: list[Finding] = field(default_factory=list)
-    repo: str | None = None
-
-    def unreadable(self, path: str, err: OSError) -> None:
-        reason = err.strerror or str(err)
-        self.findings.append(
-            finding(
-                "unreadable",
-                path,
-                f"cannot read {path}: {reason}. Check its owner and permissions (chmod u+rX).",
-                repo=self.repo,
-            )
-        )
-
-    def node(self, entry: os.DirEntry[str]) -> Node | None:
-        """lstat one entry into a Node; ``None`` (with a finding) if that fails."""
-        try:
-            if entry.is_symlink():  # from the directory listing itself: a link costs one readlink
-                return Node(entry.path, Kind.LINK, target=os.readlink(entry.path))
-            st = entry.stat(follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):  # replaced by a link since the listing
-                return Node(entry.path, Kind.LINK, st.st_size, st.st_mtime, os.readlink(entry.path))
-        except OSError as e:
-            self.unreadable(entry.path, e)
-            return None
-        if stat.S_ISREG(st.st_mode):
-            if not _readable(st):
-                self.unreadable(entry.path, PermissionError(13, "permission denied"))
-            return Node(entry.path, Kind.FILE, st.st_size, st.st_mtime, inode=st.st_ino)
-        if stat.S_ISDIR(st.st_mode):
-            return Node(entry.path, Kind.DIR, 0, st.st_mtime)
-        self.findings.append(
-            finding(
-                "special-file",
-                entry.path,
-                f"{entry.path} is a device, pipe or socket; a cache holds only files, folders and links. "
-                "Remove it.",
-                repo=self.repo,
-            )
-        )
-        return Node(entry.path, Kind.OTHER, 0, st.st_mtime)
-
-    def scandir(self, path: str) -> list[os.DirEntry[str]]:
-        try:
-            with os.scandir(path) as it:
-                return sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            self.unreadable(path, e)
-            return []
-
-    def dir_is_link(self, node: Node) -> None:
-        self.findings.append(
-            finding(
-                "dir-is-link",
-                node.path,
-                f"{node.path} is a link to {node.target!r} where a folder belongs; hfcache does not "
-                "follow it. Replace the link with the folder it points to.",
-                repo=self.repo,
-            )
-        )
-
-    def walk_files(self, top: str, rel: str = "") -> Iterator[tuple[str, Node]]:
-        """Yield (posix relative path, node) for every non-folder below ``top``."""
-        for entry in self.scandir(top):
-            node = self.node(entry)
-            if node is None:
-                continue
-            name = f"{rel}{entry.name}"
-            if node.kind is Kind.DIR:
-                yield from self.walk_files(entry.path, f"{name}/")
-            else:
-                yield name, node
-
-
-def read_tree(path: str) -> dict[str, TreeCacheEntry] | str:
-    """Parse ``trees/<commit>.json``; a string is the reason it could not be read."""
-    try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
-        if not isinstance(data, dict):
-            return "not a JSON object"
-        if data.get("format_version") != TREE_CACHE_FORMAT_VERSION:
-            return f"unknown format_version {data.get('format_version')!r}"
-        files = data["files"]
-        if not isinstance(files, dict):
-            return "'files' is not an object"
-        return {p: TreeCacheEntry.from_json(info) for p, info in files.items()}
-    except OSError as e:
-        return e.strerror or str(e)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        return f"invalid content ({type(e).__name__}: {e})"
-
-
-def _scan_refs(w: _Walk, refs_dir: str) -> dict[str, bytes]:
+def _scan_refs(w: Walk, refs_dir: str) -> dict[str, bytes]:
     refs: dict[str, bytes] = {}
     for name, node in w.walk_files(refs_dir):
         if os.path.basename(name) in layout.FILES_TO_IGNORE or node.kind is not Kind.FILE:
@@ -149,7 +32,7 @@ def _scan_refs(w: _Walk, refs_dir: str) -> dict[str, bytes]:
     return refs
 
 
-def _scan_revision(w: _Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision | None:
+def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision | None:
     node = w.node(entry)
     if node is None:
         return None
@@ -174,7 +57,7 @@ def _scan_revision(w: _Walk, repo_path: str, entry: os.DirEntry[str]) -> Revisio
             continue
         entries[name] = child
     tree_path = os.path.join(repo_path, layout.TREES, f"{entry.name}.json")
-    tree: dict[str, TreeCacheEntry] | None = None
+    tree: dict[str, TreeEntry] | None = None
     if os.path.lexists(tree_path):
         parsed = read_tree(tree_path)
         if isinstance(parsed, str):
@@ -192,7 +75,7 @@ def _scan_revision(w: _Walk, repo_path: str, entry: os.DirEntry[str]) -> Revisio
     return Revision(entry.name, entry.path, entries, tree, tree_path if tree is not None else None)
 
 
-def scan_repo(w: _Walk, repo_path: str, folder: str, repo_type: str, repo_id: str) -> Repo:
+def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str) -> Repo:
     """Scan one repo folder; every problem met becomes a finding in ``w``."""
     w.repo = folder
     blobs: dict[str, Node] = {}
@@ -236,7 +119,7 @@ def scan_repo(w: _Walk, repo_path: str, folder: str, repo_type: str, repo_id: st
     return Repo(repo_path, folder, repo_type, repo_id, refs, revisions, blobs, tuple(incomplete))
 
 
-def _scan_store(w: _Walk, store_dir: str) -> Store:
+def _scan_store(w: Walk, store_dir: str) -> Store:
     marked = layout.SHARED_STORE_MARKER in os.listdir(store_dir) if os.access(store_dir, os.R_OK) else False
     entries: dict[str, Node] = {}
     for prefix in w.scandir(store_dir):
@@ -250,13 +133,12 @@ def _scan_store(w: _Walk, store_dir: str) -> Store:
     return Store(store_dir, marked, entries)
 
 
-def scan_location(loc: Location, progress: ScanProgress | None = None) -> Cache:
-    """Scan what :func:`hfcache.layout.locate` found. Never raises on bad content."""
-    if loc.kind is PathKind.LOCAL_DIR:
-        from hfcache.localdir import scan_local_dir
+def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
+    """Scan a hub cache (or one repo folder of it) found by :func:`~hfcache.layout.locate`.
 
-        return scan_local_dir(loc.path)
-    w = _Walk()
+    Never raises on bad content.
+    """
+    w = Walk()
     root = loc.cache_root
     repos: list[Repo] = []
     locks: list[Node] = []

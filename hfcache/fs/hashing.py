@@ -89,7 +89,7 @@ class HashResult:
         return next(iter(self.errors.values()), None)
 
 
-class _Hasher(Protocol):
+class Hasher(Protocol):
     def update(self, data: bytes | memoryview, /) -> None: ...
     def hexdigest(self) -> str: ...
 
@@ -107,7 +107,18 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def _new_hasher(algo: Algo, size: int) -> _Hasher:
+def algo_for(etag: str) -> Algo:
+    """Which hash names a blob: 64 hex is a sha256 (LFS), 40 hex a git blob sha1."""
+    return Algo.SHA256 if len(etag) == 64 else Algo.GIT_SHA1
+
+
+def new_hasher(algo: Algo, size: int) -> Hasher:
+    """A fresh hasher for ``algo`` over content of ``size`` bytes (the git form hashes a size header).
+
+    Xet has no incremental hasher here: it is computed by :func:`hash_files` through hf_xet.
+    """
+    if algo is Algo.XET:
+        raise ValueError("Xet hashes come from hash_files, not an incremental hasher")
     if algo is Algo.SHA256:
         return hashlib.sha256()
     h = hashlib.sha1(usedforsecurity=False)
@@ -162,7 +173,7 @@ def _hash_local(
             if st.st_size > BUFFER_SIZE and hasattr(os, "posix_fadvise"):
                 with contextlib.suppress(OSError):
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            hashers = {a: _new_hasher(a, st.st_size) for a in algos}
+            hashers = {a: new_hasher(a, st.st_size) for a in algos}
             buf, view = _buffer()
             while n := f.readinto(buf):
                 if stop is not None and stop.is_set():

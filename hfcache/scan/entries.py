@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from hfcache import layout
-from hfcache.linkforms import SNIFF_LIMIT, EmulatedLink, LfsPointer, parse_lnk, parse_target, sniff
+from hfcache.formats.linkforms import SNIFF_LIMIT, EmulatedLink, LfsPointer, parse_lnk, parse_target, sniff
 from hfcache.model import Cache, Kind, Node, Repo, Revision
 
 LNK_SUFFIX = ".lnk"

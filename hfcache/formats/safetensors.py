@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from huggingface_hub.constants import SAFETENSORS_MAX_HEADER_LENGTH
+from hfcache._hf import SAFETENSORS_MAX_HEADER_LENGTH
 
 DTYPE_BITS: Final[Mapping[str, int]] = {
     "F64": 64, "I64": 64, "U64": 64, "C64": 64,

@@ -1,0 +1,1 @@
+"""Checks: each reads the scan (and the entry classification) and yields findings."""

@@ -1,0 +1,1 @@
+"""File-system primitives: streaming hashes, crash-safe steps, kernel copies. Nothing cache-specific."""

@@ -1,0 +1,128 @@
+"""The tolerant walk under every scan: directory entries into :class:`~hfcache.model.Node` values.
+
+What cannot be read becomes a finding and the walk goes on. It uses ``os.scandir`` and
+``lstat`` only: no link is ever followed, so a hostile link cannot lead a scan outside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from hfcache import _hf
+from hfcache.findings import Finding, finding
+from hfcache.model import Kind, Node, TreeEntry
+
+_EUID = os.geteuid() if hasattr(os, "geteuid") else -1
+_GROUPS = frozenset(os.getgroups()) | {os.getegid()} if hasattr(os, "getegid") else frozenset()
+
+
+def _readable(st: os.stat_result) -> bool:
+    """Would opening this file for reading be allowed? Judged from the mode bits already in hand."""
+    if _EUID in (0, -1):
+        return True
+    if st.st_uid == _EUID:
+        return bool(st.st_mode & stat.S_IRUSR)
+    if st.st_gid in _GROUPS:
+        return bool(st.st_mode & stat.S_IRGRP)
+    return bool(st.st_mode & stat.S_IROTH)
+
+
+@dataclass
+class Walk:
+    """Mutable state of one scan: the findings met so far."""
+
+    findings: list[Finding] = field(default_factory=list)
+    repo: str | None = None
+
+    def unreadable(self, path: str, err: OSError) -> None:
+        reason = err.strerror or str(err)
+        self.findings.append(
+            finding(
+                "unreadable",
+                path,
+                f"cannot read {path}: {reason}. Check its owner and permissions (chmod u+rX).",
+                repo=self.repo,
+            )
+        )
+
+    def node(self, entry: os.DirEntry[str]) -> Node | None:
+        """lstat one entry into a Node; ``None`` (with a finding) if that fails."""
+        try:
+            if entry.is_symlink():  # from the directory listing itself: a link costs one readlink
+                return Node(entry.path, Kind.LINK, target=os.readlink(entry.path))
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):  # replaced by a link since the listing
+                return Node(entry.path, Kind.LINK, st.st_size, st.st_mtime, os.readlink(entry.path))
+        except OSError as e:
+            self.unreadable(entry.path, e)
+            return None
+        if stat.S_ISREG(st.st_mode):
+            if not _readable(st):
+                self.unreadable(entry.path, PermissionError(13, "permission denied"))
+            return Node(entry.path, Kind.FILE, st.st_size, st.st_mtime, inode=st.st_ino)
+        if stat.S_ISDIR(st.st_mode):
+            return Node(entry.path, Kind.DIR, 0, st.st_mtime)
+        self.findings.append(
+            finding(
+                "special-file",
+                entry.path,
+                f"{entry.path} is a device, pipe or socket; a cache holds only files, folders and links. "
+                "Remove it.",
+                repo=self.repo,
+            )
+        )
+        return Node(entry.path, Kind.OTHER, 0, st.st_mtime)
+
+    def scandir(self, path: str) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(path) as it:
+                return sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            self.unreadable(path, e)
+            return []
+
+    def dir_is_link(self, node: Node) -> None:
+        self.findings.append(
+            finding(
+                "dir-is-link",
+                node.path,
+                f"{node.path} is a link to {node.target!r} where a folder belongs; hfcache does not "
+                "follow it. Replace the link with the folder it points to.",
+                repo=self.repo,
+            )
+        )
+
+    def walk_files(self, top: str, rel: str = "") -> Iterator[tuple[str, Node]]:
+        """Yield (posix relative path, node) for every non-folder below ``top``."""
+        for entry in self.scandir(top):
+            node = self.node(entry)
+            if node is None:
+                continue
+            name = f"{rel}{entry.name}"
+            if node.kind is Kind.DIR:
+                yield from self.walk_files(entry.path, f"{name}/")
+            else:
+                yield name, node
+
+
+def read_tree(path: str) -> dict[str, TreeEntry] | str:
+    """Parse ``trees/<commit>.json``; a string is the reason it could not be read."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+        if not isinstance(data, dict):
+            return "not a JSON object"
+        if data.get("format_version") != _hf.TREE_CACHE_FORMAT_VERSION:
+            return f"unknown format_version {data.get('format_version')!r}"
+        files = data["files"]
+        if not isinstance(files, dict):
+            return "'files' is not an object"
+        return {p: TreeEntry.from_json(info) for p, info in files.items()}
+    except OSError as e:
+        return e.strerror or str(e)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        return f"invalid content ({type(e).__name__}: {e})"
