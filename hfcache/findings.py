@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from hfcache.actions import Action
+
 
 class Severity(str, Enum):
     """How bad a finding is. Only ``error`` and ``warning`` make doctor exit 1."""
@@ -97,14 +99,15 @@ CODES: dict[str, Code] = {
 class Finding:
     """One problem, about one path.
 
-    ``fix`` says in plain words what ``--fix`` would do; it is ``None`` when the problem cannot
-    be repaired offline (then ``message`` says what the user can do instead).
+    ``fix`` is the action ``--fix`` takes about it (the plan executes exactly these); it is
+    ``None`` when the problem cannot be repaired offline (then ``message`` says what the user
+    can do instead). ``repo`` is the repo folder name, ``None`` for cache-wide findings.
     """
 
     code: str
     path: str
     message: str
-    fix: str | None = None
+    fix: Action | None = None
     repo: str | None = None
     severity: Severity = field(default=Severity.ERROR)
     reclaimable: int = 0
@@ -120,7 +123,8 @@ class Finding:
             "path": self.path,
             "message": self.message,
             "fixable": self.fixable,
-            "fix": self.fix,
+            "fix": self.fix.describe() if self.fix is not None else None,
+            "action": self.fix.to_json() if self.fix is not None else None,
             "repo": self.repo,
             "reclaimable_bytes": self.reclaimable,
         }
@@ -131,7 +135,7 @@ def finding(
     path: str,
     message: str,
     *,
-    fix: str | None = None,
+    fix: Action | None = None,
     repo: str | None = None,
     severity: Severity | None = None,
     reclaimable: int = 0,

@@ -190,3 +190,11 @@ def store_entry_path(cache_root: str, xet_hash: str) -> str:
 def quarantine_root(repo_path: str) -> str:
     """Where ``--fix`` parks bytes it must not delete: inside the repo, invisible to huggingface_hub."""
     return os.path.join(repo_path, HFCACHE_DIR, QUARANTINE_DIR)
+
+
+def cache_quarantine_root(cache_root: str) -> str:
+    """Where ``--fix`` parks cache-wide leftovers (lock folders of repos no longer cached).
+
+    Inside ``.locks/``, the one folder of the cache root that every huggingface_hub scan skips.
+    """
+    return os.path.join(cache_root, LOCKS_DIR, HFCACHE_DIR, QUARANTINE_DIR)

@@ -155,3 +155,26 @@ def copy_cache(c: CachedRepo, dest: Path) -> Path:
     """A byte-for-byte copy of the cache folder, links kept as links."""
     shutil.copytree(c.cache_dir, dest, symlinks=True)
     return dest
+
+
+def crlf_blob(c: CachedRepo, name: str) -> Path:
+    """What git's autocrlf or an FTP ASCII transfer does to a text blob: every LF becomes CRLF."""
+    blob = c.blob(name)
+    data = blob.read_bytes().replace(b"\n", b"\r\n")
+    os.chmod(blob, 0o644)
+    blob.write_bytes(data)
+    return blob
+
+
+def crlf_copy(c: CachedRepo, name: str) -> Path:
+    """A full copy of a text file that went through a text-mode transfer (LF to CRLF)."""
+    return _replace_with_file(c, name, c.files[name].replace(b"\n", b"\r\n"))
+
+
+def bom_blob(c: CachedRepo, name: str) -> Path:
+    """A Windows editor saved the blob with a UTF-8 byte-order mark in front."""
+    blob = c.blob(name)
+    data = b"\xef\xbb\xbf" + blob.read_bytes()
+    os.chmod(blob, 0o644)
+    blob.write_bytes(data)
+    return blob

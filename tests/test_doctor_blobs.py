@@ -115,8 +115,10 @@ def test_stale_incomplete_download(fresh_cache: CachedRepo) -> None:
     c = fresh_cache
     partial = c.repo_folder / "blobs" / (("cd" * 32) + ".incomplete")
     partial.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(partial, (old, old))
     finding = the_finding(diagnose(c.cache_dir), "blob-incomplete", partial)
-    assert finding.severity is Severity.WARNING and finding.reclaimable == 4
+    assert finding.severity is Severity.WARNING and finding.reclaimable == 4 and finding.fixable
 
 
 def test_incomplete_file_of_a_running_download_is_not_reported(fresh_cache: CachedRepo) -> None:

@@ -1,5 +1,6 @@
 """Random damage, many times over: doctor never crashes, --fix never loses content that was intact,
-and after --fix every file either loads its exact original bytes or is still reported."""
+after --fix every file either loads its exact original bytes or is still reported, and --fix
+keeps the report's word: every finding marked fixable is planned and gone afterwards."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from standin_hub import StandinHub
 
 from hfcache.doctor import diagnose
 from hfcache.findings import Severity
-from hfcache.repair import fix
+from hfcache.repair import FixResult, fix
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,9 @@ OPS: list[Callable[[CachedRepo, str], Path]] = [
     _nonsense_link,
     _flip_blob,
     _truncate,
+    damage.crlf_blob,
+    damage.crlf_copy,
+    damage.bom_blob,
 ]
 
 
@@ -96,6 +100,8 @@ def _apply(c: CachedRepo, ops: list[tuple[int, int]]) -> None:
             _flip_blob,
             _truncate,
             damage.drop_blob,
+            damage.crlf_blob,
+            damage.bom_blob,
         ):
             continue
         OPS[op % len(OPS)](c, name)
@@ -109,9 +115,13 @@ def scratch() -> Iterator[Path]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=6))
-@example(ops=[(5, 41), (14, 14)])  # the index's blob dropped, then its entry: gone entirely
-def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]]) -> None:
+@given(
+    ops=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=6),
+    verify=st.booleans(),
+)
+@example(ops=[(5, 41), (14, 14)], verify=True)  # the index's blob dropped, then its entry: gone entirely
+@example(ops=[(17, 0), (6, 0)], verify=False)  # a corrupt blob copied into its entry, no --verify
+def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]], verify: bool) -> None:
     target = scratch / "hub"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(pristine.cache_dir, target, symlinks=True)
@@ -121,7 +131,8 @@ def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int,
     originals = {hashlib.sha256(data).hexdigest() for data in c.files.values()}
     intact_before = _contents(target) & originals
     event(f"problems found: {bool(diagnose(target).problems)}")
-    result = fix(target, verify_hashes=True)
+    result = fix(target, verify_hashes=verify)
+    _keeps_its_word(result, verify)
 
     assert intact_before <= _contents(target), "content that was intact before --fix is gone"
     # A file gone with its blob reads as a partial download: entry-missing, by design only info.
@@ -138,5 +149,21 @@ def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int,
             blob = str(c.blob(name))
             assert entry in reported or blob in reported, (name, sorted(reported))
     event(f"problems left: {bool(result.after.problems)}")
-    again = fix(target, verify_hashes=True)
+    again = fix(target, verify_hashes=verify)
     assert again.outcomes == () or all(o.status != "done" for o in again.outcomes)
+
+
+def _keeps_its_word(result: FixResult, verify: bool) -> None:
+    """Every fixable finding is planned, and gone after --fix; without --verify a finding may stay
+    only where the repair itself found corrupt bytes (then it is no longer called fixable)."""
+    planned = set(result.plan.actions)
+    fixable = {(f.code, f.path) for f in result.before.findings if f.fix is not None}
+    assert all(f.fix in planned for f in result.before.findings if f.fix is not None)
+    after = {(f.code, f.path): f for f in result.after.findings}
+    left = fixable & after.keys()
+    if verify:
+        assert not left, sorted(left)
+    else:
+        learnt = {"entry-hash-mismatch", "blob-hash-mismatch"} & {c for c, _ in after}
+        assert not left or learnt, sorted(left)
+        assert not any(after[k].fixable for k in left), sorted(left)

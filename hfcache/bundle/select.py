@@ -13,17 +13,17 @@ import os
 from dataclasses import dataclass
 
 from hfcache import _hf, layout
-from hfcache.doctor.checks.blobs import blob_content_path, blob_findings, usable_blobs
-from hfcache.doctor.checks.refs import clean_ref
+from hfcache.doctor.checks.blobs import blob_findings
 from hfcache.doctor.checks.shards import shard_findings
-from hfcache.doctor.checks.snapshots import copy_sources, entry_findings
+from hfcache.doctor.checks.snapshots import entry_findings
+from hfcache.doctor.context import Context
 from hfcache.errors import BadInputError
 from hfcache.findings import Finding, Severity, finding
 from hfcache.layout import Location, PathKind
 from hfcache.model import Cache, Repo
-from hfcache.repair.plan import is_lfs, lfs_attributes
 from hfcache.scan import scan_location
-from hfcache.scan.entries import EntryDiag, Form, diagnose_revision
+from hfcache.scan.entries import EntryDiag, diagnose_revision
+from hfcache.view import CacheView, clean_ref, resolve_commit, view_files
 
 
 @dataclass(frozen=True)
@@ -52,35 +52,6 @@ class RepoPick:
     exclude: tuple[str, ...]
 
 
-def resolve_commit(repo: Repo, revision: str) -> str:
-    """A branch, tag, ``refs/pr/N`` or commit hash (or a unique prefix of one) → the cached commit."""
-    if revision in repo.refs:
-        commit = clean_ref(repo.refs[revision])
-        if commit is not None and commit in repo.revisions:
-            return commit
-    if layout.COMMIT_RE.fullmatch(revision) and revision in repo.revisions:
-        return revision
-    matches = [c for c in repo.revisions if len(revision) >= 7 and c.startswith(revision.lower())]
-    if len(matches) == 1:
-        return matches[0]
-    known = sorted(repo.refs) or ["(no refs)"]
-    raise BadInputError(
-        f"revision {revision!r} of {repo.repo_id} is not in the cache (refs: {', '.join(known)}; "
-        f"{len(repo.revisions)} snapshot(s))"
-    )
-
-
-def _source(cache: Cache, d: EntryDiag, usable: set[tuple[str, str]]) -> str | None:
-    """Where the entry's real bytes are, without following any link the scan did not resolve."""
-    if d.form is Form.COPY and d.node is not None and d.expected_size in (None, d.node.size):
-        return d.node.path
-    if d.wrong_blob is None and d.linked_blob is not None:
-        return blob_content_path(cache, d.repo, d.linked_blob)
-    if d.etag is not None and (d.repo.folder, d.etag) in usable:
-        return blob_content_path(cache, d.repo, d.etag)
-    return None
-
-
 def _missing(d: EntryDiag, explained: dict[str, Finding]) -> Finding:
     known = explained.get(d.path)
     if known is not None:
@@ -100,27 +71,23 @@ def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: l
     all_diags = diagnose_revision(cache, repo, rev)
     names = set(_hf.filter_repo_objects([d.name for d in all_diags], include or None, exclude or None))
     diags = [d for d in all_diags if d.name in names]
-    usable = usable_blobs(cache, set())
-    explained = {f.path: f for f in entry_findings(diags, usable, copy_sources(diags, set()))}
+    ctx = Context(cache, diags)
+    explained = {f.path: f for f in entry_findings(ctx)}
     problems: list[Finding] = []
     files: list[PackFile] = []
-    patterns: list[str] | None = None
+    viewed = view_files(cache, all_diags)
     for d in diags:
-        source = _source(cache, d, usable)
-        if source is None:
+        vf = viewed[d.name]
+        if not vf.available:
             problems.append(_missing(d, explained))
             continue
-        size = os.lstat(source).st_size
-        etag = d.etag
-        if etag is None and patterns is None:
-            patterns = lfs_attributes(all_diags)
-        lfs = layout.SHA256_RE.fullmatch(etag) is not None if etag else is_lfs(d.name, size, patterns or [])
-        files.append(PackFile(d.name, etag, size, source, lfs))
+        extent = vf.extents[0]
+        files.append(PackFile(d.name, vf.blob_id, extent.length, extent.path, vf.lfs))
     problems += [f for f in shard_findings(cache, diags) if f.severity is not Severity.INFO]
     selected = {f.etag for f in files}
     problems += [
         f
-        for f in blob_findings(cache, repo, diags)
+        for f in blob_findings(ctx, repo, diags)
         if f.code == "blob-size-mismatch" and os.path.basename(f.path) in selected
     ]
     refs = {name: commit for name, raw in repo.refs.items() if clean_ref(raw) == commit}
@@ -147,15 +114,13 @@ def select(
     exclude: list[str] | None = None,
 ) -> tuple[Cache, list[RepoPick]]:
     """Scan the cache once and pick each requested repo. :class:`BadInputError` for unknown repos."""
-    root = os.path.abspath(os.path.expanduser(cache_dir or layout.default_cache_dir()))
-    if not os.path.isdir(root):
-        raise BadInputError(f"no such cache folder: {root}")
-    cache = scan_location(Location(PathKind.HUB_CACHE, root, root))
-    picks = []
-    for repo_id in dict.fromkeys(repo_ids):
-        folder = layout.repo_folder(repo_id, repo_type)
-        repo = next((r for r in cache.repos if r.folder == folder), None)
-        if repo is None:
-            raise BadInputError(f"{repo_type} {repo_id} is not in the cache {root} (no {folder}/)")
-        picks.append(pick(cache, repo, revision, include or [], exclude or []))
+    loc = layout.locate(cache_dir)
+    if loc.kind is PathKind.LOCAL_DIR:
+        raise BadInputError(f"{loc.path} is a plain model folder, not a cache: nothing to pack from it")
+    cache = scan_location(Location(PathKind.HUB_CACHE, loc.cache_root, loc.cache_root))
+    view = CacheView(cache)
+    picks = [
+        pick(cache, view.repo(repo_id, repo_type), revision, include or [], exclude or [])
+        for repo_id in dict.fromkeys(repo_ids)
+    ]
     return cache, picks

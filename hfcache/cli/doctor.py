@@ -14,7 +14,7 @@ from hfcache.cli.errors import handled
 from hfcache.cli.output import Output
 from hfcache.doctor import Report, diagnose
 from hfcache.findings import Finding, Severity
-from hfcache.repair import FixResult, make_plan
+from hfcache.repair import FixResult
 from hfcache.repair import fix as run_fix
 from hfcache.repair.apply import reclaimed
 from hfcache.units import human_size
@@ -54,7 +54,7 @@ def doctor(
     with handled():
         report = diagnose(path, verify_hashes=verify, progress=out.progress())
     if json_out:
-        out.data({**report.to_json(), "plan": make_plan(report).to_json()})
+        out.data(report.to_json())
     else:
         render(out, report)
     raise typer.Exit(1 if report.problems else 0)
@@ -125,8 +125,8 @@ def render(out: Output, report: Report) -> None:
             text = Text(f.message)
             if count > 1:
                 text = Text(f"{count} findings like this one; --json lists them all.\n") + text
-            if f.fix:
-                text.append(f"\nfix: {f.fix}", style="green")
+            if f.fix is not None:
+                text.append(f"\nfix: {f.fix.describe()}", style="green")
             table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), f.code, rel, text)
         out.out.print(table)
     s = report.summary

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from hfcache.doctor.checks.blobs import blob_findings, lock_findings, store_findings, usable_blobs
+from hfcache.actions import Plan
+from hfcache.doctor.checks.blobs import blob_findings, lock_findings, store_findings
+from hfcache.doctor.checks.hashes import hash_findings
 from hfcache.doctor.checks.refs import ref_findings
 from hfcache.doctor.checks.shards import shard_findings
-from hfcache.doctor.checks.snapshots import copy_sources, entry_findings
+from hfcache.doctor.checks.snapshots import entry_findings
+from hfcache.doctor.context import Context
 from hfcache.doctor.verify import Verification, verify
 from hfcache.findings import Finding, Severity
 from hfcache.layout import Location, locate
@@ -78,6 +81,11 @@ class Report:
             reclaimable=sum(f.reclaimable for f in fixable),
         )
 
+    @property
+    def plan(self) -> Plan:
+        """What ``--fix`` would do: the actions of the findings, de-duplicated, in a crash-safe order."""
+        return Plan.of(self.cache.root, ((f.code, f.path, f.fix) for f in self.findings if f.fix is not None))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.location.path,
@@ -86,6 +94,7 @@ class Report:
             "verified": self.verification is not None,
             "summary": self.summary.to_json(),
             "findings": [f.to_json() for f in self.findings],
+            "plan": self.plan.to_json(),
         }
 
 
@@ -95,26 +104,36 @@ def _sort_key(f: Finding) -> tuple[str, int, str, str]:
 
 def run_checks(cache: Cache, diags: list[EntryDiag], verification: Verification | None) -> list[Finding]:
     """Every check over an already scanned cache, in a stable order."""
-    corrupt = verification.corrupt if verification is not None else set()
-    blobs = usable_blobs(cache, corrupt)
-    copies = copy_sources(diags, corrupt)
+    ctx = Context(
+        cache,
+        diags,
+        corrupt=set(verification.corrupt) if verification is not None else set(),
+        hashed=set(verification.digests) if verification is not None else set(),
+    )
 
     def all_findings() -> Iterator[Finding]:
         yield from cache.findings
-        yield from entry_findings(diags, blobs, copies)
+        yield from entry_findings(ctx)
         by_repo: dict[str, list[EntryDiag]] = {r.folder: [] for r in cache.repos}
         for d in diags:
             by_repo[d.repo.folder].append(d)
         for repo in cache.repos:
-            yield from ref_findings(repo)
-            yield from blob_findings(cache, repo, by_repo[repo.folder])
+            yield from ref_findings(ctx, repo)
+            yield from blob_findings(ctx, repo, by_repo[repo.folder])
         yield from shard_findings(cache, diags)
         yield from store_findings(cache)
-        yield from lock_findings(cache)
+        yield from lock_findings(ctx)
         if verification is not None:
-            yield from verification.findings
+            yield from hash_findings(ctx, verification.findings)
 
-    return sorted(all_findings(), key=_sort_key)
+    found = all_findings() if not cache.local_dir else _without_fixes(all_findings())
+    return sorted(found, key=_sort_key)
+
+
+def _without_fixes(findings: Iterator[Finding]) -> Iterator[Finding]:
+    """A plain model folder is not a cache: nothing there is relinked or adopted as a blob."""
+    for f in findings:
+        yield replace(f, fix=None) if f.fix is not None else f
 
 
 def diagnose(

@@ -38,12 +38,36 @@ class Verification:
     """Paths whose content does not hash to what vouches for it."""
     findings: list[Finding] = field(default_factory=list)
     bytes_hashed: int = 0
+    bytes_reused: int = 0
+    """Bytes not hashed again because an earlier digest of the unchanged file was known."""
     identity: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     """(inode, size, mtime) of each hashed file, to tell later whether it is still the same file."""
 
     def unchanged(self, path: str) -> bool:
         """Is the file at ``path`` still the one that was hashed?"""
         return path in self.identity and file_identity(path) == self.identity[path]
+
+    def record(self, path: str, digests: dict[Algo, str], identity: tuple[int, int, int] | None) -> None:
+        """Remember digests of the file at ``path`` as it was when ``identity`` was taken."""
+        if identity is None:
+            return
+        if self.identity.get(path) != identity:
+            self.digests[path] = {}
+            self.identity[path] = identity
+        self.digests[path].update(digests)
+
+    def known(self, path: str, algos: frozenset[Algo]) -> dict[Algo, str] | None:
+        """Digests of ``algos`` for ``path`` if they were computed for the file that is there now."""
+        have = self.digests.get(path)
+        if have is None or not algos <= have.keys() or not self.unchanged(path):
+            return None
+        return {a: have[a] for a in algos}
+
+    def copy(self) -> Verification:
+        """The digests and identities alone (no judgement), to be extended by later hashing."""
+        return Verification(
+            digests={p: dict(d) for p, d in self.digests.items()}, identity=dict(self.identity)
+        )
 
 
 @dataclass(frozen=True)
@@ -98,38 +122,57 @@ def _judge(result: HashResult, target: _Target, out: Verification) -> Iterator[F
                 repo=target.repo,
             )
         return
-    out.digests[path] = dict(result.digests)
     out.bytes_hashed += result.nbytes
-    identity = file_identity(path)
-    if identity is not None:
-        out.identity[path] = identity
+    out.record(path, dict(result.digests), file_identity(path))
+    yield from _compare(path, result.digests, target, out)
+
+
+def _compare(path: str, digests: dict[Algo, str], target: _Target, out: Verification) -> Iterator[Finding]:
     if target.expected is None:
         return
     algo = Algo.XET if target.code == "store-hash-mismatch" else algo_for(target.expected)
-    actual = result.digests.get(algo)
+    actual = digests.get(algo)
     if actual is None or actual == target.expected:
         return
     out.corrupt.add(path)
-    fix = None
-    if target.code == "blob-hash-mismatch":
-        fix = "replace it with a verified copy if one exists, else park it in quarantine"
     yield finding(
         target.code,
         path,
         f"{target.label} hashes to {actual} ({algo.value}), not {target.expected}: its bytes are corrupt. "
         "Download it again.",
-        fix=fix,
         repo=target.repo,
     )
 
 
-def verify(cache: Cache, diags: Iterable[EntryDiag], *, progress: Progress = NO_PROGRESS) -> Verification:
-    """Hash every blob, store entry and full copy of the cache and compare with its name."""
-    out = Verification()
+def verify(
+    cache: Cache,
+    diags: Iterable[EntryDiag],
+    *,
+    progress: Progress = NO_PROGRESS,
+    known: Verification | None = None,
+    only_known: bool = False,
+) -> Verification:
+    """Hash every blob, store entry and full copy of the cache and compare with its name.
+
+    Digests in ``known`` for files unchanged since are reused, not computed again; with
+    ``only_known`` nothing new is hashed at all (the re-check after a ``--fix`` without
+    ``--verify`` judges just what the repair hashed).
+    """
+    out = known.copy() if known is not None else Verification()
     jobs = plan_jobs(cache, diags)
-    progress.start("verify", sum((job.size or 0) * job.passes for job, _ in jobs.values()))
+    todo: list[HashJob] = []
+    for path, (job, target) in jobs.items():
+        reuse = out.known(path, job.algos)
+        if reuse is not None:
+            out.bytes_reused += job.size or 0
+            out.findings.extend(_compare(path, reuse, target, out))
+        elif not only_known:
+            todo.append(job)
+    if not todo:
+        return out
+    progress.start("verify", sum((job.size or 0) * job.passes for job in todo))
     try:
-        for result in hash_files((job for job, _ in jobs.values()), progress=progress.advance):
+        for result in hash_files(todo, progress=progress.advance):
             out.findings.extend(_judge(result, jobs[result.job.path][1], out))
     finally:
         progress.finish()

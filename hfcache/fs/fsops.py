@@ -140,6 +140,22 @@ def stage_copy(src: str, dest: str) -> tuple[str, bool]:
     return tmp, False
 
 
+def stage_bytes(dest: str, data: bytes) -> str:
+    """Write ``data`` to a synced temp file beside ``dest`` and return its path; ``dest`` is not touched."""
+    tmp = tmp_name(dest)
+    with open(tmp, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp
+
+
+def replace_file(tmp: str, final: str) -> None:
+    """Rename a staged file over ``final`` in one step (whatever was there must be kept elsewhere first)."""
+    os.replace(tmp, final)
+    fsync_dir(os.path.dirname(final))
+
+
 def publish(tmp: str, final: str) -> None:
     """Rename a staged file into place, refusing to overwrite anything already there."""
     try:

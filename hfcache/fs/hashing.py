@@ -107,6 +107,13 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
+def hash_bytes(data: bytes, algo: Algo) -> str:
+    """The digest of bytes in memory (sha256 or git blob sha1), as :func:`hash_file` gives for a file."""
+    h = new_hasher(algo, len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
 def algo_for(etag: str) -> Algo:
     """Which hash names a blob: 64 hex is a sha256 (LFS), 40 hex a git blob sha1."""
     return Algo.SHA256 if len(etag) == 64 else Algo.GIT_SHA1

@@ -1,4 +1,4 @@
-"""``doctor --fix``: diagnose, plan, apply, then check again and say what remains."""
+"""``doctor --fix``: diagnose, run the report's plan, then check again and say what remains."""
 
 from __future__ import annotations
 
@@ -6,25 +6,33 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from hfcache.actions import Plan
 from hfcache.doctor import Report, diagnose, run_checks
+from hfcache.doctor.verify import Verification, verify
 from hfcache.layout import Location, locate
 from hfcache.progress import NO_PROGRESS, Progress
-from hfcache.repair.apply import Outcome, apply, reclaimed
-from hfcache.repair.plan import Plan, make_plan
+from hfcache.repair.apply import apply, reclaimed
+from hfcache.repair.steps import Outcome
 
 
 @dataclass(frozen=True)
 class FixResult:
-    """The report before, the plan, what each action did, and the report after."""
+    """The report before, its plan, what each action did, and the report after."""
 
     before: Report
     plan: Plan
     outcomes: tuple[Outcome, ...]
     after: Report
 
+    @property
+    def fixed(self) -> set[tuple[str, str]]:
+        """(code, path) of every finding before the repair that is gone after it."""
+        left = {(f.code, f.path) for f in self.after.findings}
+        return {(f.code, f.path) for f in self.before.findings} - left
+
     def to_json(self) -> dict[str, Any]:
-        done = {o.action.path for o in self.outcomes if o.status == "done"}
-        findings = [{**f.to_json(), "fixed": f.path in done} for f in self.before.findings]
+        fixed = self.fixed
+        findings = [{**f.to_json(), "fixed": (f.code, f.path) in fixed} for f in self.before.findings]
         return {
             **self.after.to_json(),
             "findings_before": findings,
@@ -34,14 +42,17 @@ class FixResult:
         }
 
 
-def _recheck(before: Report) -> Report:
-    """Scan again; carry over hash findings about files the repair did not move away."""
+def _recheck(before: Report, learned: Verification) -> Report:
+    """Scan again and judge with every digest known (``--verify``'s and the repair's own).
+
+    With ``--verify`` everything not already hashed is hashed; without it, only what the repair
+    hashed is judged, so a copy that failed its hash during the repair is reported as such.
+    """
     after = diagnose(before.location)
-    if before.verification is None:
-        return after
-    kept = [f for f in before.verification.findings if before.verification.unchanged(f.path)]
-    findings = run_checks(after.cache, list(after.diags), None) + kept
-    return Report(after.location, after.cache, after.diags, tuple(findings), before.verification)
+    verified = before.verification is not None
+    check = verify(after.cache, list(after.diags), known=learned, only_known=not verified)
+    findings = run_checks(after.cache, list(after.diags), check)
+    return Report(after.location, after.cache, after.diags, tuple(findings), check if verified else None)
 
 
 def fix(
@@ -58,7 +69,6 @@ def fix(
     """
     location = target if isinstance(target, Location) else locate(target)
     before = diagnose(location, verify_hashes=verify_hashes, progress=progress)
-    plan = make_plan(before)
-    digests = before.verification.digests if before.verification else None
-    outcomes = apply(plan, digests=digests, progress=progress, lock_timeout=lock_timeout)
-    return FixResult(before, plan, tuple(outcomes), _recheck(before))
+    plan = before.plan
+    outcomes, learned = apply(plan, known=before.verification, progress=progress, lock_timeout=lock_timeout)
+    return FixResult(before, plan, tuple(outcomes), _recheck(before, learned))

@@ -110,15 +110,14 @@ def tree_etag(revision: Revision, name: str) -> tuple[str | None, int | None]:
     """The etag and size the tree listing (or local-dir metadata) gives for ``name``."""
     if revision.tree is not None and name in revision.tree:
         e = revision.tree[name]
-        if e.lfs_sha256:
-            return e.lfs_sha256.lower(), e.lfs_size if e.lfs_size is not None else e.size
-        return e.blob_id.lower(), e.size
+        return e.etag, e.content_size
     if name in revision.local_etags:
         return revision.local_etags[name].lower(), None
     return None, None
 
 
-def _read_small(path: str, limit: int) -> bytes | None:
+def read_small(path: str, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of a regular file, never through a link; ``None`` if it cannot be read."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
@@ -181,7 +180,7 @@ def _diag_file(base: EntryDiag, node: Node) -> EntryDiag:
     if node.size == 0:
         return _replace(base, form=Form.EMPTY)
     if node.size <= SNIFF_LIMIT:
-        data = _read_small(node.path, SNIFF_LIMIT + 1)
+        data = read_small(node.path, SNIFF_LIMIT + 1)
         found = sniff(data) if data is not None else None
         if isinstance(found, LfsPointer):
             etag, evidence = base.etag, base.evidence
@@ -220,7 +219,7 @@ def diagnose_revision(cache: Cache, repo: Repo, revision: Revision) -> list[Entr
             continue
         if (revision.tree is not None and name in revision.tree) or candidate.size > _LNK_LIMIT:
             continue
-        data = _read_small(candidate.path, _LNK_LIMIT)
+        data = read_small(candidate.path, _LNK_LIMIT)
         link = parse_lnk(data) if data is not None else None
         if link is not None:
             shortcuts[real] = (candidate.path, link)

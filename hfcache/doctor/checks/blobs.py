@@ -1,89 +1,27 @@
 """Findings about blobs, the shared Xet store, partial downloads and lock files.
 
-Also decides which blobs are *usable*: present, of the size the tree listing gives, reachable
-without leaving the cache, and (after ``--verify``) hashing to their name. Only usable blobs
-may become link targets in a repair.
+Partial downloads and lock files left by finished or crashed downloads are *leftovers*: once
+huggingface_hub's lock for them can be taken and they have not changed for
+:data:`STALE_AFTER` seconds, ``--fix`` moves them into the quarantine (nothing is deleted).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator
 
 from hfcache import layout
-from hfcache.findings import Finding, finding
+from hfcache.doctor.context import Context
+from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Cache, Kind, Node, Repo
 from hfcache.scan.entries import EntryDiag
 from hfcache.units import human_size
+from hfcache.view import content_node, expected_sizes, store_target
 
-
-def store_target(cache: Cache, node: Node) -> str | None:
-    """The shared-store path a repo blob link leads to, if it leads into the store at all."""
-    if node.kind is not Kind.LINK or node.target is None or "\\" in node.target:
-        return None
-    resolved = layout.resolve_lexically(node.path, node.target)
-    name = os.path.basename(resolved)
-    if layout.XET_RE.fullmatch(name) and resolved == layout.store_entry_path(cache.root, name):
-        return resolved
-    return None
-
-
-def content_node(cache: Cache, repo: Repo, etag: str) -> Node | None:
-    """The regular file holding blob ``etag`` of ``repo``, through the shared store if need be.
-
-    Only links the scan saw and resolved lexically are crossed: nothing is followed on disk.
-    """
-    node = repo.blobs.get(etag)
-    if node is None or node.kind is Kind.FILE:
-        return node
-    target = store_target(cache, node)
-    if target is None or cache.store is None:
-        return None
-    entry = cache.store.entries.get(os.path.basename(target))
-    return entry if entry is not None and entry.kind is Kind.FILE else None
-
-
-def blob_content_path(cache: Cache, repo: Repo, etag: str) -> str | None:
-    """Path of the regular file holding blob ``etag`` (see :func:`content_node`)."""
-    node = content_node(cache, repo, etag)
-    return node.path if node is not None else None
-
-
-def blob_size(cache: Cache, repo: Repo, etag: str) -> int | None:
-    """Size of the content behind blob ``etag``, from the scan."""
-    node = content_node(cache, repo, etag)
-    return node.size if node is not None else None
-
-
-def expected_sizes(repo: Repo) -> dict[str, int]:
-    """etag → size, from every tree listing of the repo."""
-    sizes: dict[str, int] = {}
-    for rev in repo.revisions.values():
-        for entry in (rev.tree or {}).values():
-            if entry.lfs_sha256:
-                sizes[entry.lfs_sha256.lower()] = entry.lfs_size if entry.lfs_size is not None else entry.size
-            else:
-                sizes[entry.blob_id.lower()] = entry.size
-    return sizes
-
-
-def usable_blobs(cache: Cache, corrupt: set[str]) -> set[tuple[str, str]]:
-    """(repo folder, etag) pairs whose content can serve as a link target.
-
-    ``corrupt`` holds content paths that failed verification.
-    """
-    usable: set[tuple[str, str]] = set()
-    for repo in cache.repos:
-        sizes = expected_sizes(repo)
-        for etag in repo.blobs:
-            content = blob_content_path(cache, repo, etag)
-            if content is None or content in corrupt:
-                continue
-            if etag in sizes and blob_size(cache, repo, etag) != sizes[etag]:
-                continue
-            usable.add((repo.folder, etag))
-    return usable
+STALE_AFTER = 3600.0
+"""A leftover untouched for this long (seconds), with no download holding its lock, is stale."""
 
 
 try:
@@ -92,7 +30,7 @@ except ImportError:  # Windows: no flock; a partial download is then always repo
     fcntl = None  # type: ignore[assignment]
 
 
-def _is_held(lock: str) -> bool:
+def is_held(lock: str) -> bool:
     """Is a download holding this huggingface_hub lock right now? Opens read-only; creates nothing."""
     if fcntl is None:
         return False
@@ -136,8 +74,14 @@ def _blob_link_finding(cache: Cache, repo: Repo, node: Node) -> Finding | None:
     return None
 
 
-def blob_findings(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> Iterator[Finding]:
+def is_stale(node: Node, now: float | None = None) -> bool:
+    """Has a leftover gone unchanged long enough that no download is still writing it?"""
+    return (now if now is not None else time.time()) - node.mtime >= float(STALE_AFTER)
+
+
+def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Iterator[Finding]:
     """Blob-level findings for one repo: broken store links, sizes, names, orphans, partial downloads."""
+    cache = ctx.cache
     used = {d.etag for d in diags if d.etag} | {b for d in diags if (b := d.linked_blob)}
     sizes = expected_sizes(repo)
     for etag, node in repo.blobs.items():
@@ -155,13 +99,19 @@ def blob_findings(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
                 repo=repo.folder,
             )
             continue
-        actual = blob_size(cache, repo, etag)
+        content = content_node(cache, repo, etag)
+        actual = content.size if content is not None else None
         if etag in sizes and actual is not None and actual != sizes[etag]:
+            fix = ctx.content_for(repo.folder, etag)
+            if fix is None and node.kind is Kind.FILE:
+                fix = ctx.restore(repo.folder, node.path, etag, actual)
+            advice = "" if fix is not None else " Download it again."
             yield finding(
                 "blob-size-mismatch",
                 node.path,
                 f"blob {etag} of {repo.folder} holds {human_size(actual)}, but the tree listing says "
-                f"{human_size(sizes[etag])}: it was truncated or overwritten. Download it again.",
+                f"{human_size(sizes[etag])}: it was truncated or overwritten.{advice}",
+                fix=fix,
                 repo=repo.folder,
             )
         if etag not in used:
@@ -174,15 +124,27 @@ def blob_findings(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
                 repo=repo.folder,
                 reclaimable=size,
             )
+    now = time.time()
     for node in repo.incomplete:
         etag = os.path.basename(node.path).split(".", 1)[0]
-        if _is_held(layout.lock_path(cache.root, repo.folder, etag)):
+        if is_held(layout.lock_path(cache.root, repo.folder, etag)):
             continue  # a download is writing it right now
+        if not is_stale(node, now):
+            yield finding(
+                "blob-incomplete",
+                node.path,
+                f"{node.path} is a partial download ({human_size(node.size)}) changed in the last "
+                f"{int(STALE_AFTER // 60)} minutes; a download may still resume it.",
+                repo=repo.folder,
+                severity=Severity.INFO,
+            )
+            continue
         yield finding(
             "blob-incomplete",
             node.path,
-            f"{node.path} is a leftover partial download ({human_size(node.size)}); huggingface_hub never "
-            "resumes it. Delete it when no download is running.",
+            f"{node.path} is a leftover partial download ({human_size(node.size)}), untouched for over "
+            f"{int(STALE_AFTER // 60)} minutes and not locked by any download.",
+            fix=ctx.leftover(repo.folder, node.path, etag),
             repo=repo.folder,
             reclaimable=node.size,
         )
@@ -209,8 +171,9 @@ def store_findings(cache: Cache) -> Iterator[Finding]:
             )
 
 
-def lock_findings(cache: Cache) -> Iterator[Finding]:
+def lock_findings(ctx: Context) -> Iterator[Finding]:
     """Lock folders left behind by repos that are no longer in the cache."""
+    cache = ctx.cache
     folders = {r.folder for r in cache.repos}
     leftovers: dict[str, list[Node]] = {}
     for node in cache.locks:
@@ -220,11 +183,12 @@ def lock_findings(cache: Cache) -> Iterator[Finding]:
             leftovers.setdefault(folder, []).append(node)
     for folder, nodes in sorted(leftovers.items()):
         with contextlib.suppress(OSError):
-            if any(_is_held(n.path) for n in nodes):
+            if any(is_held(n.path) for n in nodes):
                 continue
+        path = os.path.join(cache.root, layout.LOCKS_DIR, folder)
         yield finding(
             "lock-stale",
-            os.path.join(cache.root, layout.LOCKS_DIR, folder),
-            f"{len(nodes)} lock file(s) of {folder}, which is no longer in the cache; they are harmless "
-            "and may be deleted.",
+            path,
+            f"{len(nodes)} lock file(s) of {folder}, which is no longer in the cache; they are harmless.",
+            fix=ctx.leftover(None, path) if all(is_stale(n) for n in nodes) else None,
         )

@@ -10,17 +10,13 @@ import os
 from collections.abc import Iterator
 
 from hfcache import layout
+from hfcache.doctor.context import Context
 from hfcache.findings import Finding, finding
 from hfcache.model import Repo
+from hfcache.view import clean_ref
 
 
-def clean_ref(raw: bytes) -> str | None:
-    """The commit a ref file means, if that is certain: 40 hex once whitespace and a BOM are gone."""
-    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip().lower()
-    return text if layout.COMMIT_RE.fullmatch(text) else None
-
-
-def ref_findings(repo: Repo) -> Iterator[Finding]:
+def ref_findings(ctx: Context, repo: Repo) -> Iterator[Finding]:
     for name, raw in sorted(repo.refs.items()):
         path = os.path.join(repo.path, layout.REFS, *name.split("/"))
         exact = raw.decode("ascii", errors="replace")
@@ -33,7 +29,7 @@ def ref_findings(repo: Repo) -> Iterator[Finding]:
                     path,
                     f"ref {name} of {repo.folder} holds {shown!r}, not exactly 40 hex characters, so "
                     f"huggingface_hub cannot resolve '{name}' offline",
-                    fix=f"rewrite it as {commit}",
+                    fix=ctx.ref(repo.folder, path, commit),
                     repo=repo.folder,
                 )
             else:

@@ -10,24 +10,19 @@ import os
 import posixpath
 from collections.abc import Iterator
 
-from hfcache.doctor.checks.blobs import blob_content_path
 from hfcache.findings import Finding, finding
 from hfcache.formats.safetensors import Header, HeaderError, read_header, read_index
 from hfcache.model import Cache
 from hfcache.scan.entries import EntryDiag, Form
 from hfcache.units import human_size
+from hfcache.view import source_path
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
 
 def content_path(cache: Cache, d: EntryDiag) -> str | None:
-    """The regular file holding an entry's content, reached without leaving the cache; else ``None``."""
-    if d.form is Form.COPY and d.node is not None:
-        return d.node.path
-    blob = d.linked_blob
-    if blob is not None:
-        return blob_content_path(cache, d.repo, blob)
-    return None
+    """The file holding an entry's content as the entry stands now (what a loader would read)."""
+    return source_path(cache, d, set())
 
 
 def _size_of(path: str) -> int | None:

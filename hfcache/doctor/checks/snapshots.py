@@ -2,15 +2,17 @@
 
 An entry is repairable when the content it should show is in the cache: its blob is there
 (and not known to be corrupt), or some full copy in the same repo claims to hold it (the
-repair hashes that copy before trusting it).
+repair hashes that copy before trusting it). Which repair is the context's rule.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from hfcache import layout
+from hfcache.actions import Action, Step
+from hfcache.doctor.context import Context, is_plain_folder
 from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Kind
 from hfcache.scan.entries import EntryDiag, Form
@@ -84,53 +86,30 @@ def _unfixable_advice(d: EntryDiag) -> str:
     )
 
 
-def copy_sources(diags: Iterable[EntryDiag], corrupt: set[str]) -> set[tuple[str, str]]:
-    """(repo folder, etag) pairs a full copy can supply: its size fits and it did not fail a hash check."""
-    return {
-        (d.repo.folder, d.etag)
-        for d in diags
-        if d.form is Form.COPY
-        and d.etag is not None
-        and d.node is not None
-        and d.node.path not in corrupt
-        and d.expected_size in (None, d.node.size)
-    }
-
-
-def entry_findings(
-    diags: Iterable[EntryDiag], blobs: set[tuple[str, str]], copies: set[tuple[str, str]]
-) -> Iterator[Finding]:
-    """Findings for snapshot entries.
-
-    ``blobs`` holds the (repo folder, etag) pairs of usable blobs, ``copies`` those a full copy
-    can supply: together, the content a repair can link to.
-    """
-    for d in diags:
+def entry_findings(ctx: Context) -> Iterator[Finding]:
+    """Findings for every snapshot entry, each with the action that repairs it (if one can)."""
+    for d in ctx.diags:
         if d.form in (Form.OTHER, Form.LOCAL_LINK):
             continue  # special files were reported by the scan; links out of a plain folder are fine
         repo = d.repo.folder
-        key = (repo, d.etag or "")
-        content_here = key in blobs or key in copies
-        blob = f"blobs/{d.etag}" if d.etag else "its blob"
         if d.form is Form.LINK:
             wrong = d.wrong_blob
-            if wrong is None:
-                continue
-            yield finding(
-                "entry-wrong-blob",
-                d.path,
-                f"{d.name} in snapshot {d.revision.commit[:8]} leads to blobs/{wrong}, but the tree listing "
-                f"names blobs/{d.etag}: programs silently read the wrong bytes",
-                fix=f"relink to {blob}" if content_here else None,
-                repo=repo,
-            )
+            if wrong is not None:
+                yield finding(
+                    "entry-wrong-blob",
+                    d.path,
+                    f"{d.name} in snapshot {d.revision.commit[:8]} leads to blobs/{wrong}, but the tree "
+                    f"listing names blobs/{d.etag}: programs silently read the wrong bytes",
+                    fix=ctx.link(d),
+                    repo=repo,
+                )
             continue
         if d.form is Form.COPY:
-            yield from _copy_finding(d, content_here, key in blobs)
+            yield from _copy_finding(ctx, d)
             continue
         code = FORM_CODES[d.form]
         message = _describe(d)
-        if d.form is Form.MISSING and not content_here:
+        if d.form is Form.MISSING and not ctx.supplied(repo, d.etag):
             yield finding(
                 code,
                 d.path,
@@ -140,7 +119,8 @@ def entry_findings(
             )
             continue
         if d.form is Form.LINK_ABSOLUTE:
-            yield finding(code, d.path, message, fix=f"make it a relative link to {blob}", repo=repo)
+            fix = Action(Step.LINK, repo, d.path, d.linked_blob)
+            yield finding(code, d.path, message, fix=fix, repo=repo)
             continue
         severity = None
         if d.form is Form.EMPTY and not d.expected_size and not d.name.endswith(layout.WEIGHT_SUFFIXES):
@@ -148,47 +128,39 @@ def entry_findings(
             if is_plain_folder(d):
                 continue
             severity = Severity.WARNING
-        replaces_file = (d.node is not None and d.node.kind is Kind.FILE) or d.leftover is not None
-        leftover = " and park the old file in quarantine" if replaces_file else ""
-        fix = f"replace with a relative link to {blob}{leftover}" if content_here else None
-        if fix is None:
+        action = ctx.link(d)
+        if action is None:
             message = f"{message}. {_unfixable_advice(d)}"
-        yield finding(code, d.path, message, fix=fix, repo=repo, severity=severity)
+        yield finding(code, d.path, message, fix=action, repo=repo, severity=severity)
 
 
-def is_plain_folder(d: EntryDiag) -> bool:
-    """Does the entry belong to a plain model folder rather than to a cache snapshot?"""
-    return d.repo.path == d.revision.path
-
-
-def _copy_finding(d: EntryDiag, content_here: bool, blob_cached: bool) -> Iterator[Finding]:
+def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:
     """A regular file where a link belongs (never reported for plain model folders)."""
     node = d.node
     assert node is not None
-    if is_plain_folder(d):  # real files are the normal case there
-        return
+    if is_plain_folder(d) or node.path in ctx.corrupt:
+        return  # real files are normal there; a copy that failed its hash is reported as such
     repo = d.repo.folder
     if d.expected_size is not None and node.size != d.expected_size:
+        fix = ctx.link(d)
+        if fix is None and d.etag is not None:
+            fix = ctx.restore(repo, d.path, d.etag, node.size)
         yield finding(
             "entry-size-mismatch",
             d.path,
             f"{d.name} in snapshot {d.revision.commit[:8]} is a {human_size(node.size)} file, but the tree "
             f"listing says {human_size(d.expected_size)}: it is truncated or a different version",
-            fix=f"park it in quarantine and link to blobs/{d.etag}" if content_here else None,
+            fix=fix,
             repo=repo,
         )
         return
     blob = d.repo.blobs.get(d.etag or "")
     hard_link = blob is not None and blob.kind is Kind.FILE and blob.inode == node.inode
-    twice = blob_cached and not hard_link
+    twice = (repo, d.etag or "") in ctx.usable and not hard_link
     reclaim = node.size if twice else 0
     extra = f"; the blob is cached too, so {human_size(node.size)} are stored twice" if twice else ""
     if hard_link:
         extra = "; it is a hard link to its blob (rsync -H, cp -l), so no space is wasted"
-    if d.etag is None:
-        fix = "hash it, move it into blobs/ under its hash and link to it"
-    elif twice:
-        fix = f"check it hashes to {d.etag[:12]}…, then replace it with a link to blobs/{d.etag}"
-    else:
-        fix = f"check it hashes to {d.etag[:12]}…, move it into blobs/{d.etag} and link to it"
-    yield finding("entry-full-copy", d.path, _describe(d) + extra, fix=fix, repo=repo, reclaimable=reclaim)
+    yield finding(
+        "entry-full-copy", d.path, _describe(d) + extra, fix=ctx.adopt(d), repo=repo, reclaimable=reclaim
+    )

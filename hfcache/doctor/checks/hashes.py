@@ -1,0 +1,43 @@
+"""Repairs for what ``--verify`` found: content that does not hash to its name.
+
+The hashing itself is :mod:`hfcache.doctor.verify`; this check attaches to each mismatch the
+action that repairs it, by the context's rules: a verified copy replaces a corrupt blob, a
+reversible transfer rewrite is undone, and a corrupt blob with no good bytes anywhere is parked
+so that nothing reads it as good.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from hfcache.actions import Action
+from hfcache.doctor.context import Context
+from hfcache.findings import Finding
+from hfcache.fs import fsops
+from hfcache.scan.entries import Form
+
+
+def _blob_fix(ctx: Context, f: Finding) -> Action | None:
+    if f.repo is None:
+        return None
+    etag = os.path.basename(f.path)
+    st = fsops.lstat_or_none(f.path)
+    restored = ctx.restore(f.repo, f.path, etag, st.st_size) if st is not None else None
+    return ctx.content_for(f.repo, etag) or restored or ctx.quarantine_blob(f.repo, f.path, etag)
+
+
+def hash_findings(ctx: Context, found: Iterable[Finding]) -> Iterator[Finding]:
+    """``found`` (verification findings) with their repairs attached."""
+    copies = {d.node.path: d for d in ctx.diags if d.form is Form.COPY and d.node is not None}
+    for f in found:
+        fix: Action | None = None
+        if f.code == "blob-hash-mismatch":
+            fix = _blob_fix(ctx, f)
+        elif f.code == "entry-hash-mismatch" and f.path in copies:
+            d = copies[f.path]
+            fix = ctx.link(d)
+            if fix is None and d.etag is not None and d.node is not None:
+                fix = ctx.restore(d.repo.folder, d.path, d.etag, d.node.size)
+        yield replace(f, fix=fix) if fix is not None else f

@@ -1,0 +1,108 @@
+"""What every check reads, and the one place that decides which repair a problem gets.
+
+A :class:`Context` is built once per run from the scan, the entry classification and (with
+``--verify``) the hashes. Its action builders are the rule set of ``--fix``: a check calls
+them to attach the :class:`~hfcache.actions.Action` that repairs what it found, or ``None``
+when nothing offline can. The plan is made of these actions alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from hfcache.actions import Action, Step
+from hfcache.formats import textforms
+from hfcache.fs.hashing import algo_for, hash_bytes
+from hfcache.model import Cache, Kind
+from hfcache.scan.entries import EntryDiag, read_small
+from hfcache.view import copy_sources, is_lfs, lfs_attributes, usable_blobs
+
+
+@dataclass
+class Context:
+    """The scanned cache, its diagnosed entries and what hashing found, with the repair rules."""
+
+    cache: Cache
+    diags: list[EntryDiag]
+    corrupt: set[str] = field(default_factory=set)
+    """Content paths that failed verification."""
+    hashed: set[str] = field(default_factory=set)
+    """Content paths that were hashed and matched."""
+
+    def __post_init__(self) -> None:
+        self.usable = usable_blobs(self.cache, self.corrupt)
+        self.copies = copy_sources(self.diags, self.corrupt)
+        self._patterns: dict[tuple[str, str], list[str]] = {}
+        self._restorable: dict[tuple[str, str], str | None] = {}
+
+    def supplied(self, repo: str, etag: str | None) -> bool:
+        """Is blob ``etag`` of ``repo`` here, or will a planned adoption of a full copy put it here?"""
+        return etag is not None and ((repo, etag) in self.usable or (repo, etag) in self.copies)
+
+    # --- the rule set ---------------------------------------------------------------------------
+
+    def adopt(self, d: EntryDiag) -> Action:
+        """Keep a full copy's bytes as its blob (after hashing them) and link the entry to it."""
+        lfs = False
+        if d.etag is None and d.node is not None:
+            key = (d.repo.folder, d.revision.commit)
+            if key not in self._patterns:
+                rev = [x for x in self.diags if (x.repo.folder, x.revision.commit) == key]
+                self._patterns[key] = lfs_attributes(self.cache, rev)
+            lfs = is_lfs(d.name, d.node.size, self._patterns[key])
+        return Action(Step.ADOPT, d.repo.folder, d.path, d.etag, lfs=lfs)
+
+    def link(self, d: EntryDiag, etag: str | None = None) -> Action | None:
+        """Make the entry a link to its blob, if that blob is (or will be) here; else ``None``."""
+        etag = etag or d.etag
+        if not self.supplied(d.repo.folder, etag):
+            return None
+        replaces = d.node is not None and d.node.kind is Kind.FILE
+        return Action(Step.LINK, d.repo.folder, d.path, etag, leftover=d.leftover, replaces_file=replaces)
+
+    def content_for(self, repo: str, etag: str) -> Action | None:
+        """The action that puts a good blob ``etag`` in place of a damaged one, if any can."""
+        copy = self.copies.get((repo, etag))
+        if copy is not None:
+            return self.adopt(copy)  # adopting a verified copy parks the bad blob first
+        return None
+
+    def restore(self, repo: str, path: str, etag: str, size: int) -> Action | None:
+        """Undo a text transfer's rewrite of ``path`` if that gives bytes hashing to ``etag``."""
+        if size > textforms.MAX_TEXT_SIZE:
+            return None
+        key = (path, etag)
+        if key not in self._restorable:
+            self._restorable[key] = _find_rewrite(path, etag)
+        rewrite = self._restorable[key]
+        if rewrite is None:
+            return None
+        return Action(Step.RESTORE, repo, path, etag, rewrite=rewrite)
+
+    def quarantine_blob(self, repo: str, path: str, etag: str) -> Action:
+        """Park a blob that failed verification (only ``--verify`` can tell)."""
+        return Action(Step.QUARANTINE_BLOB, repo, path, etag, needs_verify=True)
+
+    def leftover(self, repo: str | None, path: str, etag: str | None = None) -> Action:
+        """Move a stale partial download or lock file into the quarantine."""
+        return Action(Step.QUARANTINE_LEFTOVER, repo, path, etag)
+
+    def ref(self, repo: str, path: str, commit: str) -> Action:
+        return Action(Step.REF, repo, path, commit=commit)
+
+    def repo_path(self, folder: str) -> str:
+        return os.path.join(self.cache.root, folder)
+
+
+def _find_rewrite(path: str, etag: str) -> str | None:
+    data = read_small(path, textforms.MAX_TEXT_SIZE + 1)
+    if data is None or len(data) > textforms.MAX_TEXT_SIZE:
+        return None
+    algo = algo_for(etag)
+    return textforms.find_original(data, lambda candidate: hash_bytes(candidate, algo) == etag)
+
+
+def is_plain_folder(d: EntryDiag) -> bool:
+    """Does the entry belong to a plain model folder rather than to a cache snapshot?"""
+    return d.repo.path == d.revision.path

@@ -1,0 +1,56 @@
+"""Move stale partial downloads and lock folders of vanished repos into the quarantine.
+
+Nothing is deleted. Each leftover is moved only while huggingface_hub's own lock for it is
+held by us (so no download can be writing it), and only if it is still stale then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from hfcache import layout
+from hfcache.actions import Action, Plan
+from hfcache.doctor.checks.blobs import is_stale
+from hfcache.fs import fsops
+from hfcache.model import Kind, Node
+from hfcache.repair.steps import Outcome, Skip, repo_path
+
+
+def _node(path: str) -> Node | None:
+    st = fsops.lstat_or_none(path)
+    return Node(path, Kind.FILE, st.st_size, st.st_mtime) if st is not None else None
+
+
+def _park_incomplete(plan: Plan, a: Action, lock_timeout: float) -> Outcome:
+    assert a.repo is not None and a.etag is not None
+    root = repo_path(plan, a)
+    with fsops.hf_lock(layout.lock_path(plan.cache_root, a.repo, a.etag), lock_timeout):
+        node = _node(a.path)
+        if node is None:
+            raise Skip("it is gone already")
+        if not is_stale(node):
+            raise Skip("it changed recently: a download may be resuming it")
+        dest = fsops.quarantine(a.path, layout.quarantine_root(root), os.path.relpath(a.path, root))
+    return Outcome(a, "done", "moved into the quarantine", (dest,), reclaimed=0)
+
+
+def _park_lock_folder(plan: Plan, a: Action, lock_timeout: float) -> Outcome:
+    locks: list[str] = []
+    for dirpath, _, files in os.walk(a.path):
+        locks.extend(os.path.join(dirpath, f) for f in files)
+    with contextlib.ExitStack() as held:
+        for lock in locks:
+            held.enter_context(fsops.hf_lock(lock, lock_timeout))
+        if any(not is_stale(n) for n in map(_node, locks) if n is not None):
+            raise Skip("a lock file changed recently")
+        rel = os.path.relpath(a.path, os.path.join(plan.cache_root, layout.LOCKS_DIR))
+        dest = fsops.quarantine(a.path, layout.cache_quarantine_root(plan.cache_root), rel)
+    return Outcome(a, "done", "moved into the quarantine", (dest,))
+
+
+def park(plan: Plan, a: Action, lock_timeout: float) -> Outcome:
+    """Carry out a :attr:`~hfcache.actions.Step.QUARANTINE_LEFTOVER` action."""
+    if a.repo is not None:
+        return _park_incomplete(plan, a, lock_timeout)
+    return _park_lock_folder(plan, a, lock_timeout)
