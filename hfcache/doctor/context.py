@@ -15,7 +15,7 @@ from hfcache.actions import Action, Step
 from hfcache.formats import textforms
 from hfcache.fs.hashing import algo_for, hash_bytes
 from hfcache.model import Cache, Kind
-from hfcache.scan.entries import EntryDiag, read_small
+from hfcache.scan.entries import EntryDiag, Form, read_small
 from hfcache.view import copy_sources, is_lfs, lfs_attributes, usable_blobs
 
 
@@ -35,10 +35,43 @@ class Context:
         self.copies = copy_sources(self.diags, self.corrupt)
         self._patterns: dict[tuple[str, str], list[str]] = {}
         self._restorable: dict[tuple[str, str], str | None] = {}
+        self._restore_sources: dict[str, dict[str, list[tuple[str, int]]]] = {}
 
     def supplied(self, repo: str, etag: str | None) -> bool:
-        """Is blob ``etag`` of ``repo`` here, or will a planned adoption of a full copy put it here?"""
-        return etag is not None and ((repo, etag) in self.usable or (repo, etag) in self.copies)
+        """Is blob ``etag`` of ``repo`` here, or will a planned repair put it here first?
+
+        A planned repair is the adoption of a full copy, or the undoing of a transfer's rewrite
+        of the blob itself or of a full copy (restores and adoptions run before links).
+        """
+        if etag is None:
+            return False
+        key = (repo, etag)
+        return key in self.usable or key in self.copies or self._restorable_blob(repo, etag)
+
+    def _restorable_blob(self, repo: str, etag: str) -> bool:
+        if repo not in self._restore_sources:
+            self._restore_sources[repo] = self._restore_candidates(repo)
+        return any(
+            self.restore(repo, path, etag, size) is not None
+            for path, size in self._restore_sources[repo].get(etag, ())
+        )
+
+    def _restore_candidates(self, folder: str) -> dict[str, list[tuple[str, int]]]:
+        """etag → files that may hold its bytes under a transfer's rewrite: damaged blobs, wrong copies."""
+        found: dict[str, list[tuple[str, int]]] = {}
+        for repo in self.cache.repos:
+            if repo.folder != folder:
+                continue
+            for etag, blob in repo.blobs.items():
+                if blob.kind is Kind.FILE and (folder, etag) not in self.usable:
+                    found.setdefault(etag, []).append((blob.path, blob.size))
+        for d in self.diags:
+            copy = d.node
+            if d.repo.folder != folder or d.form is not Form.COPY or not d.etag or copy is None:
+                continue
+            if d.expected_size not in (None, copy.size) or copy.path in self.corrupt:
+                found.setdefault(d.etag, []).append((copy.path, copy.size))
+        return found
 
     # --- the rule set ---------------------------------------------------------------------------
 
@@ -60,6 +93,16 @@ class Context:
             return None
         replaces = d.node is not None and d.node.kind is Kind.FILE
         return Action(Step.LINK, d.repo.folder, d.path, etag, leftover=d.leftover, replaces_file=replaces)
+
+    def replace_copy(self, d: EntryDiag) -> Action | None:
+        """Repair a full copy with wrong bytes: link to the good blob, else undo a rewrite of the copy
+        itself, else link to what another planned repair will put in place."""
+        node = d.node
+        if node is None or d.etag is None:
+            return None
+        if (d.repo.folder, d.etag) in self.usable:
+            return self.link(d)
+        return self.restore(d.repo.folder, d.path, d.etag, node.size) or self.link(d)
 
     def content_for(self, repo: str, etag: str) -> Action | None:
         """The action that puts a good blob ``etag`` in place of a damaged one, if any can."""

@@ -36,8 +36,5 @@ def hash_findings(ctx: Context, found: Iterable[Finding]) -> Iterator[Finding]:
         if f.code == "blob-hash-mismatch":
             fix = _blob_fix(ctx, f)
         elif f.code == "entry-hash-mismatch" and f.path in copies:
-            d = copies[f.path]
-            fix = ctx.link(d)
-            if fix is None and d.etag is not None and d.node is not None:
-                fix = ctx.restore(d.repo.folder, d.path, d.etag, d.node.size)
+            fix = ctx.replace_copy(copies[f.path])
         yield replace(f, fix=fix) if fix is not None else f

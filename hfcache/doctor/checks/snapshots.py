@@ -142,15 +142,12 @@ def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:
         return  # real files are normal there; a copy that failed its hash is reported as such
     repo = d.repo.folder
     if d.expected_size is not None and node.size != d.expected_size:
-        fix = ctx.link(d)
-        if fix is None and d.etag is not None:
-            fix = ctx.restore(repo, d.path, d.etag, node.size)
         yield finding(
             "entry-size-mismatch",
             d.path,
             f"{d.name} in snapshot {d.revision.commit[:8]} is a {human_size(node.size)} file, but the tree "
             f"listing says {human_size(d.expected_size)}: it is truncated or a different version",
-            fix=fix,
+            fix=ctx.replace_copy(d),
             repo=repo,
         )
         return
