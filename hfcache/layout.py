@@ -198,3 +198,35 @@ def cache_quarantine_root(cache_root: str) -> str:
     Inside ``.locks/``, the one folder of the cache root that every huggingface_hub scan skips.
     """
     return os.path.join(cache_root, LOCKS_DIR, HFCACHE_DIR, QUARANTINE_DIR)
+
+
+# What an HF_HOME holds besides hub/ (huggingface_hub's token files, other libraries' caches).
+_HF_HOME_MARKERS = frozenset({"token", "stored_tokens", "xet", "assets", "accelerate", "modules", "datasets"})
+
+
+def cache_target(path: str | os.PathLike[str] | None) -> str:
+    """The hub cache to write into, by :func:`locate`'s rules: an HF_HOME's ``hub/``, a hub cache
+    itself, or a folder that does not exist yet or is empty (it becomes a hub cache).
+
+    Raises :class:`BadInputError` for a plain model folder, one repo's folder, a file, or a
+    folder holding something else.
+    """
+    if path is None:
+        return default_cache_dir()
+    raw = os.fspath(path)
+    full = os.path.abspath(os.path.expanduser(raw))
+    if not os.path.lexists(full):
+        return full
+    if not os.path.isdir(full):
+        raise BadInputError(f"not a folder: {raw}")
+    entries = _listdir(full)
+    if not entries:
+        return full
+    if "hub" not in entries and _HF_HOME_MARKERS & set(entries) and not _looks_like_hub_cache(entries):
+        return os.path.join(full, "hub")
+    loc = locate(full)
+    if loc.kind is PathKind.LOCAL_DIR:
+        raise BadInputError(f"{raw} is a plain model folder, not a cache (use --local-dir to write one)")
+    if loc.kind is PathKind.REPO:
+        raise BadInputError(f"{raw} is one repo's folder; give the cache that holds it: {loc.cache_root}")
+    return loc.cache_root

@@ -1,7 +1,7 @@
 """What a scan saw: frozen, plain data about a cache, with no judgement attached.
 
 The scanner (:mod:`hfcache.scan`) fills these from one walk of the file system; the checks
-(:mod:`hfcache.checks`) read them and never touch a path the scan did not list, which keeps
+(:mod:`hfcache.doctor.checks`) read them and never touch a path the scan did not list, which keeps
 the structural check to one system call or so per file.
 """
 

@@ -78,9 +78,14 @@ def test_verify_human_output_and_quiet_stderr(fresh_cache: CachedRepo) -> None:
 
 @pytest.mark.parametrize("args", [("doctor", "/no/such/path"), ("doctor", "/etc/hostname")])
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
-    run = hfcache(*args, "--json")
+    run = hfcache(*args)
     assert run.returncode == 2
     assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("hfcache: error:")
+    assert "Traceback" not in run.stderr
+    run = hfcache(*args, "--json")
+    assert run.returncode == 2
+    assert json.loads(run.stdout)["error"]["code"] == "bad-input"
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("hfcache: error:")
     assert "Traceback" not in run.stderr
 

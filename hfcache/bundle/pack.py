@@ -19,8 +19,8 @@ from hfcache import __version__, layout
 from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
 from hfcache.bundle.select import PackFile, RepoPick, select
-from hfcache.bundle.volumes import VolumeWriter
-from hfcache.errors import PackRefusedError
+from hfcache.bundle.volumes import VolumeWriter, parse_size
+from hfcache.errors import BadInputError, PackRefusedError
 from hfcache.findings import Finding, finding
 from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
 from hfcache.fs.streamcopy import copy_hashed
@@ -188,15 +188,25 @@ def pack(
     include: list[str] | None = None,
     exclude: list[str] | None = None,
     allow_incomplete: bool = False,
-    split_size: int | None = None,
+    split_size: int | str | None = None,
     overwrite: bool = False,
     progress: Progress = NO_PROGRESS,
 ) -> PackResult:
     """Pack ``repo_ids`` from the local cache into ``output`` (``-``: stdout). Never uses the network.
 
-    Raises :class:`PackRefusedError` listing the problems when a revision is incomplete or
-    inconsistent, unless ``allow_incomplete`` (then they are recorded in the manifest).
+    ``split_size`` (bytes, or a size such as ``"4G"``) writes numbered volumes. Raises
+    :class:`BadInputError` for bad arguments, and :class:`PackRefusedError` listing the
+    problems when a revision is incomplete or inconsistent, unless ``allow_incomplete`` (then
+    they are recorded in the manifest).
     """
+    if repo_type not in ("model", "dataset", "space"):
+        raise BadInputError(f"--repo-type must be model, dataset or space, not {repo_type!r}")
+    if split_size is not None and output == "-":
+        raise BadInputError("--split-size needs -o FILE, not stdout")
+    try:
+        volume = parse_size(split_size) if isinstance(split_size, str) else split_size
+    except ValueError as e:
+        raise BadInputError(f"--split-size: {e}") from None
     _, picks = select(
         cache_dir, repo_ids, repo_type=repo_type, revision=revision, include=include, exclude=exclude
     )
@@ -230,7 +240,7 @@ def pack(
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest = Manifest(hfcache_version=__version__, created=created, repos=entries)
     manifest_bytes = manifest.to_bytes()
-    out = VolumeWriter(output, split_size, overwrite=overwrite)
+    out = VolumeWriter(output, volume, overwrite=overwrite)
     try:
         tar = _TarWriter(out)
         progress.start("pack", manifest.total_bytes)

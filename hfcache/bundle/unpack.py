@@ -148,7 +148,7 @@ def unpack(
             staging_parent = os.path.join(target, layout.HFCACHE_DIR)
             existing: Any = lambda folder, etag: None  # noqa: E731
         else:
-            target = os.path.abspath(os.path.expanduser(cache_dir or layout.default_cache_dir()))
+            target = layout.cache_target(cache_dir)
             staging_parent = os.path.join(target, layout.LOCKS_DIR)
             existing = existing_blob(target)
         if os.path.exists(target) and not os.path.isdir(target):

@@ -2,15 +2,20 @@
 
 Each command parses its options, calls one library function and renders the result through
 :class:`hfcache.cli.output.Output`. Errors the library raises on purpose become one line on
-stderr and an exit code (2 for bad input); nothing here ever shows a traceback for them.
+stderr (and a JSON document with ``--json``) and an exit code from the table in
+:mod:`hfcache.cli.errors`; nothing here ever shows a traceback for them.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+
 import typer
 
-from hfcache import __version__
-from hfcache.cli import doctor, pack
+from hfcache import __version__, _hf
+from hfcache.cli import doctor, pack, quarantine
+from hfcache.cli.output import SCHEMA_VERSION
 
 app = typer.Typer(
     name="hfcache",
@@ -18,15 +23,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command(name="doctor")(doctor.doctor)
 app.command(name="pack")(pack.pack_command)
 app.command(name="unpack")(pack.unpack_command)
+app.command(name="quarantine")(quarantine.quarantine_command)
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"hfcache {__version__}")
+        typer.echo(f"hfcache {__version__} (huggingface_hub {_hf.VERSION})")
         raise typer.Exit()
 
 
@@ -39,6 +46,23 @@ def _root(
     """Diagnose, repair and carry Hugging Face caches to offline machines."""
 
 
+def _usage_error(e: Exception) -> int:
+    """A command-line mistake: one line (and a JSON document with ``--json``), exit 2."""
+    message = str(e.format_message()) if hasattr(e, "format_message") else str(e)
+    if "--json" in sys.argv[1:]:
+        doc = {"schema_version": SCHEMA_VERSION, "error": {"code": "usage", "message": message}}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stderr.write(f"hfcache: error: {message} (see hfcache --help)\n")
+    return int(getattr(e, "exit_code", 2))
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except Exception as e:
+        # click's UsageError and friends, from whichever click this typer uses.
+        if hasattr(e, "exit_code") and hasattr(e, "format_message"):
+            sys.exit(_usage_error(e))
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from hfcache.actions import Plan, Step
 from hfcache.cli.errors import handled
-from hfcache.cli.output import Output
+from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.doctor import Report, diagnose
 from hfcache.findings import Finding, Severity
 from hfcache.repair import FixResult
@@ -36,22 +37,23 @@ def doctor(
     fix: bool = typer.Option(
         False, "--fix", help="Repair what can be repaired without losing data, then check again."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    json_out: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Diagnose a Hugging Face cache: broken links, copies, missing shards, bad refs, corrupt blobs.
 
     Without --fix nothing is written; the report says what --fix would do.
     """
-    out = Output(json_out)
+    out = Output(json_out, quiet=quiet)
     if fix:
-        with handled():
+        with handled(out):
             result = run_fix(path, verify_hashes=verify, progress=out.progress())
         if json_out:
             out.data(result.to_json())
         else:
             render_fix(out, result)
         raise typer.Exit(1 if result.after.problems else 0)
-    with handled():
+    with handled(out):
         report = diagnose(path, verify_hashes=verify, progress=out.progress())
     if json_out:
         out.data(report.to_json())
@@ -79,7 +81,7 @@ def render_fix(out: Output, result: FixResult) -> None:
     if freed:
         out.out.print(f"Reclaimed {human_size(freed)} of duplicate copies.")
     out.out.print("After the repair:")
-    render(out, result.after)
+    render(out, result.after, fixed=True)
 
 
 def _rows(findings: list[Finding]) -> list[tuple[Finding, int]]:
@@ -108,8 +110,30 @@ def short_path(path: str, root: str) -> str:
     return "/".join(parts[1:]) if len(parts) > 1 and parts[0].count("--") else "/".join(parts)
 
 
-def render(out: Output, report: Report) -> None:
-    """The human report: one table per repo, then a summary."""
+_STEP_WORDS = {
+    Step.QUARANTINE_BLOB: "park {n} corrupt blob(s) in quarantine",
+    Step.RESTORE: "undo a text transfer's rewrite of {n} file(s)",
+    Step.ADOPT: "verify {n} full copy(ies) and keep them as blobs",
+    Step.LINK: "relink {n} snapshot entry(ies)",
+    Step.REF: "rewrite {n} ref(s)",
+    Step.QUARANTINE_LEFTOVER: "move {n} leftover(s) into quarantine",
+}
+
+
+def describe_plan(plan: Plan) -> str:
+    """One line: what --fix would do, by kind of step, in the order it does it."""
+    counts: dict[Step, int] = {}
+    for a in plan.actions:
+        counts[a.step] = counts.get(a.step, 0) + 1
+    return "--fix would: " + ", ".join(_STEP_WORDS[step].format(n=n) for step, n in counts.items()) + "."
+
+
+def _quote(path: str) -> str:
+    return path if all(c.isalnum() or c in "/._-~+" for c in path) else "'" + path.replace("'", "'\\''") + "'"
+
+
+def render(out: Output, report: Report, *, fixed: bool = False) -> None:
+    """The human report: one table per repo, then a summary and what --fix would do."""
     root = report.cache.root
     by_repo: dict[str, list[Finding]] = defaultdict(list)
     for f in report.findings:
@@ -133,10 +157,19 @@ def render(out: Output, report: Report) -> None:
     hashed = f", {human_size(s.bytes_hashed)} hashed" if report.verification is not None else ""
     out.out.print(
         f"{report.location.kind.value} {report.location.path}: {s.repos} repo(s), {s.revisions} revision(s), "
-        f"{s.files} file(s), {human_size(s.bytes)}{hashed}"
+        f"{s.files} file(s), {human_size(s.bytes)}{hashed}",
+        markup=False,
     )
+    if s.quarantine_items:
+        out.say(
+            f"quarantine: {human_size(s.quarantine_bytes)} in {s.quarantine_items} item(s) kept by earlier "
+            f"repairs; `hfcache quarantine {_quote(report.location.path)}` lists them"
+        )
     if not report.findings:
-        out.out.print("[green]No problems found.[/green]")
+        unhashed = (
+            "" if report.verification is not None else " Contents were not hashed: add --verify for that."
+        )
+        out.out.print(f"[green]No problems found.[/green]{unhashed}")
         return
     line = f"{s.errors} error(s), {s.warnings} warning(s), {s.infos} note(s)"
     if s.fixable:
@@ -144,5 +177,9 @@ def render(out: Output, report: Report) -> None:
         if s.reclaimable:
             line += f" and reclaim {human_size(s.reclaimable)}"
     out.out.print(line, markup=False)
+    if report.plan.actions and not fixed:
+        out.say(describe_plan(report.plan))
+        verify = " --verify" if report.plan.needs_verify else ""
+        out.say(f"To repair: hfcache doctor {_quote(report.location.path)} --fix{verify}")
     if not report.problems:
         out.out.print("[green]No errors or warnings.[/green]")

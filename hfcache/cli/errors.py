@@ -1,19 +1,33 @@
-"""Turn the library's deliberate errors into one line on stderr and an exit code."""
+"""The one table from exceptions to exit codes, and how an error is shown (a line, or JSON).
+
+Problems found *in* a cache are findings, never exceptions; what lands here means "cannot
+continue": bad input (2), a refusal or a failure met while working (1), Ctrl-C (130).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import sys
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 
-from hfcache.errors import HfcacheError
+from hfcache.cli.output import Output
+from hfcache.errors import BadInputError, BundleError, HfcacheError, PackRefusedError
 
 # A path the user gave that cannot be used is bad input (2); anything else (a full disk, an
 # I/O error) is a problem met while working (1).
 _BAD_PATH = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EEXIST, errno.EROFS}
+
+ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
+    (BadInputError, 2, "bad-input"),
+    (BundleError, 2, "bad-bundle"),
+    (PackRefusedError, 1, "pack-refused"),
+    (HfcacheError, 1, "failed"),
+    (KeyboardInterrupt, 130, "interrupted"),
+)
+"""(exception type, exit code, error code), first match wins; OSError is judged by its errno."""
 
 
 def describe_os_error(e: OSError) -> str:
@@ -22,17 +36,39 @@ def describe_os_error(e: OSError) -> str:
     return f"{what}: {e.filename}" if e.filename else what
 
 
+def classify(e: BaseException) -> tuple[int, str, str]:
+    """(exit code, error code, one-line message) for an exception the CLI reports."""
+    if isinstance(e, OSError) and not isinstance(e, HfcacheError):
+        bad = e.errno in _BAD_PATH
+        return (2 if bad else 1), ("bad-input" if bad else "os-error"), describe_os_error(e)
+    for kind, code, name in ERROR_TABLE:
+        if isinstance(e, kind):
+            return code, name, str(e) or "interrupted"
+    raise e
+
+
+def _details(e: BaseException) -> dict[str, Any]:
+    if isinstance(e, PackRefusedError):
+        return {"problems": [f.to_json() for f in e.problems]}
+    return {}
+
+
+def report(out: Output, e: BaseException) -> int:
+    """Show ``e`` as the command's result (JSON on stdout with ``--json``) and return its exit code."""
+    code, name, message = classify(e)
+    details = _details(e)
+    if out.json_mode:
+        out.data({"error": {"code": name, "message": message, **details}})
+    for problem in details.get("problems", []):
+        out.message(f"  {problem['code']}: {problem['message']}")
+    out.error(message if name != "interrupted" else "interrupted")
+    return code
+
+
 @contextlib.contextmanager
-def handled() -> Iterator[None]:
-    """Run a command body; on :class:`HfcacheError`, an OSError or Ctrl-C, print one line and exit."""
+def handled(out: Output) -> Iterator[None]:
+    """Run a command body; a deliberate error, an OSError or Ctrl-C becomes one line and an exit code."""
     try:
         yield
-    except HfcacheError as e:
-        sys.stderr.write(f"hfcache: error: {e}\n")
-        raise typer.Exit(e.exit_code) from None
-    except OSError as e:
-        sys.stderr.write(f"hfcache: error: {describe_os_error(e)}\n")
-        raise typer.Exit(2 if e.errno in _BAD_PATH else 1) from None
-    except KeyboardInterrupt:
-        sys.stderr.write("hfcache: interrupted\n")
-        raise typer.Exit(130) from None
+    except (HfcacheError, OSError, KeyboardInterrupt) as e:
+        raise typer.Exit(report(out, e)) from None

@@ -1,7 +1,8 @@
 """The one output sink: data to stdout, messages and progress bars to stderr.
 
 Every command renders through an :class:`Output`, so ``--json`` means the same everywhere:
-exactly one JSON document on stdout and nothing else there.
+exactly one JSON document on stdout (with a ``schema_version``), errors included; ``-q``
+silences everything but the data and errors.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ import sys
 import threading
 from typing import Any
 
+import typer
 from rich.console import Console
 from tqdm import tqdm
+
+SCHEMA_VERSION = 1
+"""Version of every JSON document hfcache prints; raised when a field changes meaning or goes."""
+
+JSON_OPTION: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (errors too).")
+QUIET_OPTION: bool = typer.Option(False, "-q", "--quiet", help="Print only the data and errors.")
 
 
 class TqdmProgress:
@@ -50,8 +58,9 @@ class TqdmProgress:
 class Output:
     """Where a command's results and messages go."""
 
-    def __init__(self, json_mode: bool, *, data_to_stderr: bool = False) -> None:
+    def __init__(self, json_mode: bool, *, quiet: bool = False, data_to_stderr: bool = False) -> None:
         self.json_mode = json_mode
+        self.quiet = quiet
         # When stdout carries binary data (pack -o -), everything else goes to stderr.
         self._data = sys.stderr if data_to_stderr else sys.stdout
         # Piped output keeps a readable width instead of rich's 80-column default.
@@ -59,9 +68,10 @@ class Output:
         self.out = Console(file=self._data, highlight=False, soft_wrap=False, width=width)
         self.err = Console(file=sys.stderr, highlight=False, width=None if sys.stderr.isatty() else 120)
 
-    def data(self, obj: Any) -> None:
+    def data(self, obj: dict[str, Any]) -> None:
         """Print the command's JSON document on stdout."""
-        self._data.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+        self._data.write(json.dumps({"schema_version": SCHEMA_VERSION, **obj}, indent=2, ensure_ascii=False))
+        self._data.write("\n")
         self._data.flush()
 
     def say(self, text: str) -> None:
@@ -69,8 +79,14 @@ class Output:
         self.out.print(text, markup=False, highlight=False)
 
     def message(self, text: str) -> None:
-        """A note for the person at the terminal, on stderr (also in JSON mode)."""
-        self.err.print(text, markup=False)
+        """A note for the person at the terminal, on stderr (also in JSON mode); silenced by ``-q``."""
+        if not self.quiet:
+            self.err.print(text, markup=False, highlight=False)
+
+    def error(self, text: str) -> None:
+        """The one line that says why a command could not do its work; never silenced."""
+        sys.stderr.write(f"hfcache: error: {text}\n")
+        sys.stderr.flush()
 
     def progress(self) -> TqdmProgress:
-        return TqdmProgress(enabled=sys.stderr.isatty())
+        return TqdmProgress(enabled=sys.stderr.isatty() and not self.quiet)

@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from hfcache.bundle.pack import PackResult, pack
 from hfcache.bundle.unpack import UnpackResult, unpack
-from hfcache.bundle.volumes import parse_size
 from hfcache.cli.errors import handled
-from hfcache.cli.output import Output
-from hfcache.errors import BadInputError, PackRefusedError
-from hfcache.findings import Finding
+from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
+from hfcache.errors import BadInputError
 from hfcache.units import human_size
 
 
@@ -38,19 +35,12 @@ def pack_command(
         None, "--split-size", help="Write numbered volumes of this size (4G)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing bundle file."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    json_out: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Pack repos of the local cache into one portable, verified tar bundle. Needs no network."""
-    out = Output(json_out, data_to_stderr=output == "-")
-    with handled():
-        if repo_type not in ("model", "dataset", "space"):
-            raise BadInputError(f"--repo-type must be model, dataset or space, not {repo_type!r}")
-        if split_size is not None and output == "-":
-            raise BadInputError("--split-size needs -o FILE, not stdout")
-        try:
-            volume = parse_size(split_size) if split_size is not None else None
-        except ValueError as e:
-            raise BadInputError(f"--split-size: {e}") from None
+    out = Output(json_out, quiet=quiet, data_to_stderr=output == "-")
+    with handled(out):
         try:
             result = pack(
                 repo_ids,
@@ -61,29 +51,13 @@ def pack_command(
                 include=include,
                 exclude=exclude,
                 allow_incomplete=allow_incomplete,
-                split_size=volume,
+                split_size=split_size,
                 overwrite=force,
                 progress=out.progress(),
             )
-        except PackRefusedError as e:
-            _render_refusal(out, e.problems)
-            raise
         except FileExistsError as e:
             raise BadInputError(f"{e.filename or output} exists; use --force to overwrite it") from None
     _render_pack(out, result)
-
-
-def _render_refusal(out: Output, findings: list[Finding]) -> None:
-    if out.json_mode:
-        out.data({"refused": True, "problems": [f.to_json() for f in findings]})
-        return
-    table = Table(title="not packed: the revision is not complete and correct", title_justify="left")
-    for col in ("code", "path", "problem"):
-        table.add_column(col, overflow="fold")
-    for f in findings:
-        table.add_row(f.code, f.path, f.message)
-    out.err.print(table)
-    out.message("Fix these (hfcache doctor --fix, or download again), or pass --allow-incomplete.")
 
 
 def _render_pack(out: Output, result: PackResult) -> None:
@@ -130,11 +104,12 @@ def unpack_command(
         None, "--local-dir", help="Write plain files here instead of a cache."
     ),
     check: bool = typer.Option(False, "--check", help="Verify the bundle completely; install nothing."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    json_out: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Verify a bundle, then install it into a cache or a plain folder. Refuses bad bundles."""
-    out = Output(json_out)
-    with handled():
+    out = Output(json_out, quiet=quiet)
+    with handled(out):
         result = unpack(
             file,
             cache_dir=str(cache_dir) if cache_dir else None,

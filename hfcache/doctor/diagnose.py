@@ -23,6 +23,7 @@ from hfcache.findings import Finding, Severity
 from hfcache.layout import Location, locate
 from hfcache.model import Cache, Kind
 from hfcache.progress import NO_PROGRESS, Progress
+from hfcache.quarantine import Quarantine, list_quarantine
 from hfcache.scan import scan_location
 from hfcache.scan.entries import EntryDiag, Form, diagnose_cache
 
@@ -41,6 +42,8 @@ class Summary:
     infos: int
     fixable: int
     reclaimable: int
+    quarantine_items: int = 0
+    quarantine_bytes: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -55,6 +58,7 @@ class Report:
     diags: tuple[EntryDiag, ...]
     findings: tuple[Finding, ...]
     verification: Verification | None
+    quarantine: Quarantine | None = None
 
     @property
     def problems(self) -> tuple[Finding, ...]:
@@ -79,6 +83,8 @@ class Report:
             infos=count[Severity.INFO],
             fixable=len(fixable),
             reclaimable=sum(f.reclaimable for f in fixable),
+            quarantine_items=len(self.quarantine.items) if self.quarantine else 0,
+            quarantine_bytes=self.quarantine.bytes if self.quarantine else 0,
         )
 
     @property
@@ -152,4 +158,4 @@ def diagnose(
     diags = diagnose_cache(cache)
     verification = verify(cache, diags, progress=progress) if verify_hashes else None
     findings = run_checks(cache, diags, verification)
-    return Report(location, cache, tuple(diags), tuple(findings), verification)
+    return Report(location, cache, tuple(diags), tuple(findings), verification, list_quarantine(location))

@@ -52,7 +52,8 @@ def _recheck(before: Report, learned: Verification) -> Report:
     verified = before.verification is not None
     check = verify(after.cache, list(after.diags), known=learned, only_known=not verified)
     findings = run_checks(after.cache, list(after.diags), check)
-    return Report(after.location, after.cache, after.diags, tuple(findings), check if verified else None)
+    verification = check if verified else None
+    return Report(after.location, after.cache, after.diags, tuple(findings), verification, after.quarantine)
 
 
 def fix(
