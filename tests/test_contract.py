@@ -19,8 +19,8 @@ from test_cli import hfcache
 FINDING = {"code", "severity", "path", "message", "fixable", "fix", "action", "repo", "reclaimable_bytes"}
 ACTION = {"step", "repo", "path", "etag", "commit", "leftover", "rewrite", "needs_verify", "description"}
 SUMMARY = {
-    "repos", "revisions", "files", "bytes", "bytes_hashed", "errors", "warnings", "infos", "fixable",
-    "reclaimable", "quarantine_items", "quarantine_bytes",
+    "repos", "revisions", "files", "bytes", "bytes_hashed", "bytes_reused", "errors", "warnings",
+    "infos", "fixable", "reclaimable", "quarantine_items", "quarantine_bytes",
 }  # fmt: skip
 REPORT = {"schema_version", "path", "kind", "cache_dir", "verified", "summary", "findings", "plan"}
 

@@ -37,6 +37,7 @@ class Summary:
     files: int
     bytes: int
     bytes_hashed: int
+    bytes_reused: int
     errors: int
     warnings: int
     infos: int
@@ -78,6 +79,7 @@ class Report:
             files=len(self.diags),
             bytes=content,
             bytes_hashed=self.verification.bytes_hashed if self.verification else 0,
+            bytes_reused=self.verification.bytes_reused if self.verification else 0,
             errors=count[Severity.ERROR],
             warnings=count[Severity.WARNING],
             infos=count[Severity.INFO],

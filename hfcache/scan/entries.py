@@ -54,13 +54,6 @@ EMULATED = {
     "interix": Form.INTERIX,
     "lnk": Form.LNK,
 }
-LINK_FORMS = frozenset(
-    {Form.LINK, Form.LINK_ABSOLUTE, Form.LINK_BACKSLASH, Form.LINK_FOREIGN, Form.LINK_MISSING}
-    | {Form.LINK_OUTSIDE, Form.LINK_BAD}
-)
-PLACEHOLDER_FORMS = frozenset(
-    {Form.LINK_TEXT, Form.CYGWIN, Form.XSYM, Form.INTERIX, Form.LNK, Form.EMPTY, Form.LFS_POINTER}
-)
 
 
 @dataclass(frozen=True)
