@@ -162,8 +162,8 @@ def render(out: Output, report: Report, *, fixed: bool = False) -> None:
     )
     if s.quarantine_items:
         out.say(
-            f"quarantine: {human_size(s.quarantine_bytes)} in {s.quarantine_items} item(s) kept by earlier "
-            f"repairs; `hfcache quarantine {_quote(report.location.path)}` lists them"
+            f"quarantine: {human_size(s.quarantine_bytes)} in {s.quarantine_items} item(s) kept by --fix "
+            f"instead of deleted; `hfcache quarantine {_quote(report.location.path)}` lists them"
         )
     if not report.findings:
         unhashed = (

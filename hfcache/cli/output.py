@@ -76,12 +76,12 @@ class Output:
 
     def say(self, text: str) -> None:
         """A line of the human report (the command's data, so stdout unless stdout carries a bundle)."""
-        self.out.print(text, markup=False, highlight=False)
+        self.out.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def message(self, text: str) -> None:
         """A note for the person at the terminal, on stderr (also in JSON mode); silenced by ``-q``."""
         if not self.quiet:
-            self.err.print(text, markup=False, highlight=False)
+            self.err.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def error(self, text: str) -> None:
         """The one line that says why a command could not do its work; never silenced."""
