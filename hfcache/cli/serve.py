@@ -1,0 +1,83 @@
+"""``hfcache serve``: a read-only LAN mirror of caches and bundles for HF_ENDPOINT clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hfcache.cli.errors import handled
+from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
+from hfcache.errors import BadInputError
+from hfcache.fs.digests import DigestStore, default_state_dir
+from hfcache.serve import Started, serve
+
+
+def _tokens(path: Path | None) -> frozenset[str]:
+    if path is None:
+        return frozenset()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise BadInputError(f"cannot read --token-file {path}: {e.strerror or e}") from None
+    tokens = frozenset(t.strip() for t in lines if t.strip() and not t.lstrip().startswith("#"))
+    if not tokens:
+        raise BadInputError(f"--token-file {path} holds no token")
+    return tokens
+
+
+def serve_command(
+    sources: list[str] = typer.Argument(
+        None,
+        metavar="[SOURCE]...",
+        help="Caches (HF_HOME, hub cache, repo folder) or bundle files (x.tar, x.tar.001). "
+        "Default: the cache huggingface_hub uses.",
+        show_default=False,
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 for the whole LAN."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+    public_url: str | None = typer.Option(
+        None, "--public-url", help="The URL clients use, if not http://HOST:PORT (behind a proxy)."
+    ),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help="File of bearer tokens, one per line; clients must send one."
+    ),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help=f"Where verified digests are kept. Default: {default_state_dir()}."
+    ),
+    json_out: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Serve caches and bundles to huggingface_hub clients (HF_ENDPOINT) until Ctrl-C. Read-only.
+
+    Every file is hashed on its first full read and never served if it does not match its name.
+    """
+    out = Output(json_out, quiet=quiet)
+
+    def started(s: Started) -> None:
+        if json_out:
+            out.data({"url": s.url, "host": s.host, "port": s.port, "sources": list(s.sources),
+                      "repos": s.repos, "client_settings": s.client_settings})  # fmt: skip
+        else:
+            out.say(f"Serving {s.repos} repo(s) from {', '.join(s.sources)} at {s.url}")
+            out.say("On each client, set:")
+            for line in s.client_settings:
+                out.say(f"  export {line}")
+        if not s.loopback_only:
+            out.message(f"Listening on {s.host}: reachable from the network, not only this machine.")
+        out.message("Ctrl-C stops the mirror.")
+
+    with handled(out):
+        store = (
+            DigestStore(str(state_dir / "digests.sqlite")) if state_dir is not None else DigestStore.default()
+        )
+        serve(
+            list(sources or []) or [None],
+            host=host,
+            port=port,
+            public_url=public_url,
+            tokens=_tokens(token_file),
+            store=store,
+            log=None if quiet else out.message,
+            on_start=started,
+        )
