@@ -23,6 +23,7 @@ def _hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     with pytest.MonkeyPatch.context() as mp:
         allow_only_loopback(mp)
         isolate_hf_env(mp, tmp_path_factory.mktemp("hf_home_session"))
+        mp.setenv("HFCACHE_STATE_DIR", str(tmp_path_factory.mktemp("hfcache_state")))
         yield
 
 

@@ -197,3 +197,20 @@ def test_all_recoverable_damage_exits_clean(fresh_cache: CachedRepo, verify: boo
     result = fix(c.cache_dir, verify_hashes=verify)
     assert not result.after.problems, result.after.findings
     loads_exactly(c)
+
+
+def test_reverify_skips_unchanged_files_and_rehashes_changed_ones(
+    fresh_cache: CachedRepo, tmp_path: Path
+) -> None:
+    from hfcache.fs.digests import DigestStore
+
+    c = fresh_cache
+    store = DigestStore(str(tmp_path / "digests.sqlite"))
+    first = diagnose(c.cache_dir, verify_hashes=True, store=store).summary
+    assert first.bytes_hashed > 0 and first.bytes_reused == 0
+    second = diagnose(c.cache_dir, verify_hashes=True, store=store).summary
+    assert second.bytes_hashed == 0 and second.bytes_reused == first.bytes_hashed
+    blob = damage.flip_byte(c.blob(LFS_FILE).resolve())  # rewritten: a new mtime
+    third = diagnose(c.cache_dir, verify_hashes=True, store=store)
+    assert third.summary.bytes_hashed == blob.stat().st_size
+    assert "blob-hash-mismatch" in codes(third)

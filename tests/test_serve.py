@@ -14,7 +14,7 @@ import pytest
 from builders import CachedRepo, SilentTqdm, cache_repo, sharded_model_files
 from checks import scan_warnings
 from huggingface_hub import hf_hub_download, snapshot_download
-from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.utils import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 from mirror import request, running
 from standin_hub import StandinHub
 

@@ -15,6 +15,7 @@ from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.doctor import Report, diagnose
 from hfcache.findings import Finding, Severity
+from hfcache.fs.digests import DigestStore
 from hfcache.repair import FixResult
 from hfcache.repair import fix as run_fix
 from hfcache.repair.apply import reclaimed
@@ -37,6 +38,11 @@ def doctor(
     fix: bool = typer.Option(
         False, "--fix", help="Repair what can be repaired without losing data, then check again."
     ),
+    rehash: bool = typer.Option(
+        False,
+        "--rehash",
+        help="With --verify: hash every file again, even those unchanged since an earlier run.",
+    ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
@@ -45,16 +51,17 @@ def doctor(
     Without --fix nothing is written; the report says what --fix would do.
     """
     out = Output(json_out, quiet=quiet)
+    store = None if rehash else DigestStore.default()
     if fix:
         with handled(out):
-            result = run_fix(path, verify_hashes=verify, progress=out.progress())
+            result = run_fix(path, verify_hashes=verify, progress=out.progress(), store=store)
         if json_out:
             out.data(result.to_json())
         else:
             render_fix(out, result)
         raise typer.Exit(1 if result.after.problems else 0)
     with handled(out):
-        report = diagnose(path, verify_hashes=verify, progress=out.progress())
+        report = diagnose(path, verify_hashes=verify, progress=out.progress(), store=store)
     if json_out:
         out.data(report.to_json())
     else:
@@ -155,6 +162,8 @@ def render(out: Output, report: Report, *, fixed: bool = False) -> None:
         out.out.print(table)
     s = report.summary
     hashed = f", {human_size(s.bytes_hashed)} hashed" if report.verification is not None else ""
+    if s.bytes_reused:
+        hashed += f", {human_size(s.bytes_reused)} unchanged since an earlier --verify (not hashed again)"
     out.out.print(
         f"{report.location.kind.value} {report.location.path}: {s.repos} repo(s), {s.revisions} revision(s), "
         f"{s.files} file(s), {human_size(s.bytes)}{hashed}",

@@ -20,6 +20,7 @@ from hfcache.doctor.checks.snapshots import entry_findings
 from hfcache.doctor.context import Context
 from hfcache.doctor.verify import Verification, verify
 from hfcache.findings import Finding, Severity
+from hfcache.fs.digests import DigestStore
 from hfcache.layout import Location, locate
 from hfcache.model import Cache, Kind
 from hfcache.progress import NO_PROGRESS, Progress
@@ -149,15 +150,17 @@ def diagnose(
     *,
     verify_hashes: bool = False,
     progress: Progress = NO_PROGRESS,
+    store: DigestStore | None = None,
 ) -> Report:
     """Diagnose a cache, repo folder or model folder (``None``: the cache huggingface_hub uses).
 
     With ``verify_hashes`` every blob, store entry and full copy is hashed and compared with
-    its name or tree listing; ``progress`` then hears about the bytes hashed.
+    its name or tree listing; ``progress`` then hears about the bytes hashed. With a ``store``,
+    files unchanged since an earlier run keep their recorded digests instead of being hashed.
     """
     location = target if isinstance(target, Location) else locate(target)
     cache = scan_location(location)
     diags = diagnose_cache(cache)
-    verification = verify(cache, diags, progress=progress) if verify_hashes else None
+    verification = verify(cache, diags, progress=progress, store=store) if verify_hashes else None
     findings = run_checks(cache, diags, verification)
     return Report(location, cache, tuple(diags), tuple(findings), verification, list_quarantine(location))

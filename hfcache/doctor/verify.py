@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from hfcache import layout
 from hfcache.findings import Finding, Severity, finding
+from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import XET_UNAVAILABLE, Algo, HashJob, HashResult, algo_for, hash_files
 from hfcache.model import Cache, Kind
 from hfcache.progress import NO_PROGRESS, Progress
@@ -151,18 +152,23 @@ def verify(
     progress: Progress = NO_PROGRESS,
     known: Verification | None = None,
     only_known: bool = False,
+    store: DigestStore | None = None,
 ) -> Verification:
     """Hash every blob, store entry and full copy of the cache and compare with its name.
 
     Digests in ``known`` for files unchanged since are reused, not computed again; with
     ``only_known`` nothing new is hashed at all (the re-check after a ``--fix`` without
-    ``--verify`` judges just what the repair hashed).
+    ``--verify`` judges just what the repair hashed). A ``store`` (the persistent record the
+    mirror shares) supplies digests of files unchanged since an earlier run, and keeps the new ones.
     """
     out = known.copy() if known is not None else Verification()
     jobs = plan_jobs(cache, diags)
     todo: list[HashJob] = []
+    before: dict[str, Identity] = {}
     for path, (job, target) in jobs.items():
         reuse = out.known(path, job.algos)
+        if reuse is None and store is not None and not only_known:
+            reuse = _from_store(store, path, job, out, before)
         if reuse is not None:
             out.bytes_reused += job.size or 0
             out.findings.extend(_compare(path, reuse, target, out))
@@ -174,6 +180,26 @@ def verify(
     try:
         for result in hash_files(todo, progress=progress.advance):
             out.findings.extend(_judge(result, jobs[result.job.path][1], out))
+            ident = before.get(result.job.path)
+            if store is not None and ident is not None and result.error is None:
+                store.put(result.job.path, ident, {a.value: d for a, d in result.digests.items()})
     finally:
         progress.finish()
     return out
+
+
+def _from_store(
+    store: DigestStore, path: str, job: HashJob, out: Verification, before: dict[str, Identity]
+) -> dict[Algo, str] | None:
+    """Digests the record holds for the file as it is now; remembers its identity for later."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    before[path] = identity_of(st)
+    recorded = store.get(path, before[path])
+    if not all(a.value in recorded for a in job.algos):
+        return None
+    digests = {a: recorded[a.value] for a in job.algos}
+    out.record(path, digests, (st.st_ino, st.st_size, st.st_mtime_ns))
+    return digests

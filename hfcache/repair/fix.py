@@ -9,6 +9,7 @@ from typing import Any
 from hfcache.actions import Plan
 from hfcache.doctor import Report, diagnose, run_checks
 from hfcache.doctor.verify import Verification, verify
+from hfcache.fs.digests import DigestStore
 from hfcache.layout import Location, locate
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repair.apply import apply, reclaimed
@@ -62,6 +63,7 @@ def fix(
     verify_hashes: bool = False,
     progress: Progress = NO_PROGRESS,
     lock_timeout: float = 10.0,
+    store: DigestStore | None = None,
 ) -> FixResult:
     """Repair what can be repaired without losing data, then re-check.
 
@@ -69,7 +71,7 @@ def fix(
     linked to); without it, only the content a repair moves or deduplicates is hashed.
     """
     location = target if isinstance(target, Location) else locate(target)
-    before = diagnose(location, verify_hashes=verify_hashes, progress=progress)
+    before = diagnose(location, verify_hashes=verify_hashes, progress=progress, store=store)
     plan = before.plan
     outcomes, learned = apply(plan, known=before.verification, progress=progress, lock_timeout=lock_timeout)
     return FixResult(before, plan, tuple(outcomes), _recheck(before, learned))
