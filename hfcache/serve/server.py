@@ -224,6 +224,7 @@ class Handler:
                     await loop.sendfile(transport, fobj, e.offset + lo - pos, hi - lo)
             pos += e.length
         self.stats.bytes_sent += end - start
+        request["sent"] = end - start
         await resp.write_eof()
         return resp
 
@@ -252,6 +253,7 @@ class Handler:
         if held is not None:
             await resp.write(held)
         self.stats.bytes_sent += f.size or 0
+        request["sent"] = f.size or 0
         await resp.write_eof()
         return resp
 
@@ -289,7 +291,7 @@ def access_log(owner: Handler) -> Callable[..., Awaitable[web.StreamResponse]]:
         status, sent = 500, 0
         try:
             resp = await handler(request)
-            status, sent = resp.status, resp.body_length
+            status, sent = resp.status, request.get("sent", resp.body_length)
             return resp
         finally:
             owner.stats.requests[status] = owner.stats.requests.get(status, 0) + 1
