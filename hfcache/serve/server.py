@@ -11,7 +11,9 @@ range of it is sent. Read-only: GET and HEAD, and POST for paths-info alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -214,6 +216,7 @@ class Handler:
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
         transport = request.transport
+        _cork(transport, True)
         pos = 0
         for e in f.extents:
             lo, hi = max(start, pos), min(end, pos + e.length)
@@ -226,6 +229,7 @@ class Handler:
         self.stats.bytes_sent += end - start
         request["sent"] = end - start
         await resp.write_eof()
+        _cork(transport, False)
         return resp
 
     async def _send_verifying(
@@ -256,6 +260,15 @@ class Handler:
         request["sent"] = f.size or 0
         await resp.write_eof()
         return resp
+
+
+def _cork(transport: asyncio.BaseTransport | None, on: bool) -> None:
+    """TCP_CORK around a file: headers and bytes leave in full segments, as nginx's ``tcp_nopush``."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    cork = getattr(socket, "TCP_CORK", None)
+    if sock is not None and cork is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, cork, int(on))
 
 
 def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
