@@ -165,8 +165,10 @@ def main() -> int:
                 times[name].append(t)
         mb = size / 1e6
         for name, ts in times.items():
-            print(f"one stream, {name:7s}: best {min(ts):.3f} s ({mb / min(ts):.0f} MB/s), "
-                  f"median {statistics.median(ts):.3f} s ({mb / statistics.median(ts):.0f} MB/s)")  # fmt: skip
+            med = statistics.median(ts)
+            print(
+                f"one stream, {name:7s}: best {min(ts):.3f} s ({mb / min(ts):.0f} MB/s), median {med:.3f} s ({mb / med:.0f} MB/s)"
+            )
         best = min(times["nginx"]) / min(times["hfcache"])
         median = statistics.median(times["nginx"]) / statistics.median(times["hfcache"])
         print(f"hfcache throughput / nginx: best {best:.2f}x, median {median:.2f}x (target >= 0.8)")
@@ -177,9 +179,8 @@ def main() -> int:
             print(f"{args.clients} concurrent clients, {name:7s}: all complete in {wall:.2f} s "
                   f"({args.clients * mb / wall:.0f} MB/s aggregate)")  # fmt: skip
         ok = idle_connections(hport, args.connections, ours)
-        print(
-            f"{args.connections} idle connections held open: a further request {'succeeded' if ok else 'FAILED'}"
-        )
+        verdict = "succeeded" if ok else "FAILED"
+        print(f"{args.connections} idle connections held open: a further request {verdict}")
         rss = vmhwm(serve.pid)
         print(f"hfcache serve peak RSS (VmHWM): {rss:.1f} MiB (target < 100)")
         missed = best < 0.8 or not ok or rss >= 100
