@@ -13,7 +13,7 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import SHARDED_REPO_ID, CachedRepo, cache_repo
+from builders import SHARDED_REPO_ID, CachedRepo, cache_repo, with_tree_listing
 from huggingface_hub import hf_hub_download
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -21,12 +21,13 @@ from standin_hub import StandinHub
 
 from hfcache.doctor import diagnose
 from hfcache.findings import Severity
-from hfcache.repair import fix
+from hfcache.repair import FixResult, fix
 
 
 @pytest.fixture(scope="module")
 def pristine(hub: StandinHub, tmp_path_factory: pytest.TempPathFactory) -> CachedRepo:
-    return cache_repo(hub, tmp_path_factory.mktemp("pristine") / "hub", SHARDED_REPO_ID)
+    """With its tree listing: only a listing lets every damaged file be told apart from an absent one."""
+    return with_tree_listing(cache_repo(hub, tmp_path_factory.mktemp("pristine") / "hub", SHARDED_REPO_ID))
 
 
 def _garbage(c: CachedRepo, name: str) -> Path:
@@ -108,22 +109,39 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=6))
-@example(ops=[(5, 41), (14, 14)])  # the index's blob dropped, then its entry: gone entirely
-def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]]) -> None:
+def _copy(pristine: CachedRepo, scratch: Path) -> CachedRepo:
     target = scratch / "hub"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(pristine.cache_dir, target, symlinks=True)
-    c = dataclasses.replace(pristine, cache_dir=target)
-    _apply(c, ops)
+    return dataclasses.replace(pristine, cache_dir=target)
 
+
+def _fix_keeps_intact_content(c: CachedRepo) -> FixResult:
+    """--fix (verifying) loses no content that was intact, and a second run has nothing left to do."""
     originals = {hashlib.sha256(data).hexdigest() for data in c.files.values()}
-    intact_before = _contents(target) & originals
-    event(f"problems found: {bool(diagnose(target).problems)}")
-    result = fix(target, verify_hashes=True)
+    intact_before = _contents(c.cache_dir) & originals
+    event(f"problems found: {bool(diagnose(c.cache_dir).problems)}")
+    result = fix(c.cache_dir, verify_hashes=True)
+    assert intact_before <= _contents(c.cache_dir), "content that was intact before --fix is gone"
+    event(f"problems left: {bool(result.after.problems)}")
+    again = fix(c.cache_dir, verify_hashes=True)
+    assert again.outcomes == () or all(o.status != "done" for o in again.outcomes)
+    return result
 
-    assert intact_before <= _contents(target), "content that was intact before --fix is gone"
+
+_OPS = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=6)
+_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@_SETTINGS
+@given(ops=_OPS)
+@example(ops=[(5, 41), (14, 14)])  # the index's blob dropped, then its entry: gone entirely
+def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]]) -> None:
+    c = _copy(pristine, scratch)
+    _apply(c, ops)
+    result = _fix_keeps_intact_content(c)
     # A file gone with its blob reads as a partial download: entry-missing, by design only info.
     reported = {
         f.path for f in result.after.findings if f.severity is not Severity.INFO or f.code == "entry-missing"
@@ -131,12 +149,24 @@ def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int,
     for name, data in c.files.items():
         entry = str(damage.entry(c, name))
         try:
-            got = Path(hf_hub_download(c.repo_id, name, cache_dir=target, local_files_only=True)).read_bytes()
+            got = Path(
+                hf_hub_download(c.repo_id, name, cache_dir=c.cache_dir, local_files_only=True)
+            ).read_bytes()
         except Exception:
             got = None
         if got != data:
             blob = str(c.blob(name))
             assert entry in reported or blob in reported, (name, sorted(reported))
-    event(f"problems left: {bool(result.after.problems)}")
-    again = fix(target, verify_hashes=True)
-    assert again.outcomes == () or all(o.status != "done" for o in again.outcomes)
+
+
+@_SETTINGS
+@given(ops=_OPS)
+def test_random_damage_without_a_listing(
+    pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]]
+) -> None:
+    """A cache with no trees/ (what old clients write): nothing tells a lost file from one never
+    downloaded, but doctor still never crashes and --fix still never loses intact content."""
+    c = _copy(pristine, scratch)
+    damage.drop_tree_listings(c)
+    _apply(c, ops)
+    _fix_keeps_intact_content(c)
