@@ -5,6 +5,12 @@ huggingface_hub writes, never a hand-made imitation.  Files are generated here (
 structurally valid safetensors shards and index), served by :class:`StandinHub` and
 downloaded with ``snapshot_download``; the shared Xet blob store is made with
 huggingface_hub's own ``publish_blob_to_shared_store``.
+
+The suite runs on every huggingface_hub from 0.20 on.  Private modules that only some
+releases have are imported under guards: ``HAS_TREES`` says whether the client writes
+``trees/<commit>.json`` listings itself, ``HAS_SHARED_STORE`` whether it has the shared Xet
+blob store; ``requires_trees`` and ``requires_shared_store`` skip what cannot be built
+without them.
 """
 
 from __future__ import annotations
@@ -19,16 +25,43 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import huggingface_hub
-from huggingface_hub import constants, snapshot_download
-from huggingface_hub._tree_cache import read_tree_cache, write_tree_cache
+import pytest
+from huggingface_hub import _snapshot_download, constants, file_download, snapshot_download
 from huggingface_hub.file_download import repo_folder_name
-from huggingface_hub.utils import _cache_assets, _cache_manager, _detect_agent
-from huggingface_hub.utils._shared_blobs import publish_blob_to_shared_store, shared_blob_path
+from huggingface_hub.utils import _cache_assets, _cache_manager
 from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 from standin_hub import StandinHub
 
 if TYPE_CHECKING:
-    import pytest
+    from types import ModuleType
+
+VERSION = huggingface_hub.__version__
+try:  # recent releases only: the client writes trees/<commit>.json itself
+    from huggingface_hub._tree_cache import read_tree_cache, write_tree_cache
+
+    HAS_TREES = True
+except ImportError:
+    HAS_TREES = False
+try:  # recent releases only: the cache-wide shared blob store of Xet downloads
+    from huggingface_hub.utils._shared_blobs import publish_blob_to_shared_store, shared_blob_path
+
+    HAS_SHARED_STORE = True
+except ImportError:
+    HAS_SHARED_STORE = False
+_detect_agent: ModuleType | None
+try:  # recent releases only: the User-Agent builder's agent registry
+    from huggingface_hub.utils import _detect_agent
+except ImportError:
+    _detect_agent = None
+
+requires_trees = pytest.mark.skipif(
+    not HAS_TREES,
+    reason=f"needs tree listings written by the client; huggingface_hub {VERSION} writes no trees/",
+)
+requires_shared_store = pytest.mark.skipif(
+    not HAS_SHARED_STORE,
+    reason=f"needs the shared Xet blob store (<cache>/blobs/), which huggingface_hub {VERSION} lacks",
+)
 
 SHARDED_REPO_ID = "standin/tiny-sharded"
 _DTYPES: dict[str, tuple[str, int]] = {  # dtype -> (struct code, or kind for special cases; item size)
@@ -215,6 +248,36 @@ def cache_repo(
     return CachedRepo(hub, Path(cache_dir).resolve(), repo_id, repo_type, commit.sha, files)
 
 
+def tree_listing(hub: StandinHub, repo_id: str, commit: str, repo_type: str = "model") -> dict[str, Any]:
+    """The ``trees/<commit>.json`` document a recent client writes for ``commit``, from the hub's data.
+
+    Documented format: ``{"format_version": 1, "files": {path: {"size", "blob_id", "lfs_sha256"?,
+    "lfs_size"?}}}`` (no ``xet_hash``: the stand-in hub serves no Xet downloads).
+    """
+    files: dict[str, dict[str, object]] = {}
+    for path, f in sorted(hub.resolve(repo_id, commit, repo_type=repo_type).files.items()):
+        files[path] = {"size": len(f.data), "blob_id": f.oid}
+        if f.lfs:
+            files[path] |= {"lfs_sha256": f.sha256, "lfs_size": len(f.data)}
+    return {"format_version": 1, "files": files}
+
+
+def with_tree_listing(c: CachedRepo) -> CachedRepo:
+    """``c`` with the tree listing of its commit, which hfcache trusts to know what belongs where.
+
+    Recent clients (``HAS_TREES``: 2.x and late 1.x) wrote it while downloading; older ones write
+    none, so it is written here from what the stand-in hub knows, as a recent client would have
+    (``test_standin_hub`` checks that the two agree byte for byte).  Use it for tests about what
+    hfcache does *with* a listing.
+    """
+    path = c.repo_folder / "trees" / f"{c.commit}.json"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        document = tree_listing(c.hub, c.repo_id, c.commit, c.repo_type)
+        path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    return c
+
+
 @dataclass(frozen=True)
 class SharedBlob:
     """One repo blob moved into the cache-wide store; ``repo_blob`` is now a symlink to ``store_path``."""
@@ -232,8 +295,11 @@ def move_lfs_blobs_to_shared_store(cache_dir: str | Path, repo_folder: str | Pat
     Every regular ``blobs/<sha256>`` file of an LFS entry is published with huggingface_hub's
     ``publish_blob_to_shared_store`` (which creates and marks ``<cache>/blobs``) under the Xet
     hash hf_xet computes, and that hash is added to the matching entries of every
-    ``trees/<commit>.json``, as a real Xet download records it.
+    ``trees/<commit>.json``, as a real Xet download records it.  Needs a client with the store
+    (``requires_shared_store``).
     """
+    if not (HAS_SHARED_STORE and HAS_TREES):
+        raise RuntimeError(f"huggingface_hub {VERSION} has no shared blob store")
     import hf_xet
 
     cache = Path(cache_dir).resolve()
@@ -277,15 +343,16 @@ def isolate_hf_env(
     paths |= {"HF_STORED_TOKENS_PATH": home / "stored_tokens", "AGENT_HARNESSES_PATH": home / "agents.json"}
     paths |= {"CHECK_FOR_UPDATE_DONE_PATH": home / "upd", "CHECK_FOR_SKILL_UPDATE_DONE_PATH": home / "skill"}
     for name, path in paths.items():
-        monkeypatch.setattr(constants, name, str(path))
+        _set_if_present(monkeypatch, constants, name, str(path))
         if not name.endswith("_PATH") or name == "HF_TOKEN_PATH":
             monkeypatch.setenv(name, str(path))
-    monkeypatch.setattr(_cache_manager, "HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setattr(_cache_assets, "HF_ASSETS_CACHE", str(home / "assets"))
+    for module in (_cache_manager, file_download, _snapshot_download):  # import-time copies
+        _set_if_present(monkeypatch, module, "HF_HUB_CACHE", str(hub_cache))
+    _set_if_present(monkeypatch, _cache_assets, "HF_ASSETS_CACHE", str(home / "assets"))
     monkeypatch.setenv("HF_XET_LOG_DEST", f"{home / 'xet' / 'logs'}{os.sep}")  # read once, at hf_xet's init
     for name in ("HF_HUB_DISABLE_TELEMETRY", "HF_HUB_DISABLE_IMPLICIT_TOKEN", "HF_HUB_DISABLE_UPDATE_CHECK"):
         monkeypatch.setenv(name, "1")
-        monkeypatch.setattr(constants, name, True)
+        _set_if_present(monkeypatch, constants, name, True)
     for name in (
         "HF_HUB_OFFLINE",
         "HF_HUB_DISABLE_XET",
@@ -293,15 +360,31 @@ def isolate_hf_env(
         "HF_HUB_DISABLE_SYMLINKS",
     ):
         monkeypatch.delenv(name, raising=False)
-        monkeypatch.setattr(constants, name, False)
+        _set_if_present(monkeypatch, constants, name, False)
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     if endpoint is not None:
         monkeypatch.setenv("HF_ENDPOINT", endpoint)  # for hfcache; huggingface_hub read it at import
-    # The User-Agent builder fetches an agent registry from constants.ENDPOINT (huggingface.co), ignoring
-    # `endpoint=`: pretend it was already loaded, and empty.
-    monkeypatch.setattr(_detect_agent, "_registry", {"standardEnvVars": [], "harnesses": {}})
+    if _detect_agent is not None:
+        # The User-Agent builder fetches an agent registry from constants.ENDPOINT (huggingface.co),
+        # ignoring `endpoint=`: pretend it was already loaded, and empty.
+        monkeypatch.setattr(_detect_agent, "_registry", {"standardEnvVars": [], "harnesses": {}})
     for name in ("NO_PROXY", "no_proxy"):  # never send loopback requests through a proxy
         monkeypatch.setenv(name, ",".join(filter(None, ["127.0.0.1,localhost", os.environ.get(name)])))
-    huggingface_hub.close_session()  # the next shared client is built from the environment above
+    _reset_http_client()  # the next shared client is built from the environment above
     return hub_cache
+
+
+def _set_if_present(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, value: object) -> None:
+    """Patch ``module.name`` where this huggingface_hub release has it (constants come and go)."""
+    if hasattr(module, name):
+        monkeypatch.setattr(module, name, value)
+
+
+def _reset_http_client() -> None:
+    """Drop huggingface_hub's shared HTTP client: ``close_session`` (httpx, 1.x on) or
+    ``reset_sessions`` (requests, 0.x)."""
+    close = getattr(huggingface_hub, "close_session", None)
+    if close is None:
+        from huggingface_hub.utils import reset_sessions as close
+    close()

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builders import SHARDED_REPO_ID, CachedRepo, cache_repo, isolate_hf_env, publish_sharded_model
+from builders import (
+    SHARDED_REPO_ID,
+    CachedRepo,
+    cache_repo,
+    isolate_hf_env,
+    publish_sharded_model,
+    with_tree_listing,
+)
 from standin_hub import StandinHub, allow_only_loopback
 
 from hfcache.bundle import receive
@@ -55,6 +62,16 @@ def fresh_cache(
     cache_dir = tmp_path / "hub"
     isolate_hf_env(monkeypatch, tmp_path_factory.mktemp("hf_home"), hub_cache=cache_dir, endpoint=hub.url)
     return cache_repo(hub, cache_dir, SHARDED_REPO_ID)
+
+
+@pytest.fixture
+def listed_cache(fresh_cache: CachedRepo) -> CachedRepo:
+    """``fresh_cache`` with its ``trees/<commit>.json``, on every huggingface_hub (see ``with_tree_listing``).
+
+    For tests of what hfcache concludes from a tree listing; ``fresh_cache`` itself is exactly
+    what the installed client wrote: no listing unless ``HAS_TREES``.
+    """
+    return with_tree_listing(fresh_cache)
 
 
 @pytest.fixture(params=["in-stream", "staged"])

@@ -151,6 +151,14 @@ def ref_with_newline(c: CachedRepo, ref: str = "main") -> Path:
     return path
 
 
+def drop_tree_listings(c: CachedRepo) -> Path:
+    """What a cache written by huggingface_hub < 2 lacks anyway: ``trees/``, if the client wrote one."""
+    trees = c.repo_folder / "trees"
+    if trees.exists():
+        shutil.rmtree(trees)
+    return trees
+
+
 def copy_cache(c: CachedRepo, dest: Path) -> Path:
     """A byte-for-byte copy of the cache folder, links kept as links."""
     shutil.copytree(c.cache_dir, dest, symlinks=True)

@@ -467,6 +467,7 @@ def _repo_info(repo_id: str, commit: Commit, blobs: bool) -> dict[str, object]:
         "lastModified": COMMIT_DATE,
         "private": False,
     }
+    info |= {"downloads": 0, "likes": 0}  # always sent by the Hub; required by huggingface_hub 0.20
     return info | {"gated": False, "disabled": False, "tags": [], "siblings": siblings}
 
 

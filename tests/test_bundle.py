@@ -13,7 +13,13 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import CachedRepo, cache_repo, move_lfs_blobs_to_shared_store, sharded_model_files
+from builders import (
+    CachedRepo,
+    cache_repo,
+    move_lfs_blobs_to_shared_store,
+    requires_shared_store,
+    sharded_model_files,
+)
 from checks import loads_exactly, scan_warnings
 from standin_hub import StandinHub
 
@@ -174,6 +180,7 @@ def test_unpack_from_a_named_pipe(fresh_cache: CachedRepo, tmp_path: Path) -> No
     loads_exactly(moved(c, tmp_path / "server"))
 
 
+@requires_shared_store
 def test_shared_store_source_gives_real_bytes(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     c = fresh_cache
     move_lfs_blobs_to_shared_store(c.cache_dir, c.repo_folder)

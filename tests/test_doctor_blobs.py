@@ -55,8 +55,8 @@ def test_ref_naming_no_snapshot_is_dangling(fresh_cache: CachedRepo) -> None:
     assert "refs/pr/7" in finding.message
 
 
-def test_unreadable_tree_listing_is_a_warning_and_checks_go_on(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_unreadable_tree_listing_is_a_warning_and_checks_go_on(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     tree = c.repo_folder / "trees" / f"{c.commit}.json"
     tree.write_text("{not json")
     damage.backslash_link(c, "config.json")
@@ -66,8 +66,9 @@ def test_unreadable_tree_listing_is_a_warning_and_checks_go_on(fresh_cache: Cach
     assert the_finding(report, "link-backslash").fixable
 
 
-def test_truncated_blob_is_caught_by_size_without_hashing(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_truncated_blob_is_caught_by_size_without_hashing(listed_cache: CachedRepo) -> None:
+    """The size to compare with comes from the tree listing."""
+    c = listed_cache
     blob = damage.truncate_blob(c, "tokenizer.json", 100)
     report = diagnose(c.cache_dir)
     assert not the_finding(report, "blob-size-mismatch", blob).fixable

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import CachedRepo, cache_repo, sharded_model_files
+from builders import CachedRepo, cache_repo, sharded_model_files, with_tree_listing
 from checks import codes, loads_exactly, scan_warnings, the_finding
 from standin_hub import StandinHub
 
@@ -41,15 +41,32 @@ FIXABLE: list[tuple[str, Damage, str]] = [
     ("entry-interix-link", damage.interix_link, SMALL_FILE),
     ("entry-lnk-shortcut", damage.lnk_shortcut, LFS_FILE),
     ("entry-lnk-shortcut", damage.lnk_shortcut, NON_ASCII),
-    ("entry-empty", damage.empty_placeholder, LFS_FILE),
     ("entry-lfs-pointer", damage.lfs_pointer, LFS_FILE),
+]
+# Damage that leaves no trace of the blob: only the tree listing says what belongs there.
+FIXABLE_FROM_LISTING: list[tuple[str, Damage, str]] = [
+    ("entry-empty", damage.empty_placeholder, LFS_FILE),
     ("entry-missing", damage.remove_entry, NESTED_FILE),
 ]
 
 
 @pytest.mark.parametrize(("code", "hurt", "name"), FIXABLE, ids=[f"{c}-{n}" for c, _, n in FIXABLE])
 def test_found_fixed_and_loads(fresh_cache: CachedRepo, code: str, hurt: Damage, name: str) -> None:
-    c = fresh_cache
+    """On the cache exactly as the installed client wrote it (with no tree listing, on old clients)."""
+    found_fixed_and_loads(fresh_cache, code, hurt, name)
+
+
+@pytest.mark.parametrize(
+    ("code", "hurt", "name"), FIXABLE_FROM_LISTING, ids=[f"{c}-{n}" for c, _, n in FIXABLE_FROM_LISTING]
+)
+def test_found_fixed_and_loads_with_a_listing(
+    listed_cache: CachedRepo, code: str, hurt: Damage, name: str
+) -> None:
+    found_fixed_and_loads(listed_cache, code, hurt, name)
+
+
+def found_fixed_and_loads(c: CachedRepo, code: str, hurt: Damage, name: str) -> None:
+    """Doctor names the damage as fixable; --fix repairs it for good; the real client loads every file."""
     path = hurt(c, name)
     report = diagnose(c.cache_dir)
     finding = the_finding(report, code, path)
@@ -66,8 +83,8 @@ def test_found_fixed_and_loads(fresh_cache: CachedRepo, code: str, hurt: Damage,
     assert again.outcomes == ()
 
 
-def test_outside_link_is_never_followed_but_is_relinked(fresh_cache: CachedRepo, tmp_path: Path) -> None:
-    c = fresh_cache
+def test_outside_link_is_never_followed_but_is_relinked(listed_cache: CachedRepo, tmp_path: Path) -> None:
+    c = listed_cache
     secret = tmp_path / "secret.txt"
     secret.write_bytes(b"not for you")
     path = damage.outside_link(c, SMALL_FILE, secret)
@@ -101,8 +118,8 @@ def test_missing_blob_restored_from_a_copy_in_another_revision(
     first = hub.add_commit(repo_id, files)
     second = hub.add_commit(repo_id, {**files, "README.md": b"# v2\n"})
     cache = tmp_path / "hub"
-    c1 = cache_repo(hub, cache, repo_id, revision=first)
-    c2 = cache_repo(hub, cache, repo_id, revision=second)
+    c1 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=first))
+    c2 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=second))
     damage.git_link_text(c1, LFS_FILE)
     damage.full_copy_without_blob(c2, LFS_FILE)
     report = diagnose(cache)
@@ -114,8 +131,8 @@ def test_missing_blob_restored_from_a_copy_in_another_revision(
     loads_exactly(c2, revision=second)
 
 
-def test_partial_download_missing_file_is_only_a_note(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_partial_download_missing_file_is_only_a_note(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     damage.remove_entry(c, "README.md")
     damage.drop_blob(c, "README.md")
     report = diagnose(c.cache_dir)
@@ -124,8 +141,8 @@ def test_partial_download_missing_file_is_only_a_note(fresh_cache: CachedRepo) -
     assert not report.problems
 
 
-def test_wrong_blob_is_relinked_to_the_listed_one(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_wrong_blob_is_relinked_to_the_listed_one(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     path = damage.entry(c, SMALL_FILE)
     path.unlink()
     path.symlink_to(damage.link_text(c, "README.md"))
@@ -134,8 +151,8 @@ def test_wrong_blob_is_relinked_to_the_listed_one(fresh_cache: CachedRepo) -> No
     loads_exactly(c)
 
 
-def test_copy_with_wrong_size_is_parked_not_deleted(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_copy_with_wrong_size_is_parked_not_deleted(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     path = damage.full_copy(c, SMALL_FILE)
     path.write_bytes(b"{}")
     assert the_finding(diagnose(c.cache_dir), "entry-size-mismatch", path).fixable
@@ -148,8 +165,8 @@ def test_copy_with_wrong_size_is_parked_not_deleted(fresh_cache: CachedRepo) -> 
     assert scan_warnings(c.cache_dir) == []
 
 
-def test_copy_that_does_not_hash_right_is_left_alone(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_copy_that_does_not_hash_right_is_left_alone(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     path = damage.full_copy_without_blob(c, LFS_FILE)
     damage.flip_byte(path)
     report = diagnose(c.cache_dir, verify_hashes=True)
@@ -161,9 +178,9 @@ def test_copy_that_does_not_hash_right_is_left_alone(fresh_cache: CachedRepo) ->
     assert not (c.repo_folder / "blobs" / damage.etag(c, LFS_FILE)).exists()
 
 
-def test_every_file_damaged_at_once_is_repaired(fresh_cache: CachedRepo) -> None:
+def test_every_file_damaged_at_once_is_repaired(listed_cache: CachedRepo) -> None:
     """Many problems in one repo: none hides another, and one --fix run repairs them all."""
-    c = fresh_cache
+    c = listed_cache
     damage.backslash_link(c, SMALL_FILE)
     damage.git_link_text(c, NESTED_FILE)
     damage.lfs_pointer(c, LFS_FILE)
@@ -186,9 +203,9 @@ def test_every_file_damaged_at_once_is_repaired(fresh_cache: CachedRepo) -> None
     assert scan_warnings(c.cache_dir) == []
 
 
-def test_hard_link_to_the_blob_is_not_counted_twice(fresh_cache: CachedRepo) -> None:
+def test_hard_link_to_the_blob_is_not_counted_twice(listed_cache: CachedRepo) -> None:
     """rsync -H / cp -al turn links into hard links: same bytes, no waste, still not a symlink."""
-    c = fresh_cache
+    c = listed_cache
     path = damage.remove_entry(c, LFS_FILE)
     os.link(c.blob(LFS_FILE), path)
     finding = the_finding(diagnose(c.cache_dir), "entry-full-copy", path)

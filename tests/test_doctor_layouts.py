@@ -4,7 +4,6 @@ across revisions, .no_exist, and caches of old versions (no trees/, absolute lin
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import damage
@@ -12,7 +11,7 @@ import pytest
 from builders import CachedRepo, cache_repo, sharded_model_files
 from checks import codes, loads_exactly, scan_warnings
 from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.utils import EntryNotFoundError
 from standin_hub import StandinHub
 
 from hfcache.doctor import diagnose
@@ -64,7 +63,7 @@ def test_no_exist_markers_are_not_problems(fresh_cache: CachedRepo) -> None:
 def test_old_cache_without_trees_and_with_absolute_links(fresh_cache: CachedRepo) -> None:
     """What huggingface_hub 0.13 left: absolute links, no tree listings. Readable; --fix makes it portable."""
     c = fresh_cache
-    shutil.rmtree(c.repo_folder / "trees")
+    damage.drop_tree_listings(c)
     for name in c.files:
         damage.absolute_link_here(c, name)
     report = diagnose(c.cache_dir)
@@ -78,7 +77,7 @@ def test_old_cache_without_trees_and_with_absolute_links(fresh_cache: CachedRepo
 
 def test_cache_without_trees_still_repairs_from_link_text(fresh_cache: CachedRepo) -> None:
     c = fresh_cache
-    shutil.rmtree(c.repo_folder / "trees")
+    damage.drop_tree_listings(c)
     damage.git_link_text(c, "config.json")
     damage.lfs_pointer(c, "model-00001-of-00002.safetensors")
     fix(c.cache_dir)
@@ -90,7 +89,7 @@ def test_windows_copy_without_symlinks_or_trees_is_rebuilt(fresh_cache: CachedRe
     """huggingface_hub on Windows without symlink support: real files in snapshots/, no blobs.
     With no tree listing, --fix names each blob by the content's own hash."""
     c = fresh_cache
-    shutil.rmtree(c.repo_folder / "trees")
+    damage.drop_tree_listings(c)
     for name in c.files:
         damage.full_copy_without_blob(c, name)
     assert not any((c.repo_folder / "blobs").iterdir())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import SHARDED_REPO_ID, CachedRepo, cache_repo
+from builders import SHARDED_REPO_ID, CachedRepo, cache_repo, with_tree_listing
 from huggingface_hub import hf_hub_download
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -27,7 +27,8 @@ from hfcache.repair import FixResult, fix
 
 @pytest.fixture(scope="module")
 def pristine(hub: StandinHub, tmp_path_factory: pytest.TempPathFactory) -> CachedRepo:
-    return cache_repo(hub, tmp_path_factory.mktemp("pristine") / "hub", SHARDED_REPO_ID)
+    """With its tree listing: only a listing lets every damaged file be told apart from an absent one."""
+    return with_tree_listing(cache_repo(hub, tmp_path_factory.mktemp("pristine") / "hub", SHARDED_REPO_ID))
 
 
 def _garbage(c: CachedRepo, name: str) -> Path:
@@ -123,44 +124,26 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    ops=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=6),
-    verify=st.booleans(),
-)
-@example(ops=[(5, 41), (14, 14)], verify=True)  # the index's blob dropped, then its entry: gone entirely
-@example(ops=[(17, 0), (6, 0)], verify=False)  # a corrupt blob copied into its entry, no --verify
-@example(ops=[(0, 0), (19, 0)], verify=False)
-def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]], verify: bool) -> None:
+def _copy(pristine: CachedRepo, scratch: Path) -> CachedRepo:
     target = scratch / "hub"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(pristine.cache_dir, target, symlinks=True)
-    c = dataclasses.replace(pristine, cache_dir=target)
-    applied = _apply(c, ops)
+    return dataclasses.replace(pristine, cache_dir=target)
 
+
+def _fix_keeps_intact_content(c: CachedRepo, verify: bool = True) -> FixResult:
+    """--fix loses no content that was intact, keeps the report's word, and a second run has
+    nothing left to do."""
     originals = {hashlib.sha256(data).hexdigest() for data in c.files.values()}
-    intact_before = _contents(target) & originals
-    event(f"problems found: {bool(diagnose(target).problems)}")
-    result = fix(target, verify_hashes=verify)
+    intact_before = _contents(c.cache_dir) & originals
+    event(f"problems found: {bool(diagnose(c.cache_dir).problems)}")
+    result = fix(c.cache_dir, verify_hashes=verify)
+    assert intact_before <= _contents(c.cache_dir), "content that was intact before --fix is gone"
     _keeps_its_word(result, verify)
-
-    assert intact_before <= _contents(target), "content that was intact before --fix is gone"
-    # A file gone with its blob reads as a partial download: entry-missing, by design only info.
-    reported = {
-        f.path for f in result.after.findings if f.severity is not Severity.INFO or f.code == "entry-missing"
-    }
-    for name, data in c.files.items() if verify or not applied & _HASH_ONLY else ():
-        entry = str(damage.entry(c, name))
-        try:
-            got = Path(hf_hub_download(c.repo_id, name, cache_dir=target, local_files_only=True)).read_bytes()
-        except Exception:
-            got = None
-        if got != data:
-            blob = str(c.blob(name))
-            assert entry in reported or blob in reported, (name, sorted(reported))
     event(f"problems left: {bool(result.after.problems)}")
-    again = fix(target, verify_hashes=verify)
+    again = fix(c.cache_dir, verify_hashes=verify)
     assert again.outcomes == () or all(o.status != "done" for o in again.outcomes)
+    return result
 
 
 def _keeps_its_word(result: FixResult, verify: bool) -> None:
@@ -177,3 +160,48 @@ def _keeps_its_word(result: FixResult, verify: bool) -> None:
         learnt = {"entry-hash-mismatch", "blob-hash-mismatch"} & {c for c, _ in after}
         assert not left or learnt, sorted(left)
         assert not any(after[k].fixable for k in left), sorted(left)
+
+
+_OPS = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=6)
+_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@_SETTINGS
+@given(ops=_OPS, verify=st.booleans())
+@example(ops=[(5, 41), (14, 14)], verify=True)  # the index's blob dropped, then its entry: gone entirely
+@example(ops=[(17, 0), (6, 0)], verify=False)  # a corrupt blob copied into its entry, no --verify
+@example(ops=[(0, 0), (19, 0)], verify=False)  # a relink that waits on a CRLF restore
+def test_random_damage(pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]], verify: bool) -> None:
+    c = _copy(pristine, scratch)
+    applied = _apply(c, ops)
+    result = _fix_keeps_intact_content(c, verify)
+    # A file gone with its blob reads as a partial download: entry-missing, by design only info.
+    reported = {
+        f.path for f in result.after.findings if f.severity is not Severity.INFO or f.code == "entry-missing"
+    }
+    for name, data in c.files.items() if verify or not applied & _HASH_ONLY else ():
+        entry = str(damage.entry(c, name))
+        try:
+            got = Path(
+                hf_hub_download(c.repo_id, name, cache_dir=c.cache_dir, local_files_only=True)
+            ).read_bytes()
+        except Exception:
+            got = None
+        if got != data:
+            blob = str(c.blob(name))
+            assert entry in reported or blob in reported, (name, sorted(reported))
+
+
+@_SETTINGS
+@given(ops=_OPS)
+def test_random_damage_without_a_listing(
+    pristine: CachedRepo, scratch: Path, ops: list[tuple[int, int]]
+) -> None:
+    """A cache with no trees/ (what old clients write): nothing tells a lost file from one never
+    downloaded, but doctor still never crashes and --fix still never loses intact content."""
+    c = _copy(pristine, scratch)
+    damage.drop_tree_listings(c)
+    _apply(c, ops)
+    _fix_keeps_intact_content(c)

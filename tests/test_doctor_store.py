@@ -8,13 +8,14 @@ import sys
 
 import damage
 import pytest
-from builders import CachedRepo, move_lfs_blobs_to_shared_store
+from builders import CachedRepo, move_lfs_blobs_to_shared_store, requires_shared_store
 from checks import codes, loads_exactly, scan_warnings, the_finding
 
 from hfcache.doctor import diagnose
 from hfcache.findings import Severity
 from hfcache.repair import fix
 
+pytestmark = requires_shared_store
 LFS_FILE = "model-00001-of-00002.safetensors"
 
 
