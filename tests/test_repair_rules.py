@@ -13,7 +13,7 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import CachedRepo, cache_repo, sharded_model_files
+from builders import CachedRepo, cache_repo, sharded_model_files, with_tree_listing
 from checks import codes, loads_exactly, scan_warnings, the_finding
 from standin_hub import StandinHub
 
@@ -45,8 +45,8 @@ def test_plan_is_exactly_the_findings_actions(fresh_cache: CachedRepo) -> None:
     )
 
 
-def test_crlf_text_blob_is_restored_byte_exact(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_crlf_text_blob_is_restored_byte_exact(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     blob = damage.crlf_blob(c, TEXT)
     report = diagnose(c.cache_dir)
     found = the_finding(report, "blob-size-mismatch", blob)
@@ -69,8 +69,8 @@ def test_bom_is_undone_when_found_by_verify(fresh_cache: CachedRepo) -> None:
     loads_exactly(c)
 
 
-def test_crlf_copy_in_snapshot_is_restored_and_linked(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_crlf_copy_in_snapshot_is_restored_and_linked(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     damage.drop_blob(c, TEXT)
     path = damage.crlf_copy(c, TEXT)
     found = the_finding(diagnose(c.cache_dir), "entry-size-mismatch", path)
@@ -81,8 +81,8 @@ def test_crlf_copy_in_snapshot_is_restored_and_linked(fresh_cache: CachedRepo) -
     loads_exactly(c)
 
 
-def test_a_rewrite_that_does_not_hash_is_not_offered(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_a_rewrite_that_does_not_hash_is_not_offered(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     blob = damage.crlf_blob(c, TEXT)
     blob.write_bytes(blob.read_bytes().replace(b"llama", b"LLAMA"))
     found = the_finding(diagnose(c.cache_dir), "blob-size-mismatch", blob)
@@ -99,8 +99,8 @@ def test_wrong_size_copy_relinked_to_another_revisions_copy(
     first = hub.add_commit(repo_id, files)
     second = hub.add_commit(repo_id, {**files, "README.md": b"# v2\n"})
     cache = tmp_path / "hub"
-    c1 = cache_repo(hub, cache, repo_id, revision=first)
-    c2 = cache_repo(hub, cache, repo_id, revision=second)
+    c1 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=first))
+    c2 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=second))
     damage.full_copy_without_blob(c2, LFS_FILE)
     broken = damage.entry(c1, LFS_FILE)
     broken.unlink()
@@ -113,8 +113,8 @@ def test_wrong_size_copy_relinked_to_another_revisions_copy(
     loads_exactly(c2, revision=second)
 
 
-def test_copy_failing_verify_is_not_counted_fixable(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_copy_failing_verify_is_not_counted_fixable(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     path = damage.full_copy_without_blob(c, LFS_FILE)
     damage.flip_byte(path)
     report = diagnose(c.cache_dir, verify_hashes=True)
@@ -123,9 +123,9 @@ def test_copy_failing_verify_is_not_counted_fixable(fresh_cache: CachedRepo) -> 
     assert report.summary.fixable == 0
 
 
-def test_copy_failing_its_hash_during_fix_is_reported_as_corrupt(fresh_cache: CachedRepo) -> None:
+def test_copy_failing_its_hash_during_fix_is_reported_as_corrupt(listed_cache: CachedRepo) -> None:
     """Without --verify the repair still hashes the copy; the re-check says what it learnt."""
-    c = fresh_cache
+    c = listed_cache
     path = damage.full_copy_without_blob(c, LFS_FILE)
     damage.flip_byte(path)
     result = fix(c.cache_dir)
@@ -134,8 +134,8 @@ def test_copy_failing_its_hash_during_fix_is_reported_as_corrupt(fresh_cache: Ca
     assert not the_finding(result.after, "entry-hash-mismatch", path).fixable
 
 
-def test_blob_repaired_from_a_good_copy_is_marked_fixed(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_blob_repaired_from_a_good_copy_is_marked_fixed(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     blob = c.blob(LFS_FILE)
     damage.full_copy(c, LFS_FILE)  # the entry now holds the good bytes
     damage.flip_byte(blob)
@@ -186,8 +186,8 @@ def test_lock_folder_of_a_vanished_repo_is_parked(fresh_cache: CachedRepo) -> No
 
 
 @pytest.mark.parametrize("verify", [False, True])
-def test_all_recoverable_damage_exits_clean(fresh_cache: CachedRepo, verify: bool) -> None:
-    c = fresh_cache
+def test_all_recoverable_damage_exits_clean(listed_cache: CachedRepo, verify: bool) -> None:
+    c = listed_cache
     damage.backslash_link(c, "README.md")
     damage.crlf_blob(c, TEXT)
     damage.ref_with_newline(c)
