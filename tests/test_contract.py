@@ -123,8 +123,8 @@ def test_short_help_and_quiet(fresh_cache: CachedRepo) -> None:
     assert run.returncode == 0 and run.stderr == ""
 
 
-def test_quarantine_lists_and_empties_only_when_told(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_quarantine_lists_and_empties_only_when_told(listed_cache: CachedRepo) -> None:
+    c = listed_cache
     damage.full_copy(c, "config.json")
     Path(damage.entry(c, "config.json")).write_bytes(b"{}")  # wrong size: parked, not deleted
     _json("doctor", c.cache_dir, "--fix", code=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import VERSION, CachedRepo, download_cache
+from builders import CachedRepo, download_cache
 from checks import codes, loads_exactly, the_finding
 
 from hfcache import layout
@@ -134,16 +134,7 @@ def test_plain_model_folder(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     loads_exactly(c)  # the cache itself was never touched
 
 
-_EMPTY_BY_ETAG_BUG = (
-    f"hfcache bug, seen with huggingface_hub {VERSION}: a --local-dir download recorded only by "
-    ".cache/huggingface/download/*.metadata (no trees/ listing) gets no entry-empty for an emptied "
-    "file, although its recorded etag names non-empty content: doctor only trusts a listing's size"
-)
-
-
-def test_plain_model_folder_empty_placeholder(
-    fresh_cache: CachedRepo, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_plain_model_folder_empty_placeholder(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     """An emptied file is a placeholder when the download left a record of what belongs there (a tree
     listing, or the etag in download metadata, from 0.23 on); with no record at all it may be a
     genuinely empty file (an __init__.py), so it is left alone."""
@@ -154,8 +145,6 @@ def test_plain_model_folder_empty_placeholder(
     if not (record / "download").is_dir():  # huggingface_hub < 0.23 records nothing
         assert "entry-empty" not in codes(diagnose(plain))
         return
-    if not any((record / "trees").glob("*.json")):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=_EMPTY_BY_ETAG_BUG))
     assert "entry-empty" in codes(diagnose(plain))
 
 

@@ -18,6 +18,15 @@ from hfcache.model import Kind
 from hfcache.scan.entries import EntryDiag, Form
 from hfcache.units import human_size
 
+# The blob ids of empty content (git blob sha1, sha256): an etag recorded for a file that is now
+# empty names real content unless it is one of these.
+EMPTY_CONTENT_ETAGS = frozenset(
+    {
+        "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    }
+)
+
 FORM_CODES = {
     Form.LINK_ABSOLUTE: "link-absolute",
     Form.LINK_BACKSLASH: "link-backslash",
@@ -123,8 +132,14 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
             yield finding(code, d.path, message, fix=fix, repo=repo)
             continue
         severity = None
-        if d.form is Form.EMPTY and not d.expected_size and not d.name.endswith(layout.WEIGHT_SUFFIXES):
-            # Without a listing an empty file may be genuinely empty (an __init__.py, a .gitkeep).
+        maybe_empty = d.etag is None or d.etag in EMPTY_CONTENT_ETAGS
+        if (
+            d.form is Form.EMPTY
+            and not d.expected_size
+            and maybe_empty
+            and not d.name.endswith(layout.WEIGHT_SUFFIXES)
+        ):
+            # With no record of its content an empty file may be genuinely empty (an __init__.py).
             if is_plain_folder(d):
                 continue
             severity = Severity.WARNING
