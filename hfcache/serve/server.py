@@ -65,7 +65,7 @@ class Handler:
         self.settings = settings
         self.stats = Stats()
 
-    def _log(self, text: str) -> None:
+    def log(self, text: str) -> None:
         if self.settings.log is not None:
             self.settings.log(text)
 
@@ -95,7 +95,7 @@ class Handler:
         except (ConnectionError, asyncio.CancelledError):
             raise
         except OSError as e:
-            self._log(f"error on {request.raw_path}: {e.strerror or e}")
+            self.log(f"error on {request.raw_path}: {e.strerror or e}")
             return _error(503, None, f"the mirror could not read the file: {e.strerror or e}")
 
     async def _dispatch(self, request: web.Request, route: Route) -> web.StreamResponse:
@@ -167,7 +167,7 @@ class Handler:
 
     def _refuse(self, f: ViewFile, why: str, commit: str) -> web.Response:
         self.stats.refused += 1
-        self._log(f"refused {f.name}: {why}")
+        self.log(f"refused {f.name}: {why}")
         return _error(503, None, f"{f.name} is listed but not served by this mirror: {why}", commit)
 
     async def _resolve(self, request: web.Request, route: Route, found: Found) -> web.StreamResponse:
@@ -250,7 +250,7 @@ class Handler:
             held = piece
         if not self.verifier.record(f, hasher.hexdigest(), key):
             self.stats.refused += 1
-            self._log(f"refused {f.name}: its bytes do not hash to {f.blob_id}; the download was cut short")
+            self.log(f"refused {f.name}: its bytes do not hash to {f.blob_id}; the download was cut short")
             if request.transport is not None:
                 request.transport.close()
             return resp
@@ -310,7 +310,7 @@ def access_log(owner: Handler) -> Callable[..., Awaitable[web.StreamResponse]]:
             owner.stats.requests[status] = owner.stats.requests.get(status, 0) + 1
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
             ms = (time.monotonic() - started) * 1000
-            owner._log(
+            owner.log(
                 f"{stamp} {request.remote} {request.method} {request.raw_path} {status} {sent} {ms:.1f}ms"
             )
 
@@ -325,7 +325,3 @@ def make_app(mirror: Mirror, verifier: Verifier, settings: Settings) -> web.Appl
     app["handler"] = handler
     return app
 
-
-def run_args(**kw: Any) -> dict[str, Any]:
-    """Defaults for :func:`aiohttp.web.run_app`: no banner, no signal handling of its own."""
-    return {"print": None, "access_log": None, **kw}
