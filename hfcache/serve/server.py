@@ -17,7 +17,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -324,4 +323,3 @@ def make_app(mirror: Mirror, verifier: Verifier, settings: Settings) -> web.Appl
     app.router.add_route("*", "/{tail:.*}", handler)
     app["handler"] = handler
     return app
-
