@@ -39,11 +39,12 @@ def _park_lock_folder(plan: Plan, a: Action, lock_timeout: float) -> Outcome:
     locks: list[str] = []
     for dirpath, _, files in os.walk(a.path):
         locks.extend(os.path.join(dirpath, f) for f in files)
+    # Judged before taking them: some filelock releases truncate a lock file as they take it.
+    if any(not is_stale(n) for n in map(_node, locks) if n is not None):
+        raise Skip("a lock file changed recently")
     with contextlib.ExitStack() as held:
         for lock in locks:
             held.enter_context(fsops.hf_lock(lock, lock_timeout))
-        if any(not is_stale(n) for n in map(_node, locks) if n is not None):
-            raise Skip("a lock file changed recently")
         rel = os.path.relpath(a.path, os.path.join(plan.cache_root, layout.LOCKS_DIR))
         dest = fsops.quarantine(a.path, layout.cache_quarantine_root(plan.cache_root), rel)
     return Outcome(a, "done", "moved into the quarantine", (dest,))

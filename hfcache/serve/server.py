@@ -178,7 +178,8 @@ class Handler:
             )
         by_commit = route.revision == view.commit
         headers = protocol.file_headers(view, f, by_commit)
-        if not by_commit:
+        # Clients before 1.x drop the token on the GET after a redirect: with tokens, no redirect.
+        if not by_commit and not self.settings.tokens:
             location = protocol.resolve_url(route.repo_type, route.repo_id, view.commit, f.name)
             return web.Response(status=307, headers={**headers, "Location": location, "Content-Length": "0"})
         if not f.available:
