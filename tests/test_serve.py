@@ -11,7 +11,14 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import CachedRepo, SilentTqdm, cache_repo, sharded_model_files
+from builders import (
+    CachedRepo,
+    SilentTqdm,
+    cache_repo,
+    move_lfs_blobs_to_shared_store,
+    requires_shared_store,
+    sharded_model_files,
+)
 from checks import scan_warnings
 from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.utils import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
@@ -213,3 +220,23 @@ def test_tokens(fresh_cache: CachedRepo, tmp_path: Path) -> None:
         assert Path(path).read_bytes() == c.files["config.json"]
         assert request(f"{m.url}/healthz")[0] == 200
     assert "secret-1" not in m.log()
+
+
+@requires_shared_store
+def test_shared_store_cache_served_without_xet(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    """Blobs that are links into the cache-wide Xet store are served over plain HTTP; no Xet leaks out."""
+    import json
+
+    c = fresh_cache
+    moved = move_lfs_blobs_to_shared_store(c.cache_dir, c.repo_folder)
+    assert moved
+    with running(c.cache_dir, state=tmp_path / "state") as m:
+        name = next(n for n in c.files if c.blob(n).name == moved[0].etag)
+        status, headers, _ = request(f"{m.url}/{c.repo_id}/resolve/{c.commit}/{name}", "HEAD")
+        assert status == 200 and headers["X-Linked-Etag"] == f'"{moved[0].etag}"'
+        assert not any(h.lower().startswith("x-xet") for h in headers)
+        _, _, body = request(f"{m.url}/api/models/{c.repo_id}/tree/{c.commit}?recursive=true")
+        assert "xetHash" not in body.decode()
+        assert json.loads(body)
+        _fetch(m.url, c, tmp_path / "client")
+        _same_as_hub(c, tmp_path / "client")
