@@ -83,7 +83,9 @@ def serve(
 async def _run(
     app: web.Application, host: str, port: int, url: str, on_start: Callable[[Started], None] | None
 ) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=5, keepalive_timeout=15
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=256)
     try:

@@ -29,6 +29,10 @@ from hfcache.serve.verifier import Verifier, read_chunks, read_piece
 from hfcache.view import ViewFile
 
 MAX_FORM_BYTES = 1024 * 1024
+SLOW_CLIENT_GRACE = 60.0
+"""Seconds a client may take to accept a piece of a response before the connection is dropped."""
+MIN_CLIENT_RATE = 64 * 1024
+"""Bytes per second below which a download is given up (a slow-reading client holds no file forever)."""
 Log = Callable[[str], None]
 
 
@@ -93,6 +97,11 @@ class Handler:
             return _error(e.status, e.code, str(e))
         except (ConnectionError, asyncio.CancelledError):
             raise
+        except asyncio.TimeoutError:
+            self.log(f"gave up on a slow client for {request.raw_path}")
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("client too slow") from None
         except OSError as e:
             self.log(f"error on {request.raw_path}: {e.strerror or e}")
             return _error(503, None, f"the mirror could not read the file: {e.strerror or e}")
@@ -224,7 +233,10 @@ class Handler:
                 if transport is None or transport.is_closing():
                     raise ConnectionResetError("client went away")
                 with open(e.path, "rb") as fobj:
-                    await loop.sendfile(transport, fobj, e.offset + lo - pos, hi - lo)
+                    limit = SLOW_CLIENT_GRACE + (hi - lo) / MIN_CLIENT_RATE
+                    await asyncio.wait_for(
+                        loop.sendfile(transport, fobj, e.offset + lo - pos, hi - lo), limit
+                    )
             pos += e.length
         self.stats.bytes_sent += end - start
         request["sent"] = end - start
@@ -246,7 +258,7 @@ class Handler:
         for offset, n, path, _ in read_chunks(f.extents):
             piece = await loop.run_in_executor(None, read_piece, path, offset, n, hasher)
             if held is not None:
-                await resp.write(held)
+                await asyncio.wait_for(resp.write(held), SLOW_CLIENT_GRACE)
             held = piece
         if not self.verifier.record(f, hasher.hexdigest(), key):
             self.stats.refused += 1
