@@ -236,7 +236,7 @@ def test_lfs_metadata_comes_from_the_redirect(hub: StandinHub) -> None:
     meta = get_hf_file_metadata(hf_hub_url(SHARDED_REPO_ID, shard.path, endpoint=hub.url), token=False)
     assert (meta.etag, meta.size, meta.commit_hash) == (shard.sha256, len(shard.data), main.sha)
     assert meta.location == f"{hub.cdn_url}/lfs-blobs/{shard.sha256}"
-    assert getattr(meta, "xet_file_data", None) is None  # the attribute exists from 0.32 on
+    assert getattr(meta, "xet_file_data", None) is None  # the attribute exists from 0.30 on
     assert [(r.origin, r.method, r.status) for r in hub.requests] == [("hub", "HEAD", 302)]  # not followed
     url = hf_hub_url(SHARDED_REPO_ID, config.path, endpoint=hub.url)
     meta = get_hf_file_metadata(url, token=False)
