@@ -148,3 +148,16 @@ def test_locks_of_a_deleted_repo_are_a_note(fresh_cache: CachedRepo) -> None:
     old = time.time() - 86400
     os.utime(gone, (old, old))
     assert the_finding(diagnose(c.cache_dir), "lock-stale").severity is Severity.INFO
+
+
+def test_a_blob_hard_linked_as_its_copy_is_not_an_orphan(fresh_cache: CachedRepo) -> None:
+    """Without a listing a copy's blob id is unknown, but a hard link to a blob is that blob."""
+    import shutil
+
+    c = fresh_cache
+    shutil.rmtree(c.repo_folder / "trees", ignore_errors=True)
+    entry = c.snapshot / "config.json"
+    blob = c.blob("config.json")
+    entry.unlink()
+    os.link(blob, entry)
+    assert "blob-orphan" not in codes(diagnose(c.cache_dir))

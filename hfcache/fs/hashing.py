@@ -36,7 +36,7 @@ from typing import Any, Protocol
 BUFFER_SIZE = 1 << 20
 LOCAL_BATCH = (64, 8 << 20)  # files, bytes: small files share a task (a future costs ~65 us)
 XET_BATCH = (64, 512 << 20)  # files, bytes per hf_xet call
-XET_UNAVAILABLE = "hf_xet not installed; Xet hash not checked"
+XET_UNAVAILABLE = "hf_xet (1.3 or later) not installed; Xet hash not checked"
 
 Progress = Callable[[int], None]
 _OPEN_FLAGS = (
@@ -224,6 +224,8 @@ def _hash_xet(
         os.environ.setdefault("HF_XET_LOG_DEST", os.devnull)
         import hf_xet
     except ImportError:
+        hf_xet = None
+    if not hasattr(hf_xet, "hash_files"):  # missing, or a release before 1.3, which cannot hash files
         return [(i, ({}, 0, {Algo.XET: XET_UNAVAILABLE})) for i, _ in items]
     out: _Parts = []
     opened: list[tuple[int, int, int, str]] = []  # index, fd, size, path handed to hf_xet

@@ -82,7 +82,11 @@ def is_stale(node: Node, now: float | None = None) -> bool:
 def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Iterator[Finding]:
     """Blob-level findings for one repo: broken store links, sizes, names, orphans, partial downloads."""
     cache = ctx.cache
+    diags = list(diags)
     used = {d.etag for d in diags if d.etag} | {b for d in diags if (b := d.linked_blob)}
+    # A full copy that is a hard link of a blob (rsync -H, cp -l) is that blob, listing or not.
+    copied = {d.node.inode for d in diags if d.node is not None and d.node.kind is Kind.FILE and d.node.inode}
+    used |= {etag for etag, n in repo.blobs.items() if n.kind is Kind.FILE and n.inode in copied}
     sizes = expected_sizes(repo)
     for etag, node in repo.blobs.items():
         if node.kind is Kind.LINK:
