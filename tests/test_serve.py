@@ -26,6 +26,7 @@ from mirror import request, running
 from standin_hub import StandinHub
 
 from hfcache.bundle.pack import pack
+from hfcache.bundle.unpack import unpack
 
 
 def _fetch(url: str, c: CachedRepo, dest: Path, revision: str = "main", **kw: object) -> Path:
@@ -192,8 +193,9 @@ def test_a_model_installed_while_serving_is_served(
     repo_id = hub.unique_repo_id()
     hub.add_commit(repo_id, sharded_model_files(seed=3))
     later = cache_repo(hub, tmp_path / "elsewhere", repo_id)
+    bundle = pack([repo_id], str(tmp_path / "later.tar"), cache_dir=str(later.cache_dir)).paths[0]
     with running(c.cache_dir, state=tmp_path / "state") as m:
-        shutil.copytree(later.repo_folder, c.cache_dir / later.repo_folder.name, symlinks=True)
+        unpack(bundle, cache_dir=str(c.cache_dir))  # what an admin runs on the mirror while it serves
         deadline = time.monotonic() + 15
         while request(f"{m.url}/api/models/{repo_id}")[0] != 200:
             assert time.monotonic() < deadline, "the new repo was not served within 15 s"
@@ -240,3 +242,43 @@ def test_shared_store_cache_served_without_xet(fresh_cache: CachedRepo, tmp_path
         assert json.loads(body)
         _fetch(m.url, c, tmp_path / "client")
         _same_as_hub(c, tmp_path / "client")
+
+
+def test_refusals_name_the_doctors_finding(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    c = fresh_cache
+    damage.drop_blob(c, "config.json")
+    with running(c.cache_dir, state=tmp_path / "state") as m:
+        status, headers, _ = request(f"{m.url}/{c.repo_id}/resolve/{c.commit}/config.json")
+        assert status == 503 and "X-Error-Code" not in headers  # never EntryNotFound for a listed file
+        with pytest.raises(Exception) as caught:
+            hf_hub_download(c.repo_id, "config.json", cache_dir=tmp_path / "cl", endpoint=m.url, token=False)
+        assert not isinstance(caught.value, EntryNotFoundError)
+        assert not list((tmp_path / "cl").rglob(".no_exist"))  # the client recorded no absence
+    assert "refused config.json: link-missing-blob" in m.log()
+
+
+def test_a_blob_being_written_is_not_served(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    c = fresh_cache
+    lock = c.cache_dir / ".locks" / c.repo_folder.name / f"{c.blob('README.md').name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with running(c.cache_dir, state=tmp_path / "state") as m, FileLock(str(lock)):
+        status, headers, _ = request(f"{m.url}/{c.repo_id}/resolve/{c.commit}/README.md")
+        assert status == 503 and "being written" in headers["X-Error-Message"]
+    with running(c.cache_dir, state=tmp_path / "state") as m:
+        assert request(f"{m.url}/{c.repo_id}/resolve/{c.commit}/README.md")[2] == c.files["README.md"]
+
+
+def test_page_and_metrics(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    c = fresh_cache
+    with running(c.cache_dir, state=tmp_path / "state") as m:
+        request(f"{m.url}/{c.repo_id}/resolve/{c.commit}/README.md")
+        status, headers, body = request(f"{m.url}/")
+        page = body.decode()
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        assert c.repo_id in page and c.commit[:12] in page and "HF_ENDPOINT=" in page
+        assert not any(tag in page for tag in ("<script", "src=", "href=", "@import"))  # no external assets
+        _, _, metrics = request(f"{m.url}/metrics")
+        assert 'hfcache_requests_total{status="200"}' in metrics.decode()
+        assert "hfcache_bytes_sent_total" in metrics.decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,7 +11,9 @@ from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.errors import BadInputError
 from hfcache.fs.digests import DigestStore, default_state_dir
-from hfcache.serve import Started, serve
+
+if TYPE_CHECKING:
+    from hfcache.serve import Started
 
 
 def _tokens(path: Path | None) -> frozenset[str]:
@@ -66,6 +69,8 @@ def serve_command(
         if not s.loopback_only:
             out.message(f"Listening on {s.host}: reachable from the network, not only this machine.")
         out.message("Ctrl-C stops the mirror.")
+
+    from hfcache.serve import serve  # aiohttp is imported by this command alone
 
     with handled(out):
         store = (

@@ -192,9 +192,10 @@ class Handler:
             location = protocol.resolve_url(route.repo_type, route.repo_id, view.commit, f.name)
             return web.Response(status=307, headers={**headers, "Location": location, "Content-Length": "0"})
         if not f.available:
-            return self._refuse(
-                f, "its bytes are not in the cache (missing, truncated or unreadable blob)", view.commit
-            )
+            why = await asyncio.get_running_loop().run_in_executor(None, found.source.explain, view, f)
+            return self._refuse(f, why, view.commit)
+        if self.verifier.verdict(f) is None and found.source.writing(view, f):
+            return self._refuse(f, "it is being written right now (its lock is held); try again", view.commit)
         if self.verifier.verdict(f) is False:
             return self._refuse(f, "its bytes do not hash to its blob id (blob-hash-mismatch)", view.commit)
         if request.if_none_match and any(e.value == f.blob_id for e in request.if_none_match):

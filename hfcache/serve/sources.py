@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 from hfcache import layout
 from hfcache.bundle.view import BundleView
+from hfcache.doctor import diagnose
+from hfcache.doctor.checks.blobs import is_held
 from hfcache.errors import BadInputError
 from hfcache.layout import Location, PathKind
 from hfcache.scan import scan_location
-from hfcache.view import CacheView, RevisionView, clean_ref
+from hfcache.view import CacheView, RevisionView, ViewFile, clean_ref
 
 RESCAN_INTERVAL = 2.0
 
@@ -95,6 +97,25 @@ class CacheSource:
         repo = self.view.repo(repo_id, repo_type)
         return {name: c for name, raw in repo.refs.items() if (c := clean_ref(raw)) and c in repo.revisions}
 
+    def _paths(self, view: RevisionView, f: ViewFile) -> tuple[str, str, str]:
+        root = self.loc.cache_root
+        folder = layout.repo_folder(view.repo_id, view.repo_type)
+        entry = os.path.join(root, folder, layout.SNAPSHOTS, view.commit, *f.name.split("/"))
+        return folder, entry, os.path.join(root, folder, layout.BLOBS, f.blob_id or "")
+
+    def explain(self, view: RevisionView, f: ViewFile) -> str:
+        """Why a listed file is not served: the codes of the doctor's findings about it."""
+        folder, entry, blob = self._paths(view, f)
+        root = self.loc.cache_root
+        report = diagnose(Location(PathKind.REPO, os.path.join(root, folder), root, folder))
+        codes = sorted({x.code for x in report.findings if x.path in (entry, blob)})
+        return ", ".join(codes) or "its bytes are not in the cache"
+
+    def writing(self, view: RevisionView, f: ViewFile) -> bool:
+        """Is a download or an unpack holding huggingface_hub's lock for this blob right now?"""
+        folder, _, _ = self._paths(view, f)
+        return f.blob_id is not None and is_held(layout.lock_path(self.loc.cache_root, folder, f.blob_id))
+
 
 class BundleSource:
     """One bundle file (or set of split volumes), read in place."""
@@ -115,6 +136,14 @@ class BundleSource:
     def refs(self, repo_id: str, repo_type: str) -> dict[str, str]:
         entry = next(r for r in self.view.manifest.repos if (r.repo_type, r.repo_id) == (repo_type, repo_id))
         return {name: c for name, c in entry.refs.items() if c == entry.commit}
+
+    def explain(self, view: RevisionView, f: ViewFile) -> str:
+        entry = next(r for r in self.view.manifest.repos if r.commit == view.commit)
+        recorded = [str(p.get("code")) for p in entry.problems if str(p.get("path", "")).endswith(f.name)]
+        return ", ".join(recorded) or "the bundle holds no member with its bytes"
+
+    def writing(self, view: RevisionView, f: ViewFile) -> bool:
+        return False
 
 
 Source = CacheSource | BundleSource
