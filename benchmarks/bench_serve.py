@@ -36,11 +36,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_cache(root: Path, mib: int) -> tuple[Path, str]:
+def make_cache(root: Path, mib: int, name: str = "model.safetensors") -> tuple[Path, str]:
+    """A repo holding one blob of random bytes as ``name`` (a second call adds another file)."""
     repo = root / "hub" / "models--bench--big"
-    (repo / "blobs").mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "snapshots" / COMMIT).mkdir(parents=True)
+    for folder in (repo / "blobs", repo / "refs", repo / "snapshots" / COMMIT):
+        folder.mkdir(parents=True, exist_ok=True)
     tmp = repo / "blobs" / "tmp"
     h = hashlib.sha256()
     with open(tmp, "wb") as f:
@@ -51,7 +51,7 @@ def make_cache(root: Path, mib: int) -> tuple[Path, str]:
     sha = h.hexdigest()
     blob = repo / "blobs" / sha
     tmp.rename(blob)
-    os.symlink(f"../../blobs/{sha}", repo / "snapshots" / COMMIT / "model.safetensors")
+    os.symlink(f"../../blobs/{sha}", repo / "snapshots" / COMMIT / name)
     (repo / "refs" / "main").write_text(COMMIT)
     return blob, sha
 
@@ -139,6 +139,7 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         blob, _ = make_cache(root, args.mib)
+        fresh, _ = make_cache(root, args.mib, "fresh.safetensors")  # never read before the 16-client test
         static = root / "static"
         static.mkdir()
         os.link(blob, static / "model.safetensors")
@@ -174,8 +175,12 @@ def main() -> int:
         walls = {
             name: concurrent(url, args.clients, size) for name, url in (("hfcache", ours), ("nginx", theirs))
         }
+        # The worst case for memory and CPU: every client asks for a file never verified before.
+        subprocess.run(["cat", str(fresh)], stdout=subprocess.DEVNULL, check=True)  # page cache only
+        unread = ours.replace("model.safetensors", "fresh.safetensors")
+        walls["hfcache, 16 first reads of an unverified file"] = concurrent(unread, args.clients, size)
         for name, wall in walls.items():
-            print(f"{args.clients} concurrent clients, {name:7s}: all complete in {wall:.2f} s "
+            print(f"{args.clients} concurrent clients, {name}: all complete in {wall:.2f} s "
                   f"({args.clients * mb / wall:.0f} MB/s aggregate)")  # fmt: skip
         ok = idle_connections(hport, args.connections, ours)
         verdict = "succeeded" if ok else "FAILED"

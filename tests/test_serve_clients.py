@@ -32,7 +32,7 @@ TOKENIZER = {
 }  # fmt: skip
 
 
-def _client(code: str, url: str, home: Path) -> subprocess.CompletedProcess[str]:
+def _client(code: str, url: str, home: Path, *, offline: bool = False) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "HF_ENDPOINT": url,
@@ -45,6 +45,8 @@ def _client(code: str, url: str, home: Path) -> subprocess.CompletedProcess[str]
     }
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_TOKEN"):
         env.pop(name, None)
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -97,3 +99,40 @@ def test_datasets_load_dataset(hub: StandinHub, tmp_path: Path, hf_env: Path) ->
         run = _client(code, m.url, tmp_path / "client")
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.split("\n")[-2] == "30 [0, 1, 2] 29"
+
+
+_EMBED = """
+import json, torch
+from transformers import AutoModel, AutoTokenizer
+tok = AutoTokenizer.from_pretrained({repo!r})
+model = AutoModel.from_pretrained({repo!r}).eval()
+with torch.no_grad():
+    out = model(**tok("hello mirror", return_tensors="pt")).last_hidden_state
+print(json.dumps(out.flatten().tolist()))
+"""
+
+
+def test_a_real_embedding_equals_the_offline_one(hub: StandinHub, tmp_path: Path, hf_env: Path) -> None:
+    """A BERT with real weights: loaded through the mirror it computes what it computes offline."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, vocab_size=3
+    )
+    saved = tmp_path / "saved"
+    transformers.BertModel(config).save_pretrained(saved, safe_serialization=True)
+    files = {p.name: p.read_bytes() for p in saved.iterdir() if p.is_file()}
+    files["tokenizer.json"] = json.dumps(TOKENIZER).encode()
+    files["tokenizer_config.json"] = json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}).encode()
+    repo_id = hub.unique_repo_id("acme/tiny-bert")
+    hub.add_commit(repo_id, files)
+    cache_repo(hub, tmp_path / "served" / "hub", repo_id)
+    code = _EMBED.format(repo=repo_id)
+    offline = _client(code, "http://127.0.0.1:9", tmp_path / "served", offline=True)
+    assert offline.returncode == 0, offline.stderr[-3000:]
+    with running(tmp_path / "served", state=tmp_path / "state") as m:
+        mirrored = _client(code, m.url, tmp_path / "client")
+    assert mirrored.returncode == 0, mirrored.stderr[-3000:]
+    expected = json.loads(offline.stdout.splitlines()[-1])
+    assert len(expected) == 2 * 16 and json.loads(mirrored.stdout.splitlines()[-1]) == expected

@@ -17,7 +17,8 @@ from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import Hasher, algo_for, new_hasher
 from hfcache.view import Extent, ViewFile
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 512 * 1024
+"""Bytes read (and hashed) at a time on a first read; two of them per stream are in memory."""
 
 
 def _key(f: ViewFile) -> tuple[str, Identity] | None:
