@@ -290,3 +290,55 @@ def test_page_and_metrics(fresh_cache: CachedRepo, tmp_path: Path) -> None:
         _, _, metrics = request(f"{m.url}/metrics")
         assert 'hfcache_requests_total{status="200"}' in metrics.decode()
         assert "hfcache_bytes_sent_total" in metrics.decode()
+
+
+def _hf_cli() -> list[str] | None:
+    """The installed client's own download command: ``hf`` (0.34 on), else ``huggingface-cli``."""
+    import sys
+
+    for name in ("hf", "huggingface-cli"):
+        path = Path(sys.executable).parent / name
+        if path.exists():
+            return [str(path), "download"]
+    return None
+
+
+def test_hf_download_cli_through_the_mirror(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    c = fresh_cache
+    cli = _hf_cli()
+    if cli is None:
+        pytest.skip("this huggingface_hub has no download command")
+    with running(c.cache_dir, state=tmp_path / "state") as m:
+        env = {**os.environ, "HF_ENDPOINT": m.url, "HF_HUB_CACHE": str(tmp_path / "client")}
+        env["HF_HUB_DISABLE_XET"] = "1"
+        env.pop("HF_TOKEN", None)
+        run = subprocess.run([*cli, c.repo_id], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    _same_as_hub(c, tmp_path / "client")
+
+
+def test_big_shards_older_revisions_and_pr_refs(hub: StandinHub, tmp_path: Path, hf_env: Path) -> None:
+    """Shards of several MiB (hashed in many pieces on first read), every revision by commit, a PR ref."""
+    import random
+
+    repo_id = hub.unique_repo_id("acme/big")
+    rng = random.Random(7)
+    files = {f"model-{k}.safetensors": rng.randbytes(6 * 1024 * 1024 + k) for k in range(2)}
+    first = hub.add_commit(repo_id, {**files, "config.json": b"{}"})
+    second = hub.add_commit(repo_id, {**files, "config.json": b'{"v": 2}'})
+    hub.add_ref(repo_id, "refs/pr/1", first)
+    served = tmp_path / "served"
+    c1 = cache_repo(hub, served, repo_id, revision=first)
+    c2 = cache_repo(hub, served, repo_id, revision="main")
+    cache_repo(hub, served, repo_id, revision="refs/pr/1")
+    with running(served, state=tmp_path / "state") as m:
+        _fetch(m.url, c2, tmp_path / "main")
+        _same_as_hub(c2, tmp_path / "main")
+        _fetch(m.url, c1, tmp_path / "old", revision=first)
+        _same_as_hub(c1, tmp_path / "old")
+        pr = _fetch(m.url, c1, tmp_path / "pr", revision="refs/pr/1")
+        assert pr.name == first and (pr / "config.json").read_bytes() == b"{}"
+        assert second != first

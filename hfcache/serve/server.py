@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -236,7 +237,8 @@ class Handler:
             if lo < hi:
                 if transport is None or transport.is_closing():
                     raise ConnectionResetError("client went away")
-                with open(e.path, "rb") as fobj:
+                fd = os.open(e.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # never a link planted since
+                with os.fdopen(fd, "rb") as fobj:
                     limit = SLOW_CLIENT_GRACE + (hi - lo) / MIN_CLIENT_RATE
                     await asyncio.wait_for(
                         loop.sendfile(transport, fobj, e.offset + lo - pos, hi - lo), limit

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Callable, Iterator
 
 from hfcache.fs.digests import DigestStore, Identity, identity_of
@@ -24,11 +25,11 @@ CHUNK = 512 * 1024
 def _key(f: ViewFile) -> tuple[str, Identity] | None:
     """The record's key: where the bytes are, and the identity of the file(s) holding them."""
     try:
-        stats = [os.stat(e.path) for e in f.extents]
+        stats = [os.lstat(e.path) for e in f.extents]
     except OSError:
         return None
-    if not stats:
-        return None
+    if not stats or not all(stat.S_ISREG(s.st_mode) for s in stats):
+        return None  # gone, or replaced by a link or a folder since the scan: never trusted
     first = stats[0]
     whole = len(f.extents) == 1 and f.extents[0].offset == 0 and f.extents[0].length == first.st_size
     if whole:
