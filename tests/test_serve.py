@@ -342,3 +342,32 @@ def test_big_shards_older_revisions_and_pr_refs(hub: StandinHub, tmp_path: Path,
         pr = _fetch(m.url, c1, tmp_path / "pr", revision="refs/pr/1")
         assert pr.name == first and (pr / "config.json").read_bytes() == b"{}"
         assert second != first
+
+
+def test_api_side_routes_like_the_hub(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    """paths-info (form POST), refs, commits, and the quick answers clients expect on the side."""
+    import json
+
+    from huggingface_hub import HfApi
+
+    c = fresh_cache
+    with running(c.cache_dir, state=tmp_path / "state") as m:
+        api = HfApi(endpoint=m.url, token=False)
+        infos = api.get_paths_info(c.repo_id, ["config.json", "sub", "nothing.bin"], revision=c.commit)
+        assert sorted(i.path for i in infos) == ["config.json", "sub"]
+        refs = api.list_repo_refs(c.repo_id)
+        assert [(b.name, b.target_commit) for b in refs.branches] == [("main", c.commit)]
+        assert [commit.commit_id for commit in api.list_repo_commits(c.repo_id)] == [c.commit]
+        assert sorted(api.list_repo_files(c.repo_id)) == sorted(c.files)
+        info = api.model_info(c.repo_id, files_metadata=True)
+        assert info.sha == c.commit and {s.rfilename for s in info.siblings or []} == set(c.files)
+        status, _, _ = request(f"{m.url}/api/models/{c.repo_id}/paths-info/{c.commit}")  # a GET
+        assert status == 405
+        status, _, body = request(f"{m.url}/api/agent-harnesses")
+        assert status == 200 and json.loads(body) == {"standardEnvVars": [], "harnesses": {}}
+        assert request(f"{m.url}/api/whoami-v2")[0] == 401
+        assert request(f"{m.url}/api/models/{c.repo_id}/xet-read-token/{c.commit}")[0] == 404
+        status, _, _ = request(
+            f"{m.url}/api/models/{c.repo_id}/paths-info/{c.commit}", "POST", data=b"x" * (2 << 20)
+        )
+        assert status in (400, 413)

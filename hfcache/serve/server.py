@@ -154,8 +154,9 @@ class Handler:
                 )
             return web.json_response(entries, headers=headers)
         if route.action == "paths-info":
-            body = await request.content.read(MAX_FORM_BYTES + 1)
-            if len(body) > MAX_FORM_BYTES:
+            try:
+                body = await request.read()  # refused past the app's client_max_size (MAX_FORM_BYTES)
+            except web.HTTPRequestEntityTooLarge:
                 return _error(413, None, "paths-info body too large")
             form = parse_qs(body.decode("utf-8", errors="replace"))
             paths = [protocol.check_path([p]) for p in form.get("paths", [])]
