@@ -388,3 +388,14 @@ def _reset_http_client() -> None:
     if close is None:
         from huggingface_hub.utils import reset_sessions as close
     close()
+
+
+def cache_two_revisions(hub: StandinHub, cache_dir: Path) -> tuple[CachedRepo, CachedRepo]:
+    """A new repo with two commits (the second changes only README.md), both cached, with listings."""
+    repo_id = hub.unique_repo_id()
+    files = sharded_model_files()
+    first = hub.add_commit(repo_id, files)
+    second = hub.add_commit(repo_id, {**files, "README.md": b"# v2\n"})
+    c1 = with_tree_listing(cache_repo(hub, cache_dir, repo_id, revision=first))
+    c2 = with_tree_listing(cache_repo(hub, cache_dir, repo_id, revision=second))
+    return c1, c2

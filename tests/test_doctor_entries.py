@@ -9,7 +9,7 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import CachedRepo, cache_repo, sharded_model_files, with_tree_listing
+from builders import CachedRepo, cache_two_revisions
 from checks import codes, loads_exactly, scan_warnings, the_finding
 from standin_hub import StandinHub
 
@@ -113,13 +113,8 @@ def test_missing_blob_restored_from_a_copy_in_another_revision(
 ) -> None:
     """Revision 2 holds a full copy of a shard; revision 1 only link text and no blob. The copy
     is verified, adopted as the blob, and both revisions load."""
-    repo_id = hub.unique_repo_id()
-    files = sharded_model_files()
-    first = hub.add_commit(repo_id, files)
-    second = hub.add_commit(repo_id, {**files, "README.md": b"# v2\n"})
     cache = tmp_path / "hub"
-    c1 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=first))
-    c2 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=second))
+    c1, c2 = cache_two_revisions(hub, cache)
     damage.git_link_text(c1, LFS_FILE)
     damage.full_copy_without_blob(c2, LFS_FILE)
     report = diagnose(cache)
@@ -127,8 +122,8 @@ def test_missing_blob_restored_from_a_copy_in_another_revision(
     result = fix(cache)
     assert {o.status for o in result.outcomes} == {"done"}
     assert not result.after.problems, result.after.findings
-    loads_exactly(c1, revision=first)
-    loads_exactly(c2, revision=second)
+    loads_exactly(c1, revision=c1.commit)
+    loads_exactly(c2, revision=c2.commit)
 
 
 def test_partial_download_missing_file_is_only_a_note(listed_cache: CachedRepo) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import damage
 import pytest
-from builders import CachedRepo, cache_repo, sharded_model_files, with_tree_listing
+from builders import CachedRepo, cache_two_revisions
 from checks import codes, loads_exactly, scan_warnings, the_finding
 from standin_hub import StandinHub
 
@@ -94,13 +94,8 @@ def test_wrong_size_copy_relinked_to_another_revisions_copy(
     hub: StandinHub, tmp_path: Path, hf_env: Path
 ) -> None:
     """The right bytes exist only as a full copy in another revision: adopted first, then linked."""
-    repo_id = hub.unique_repo_id()
-    files = sharded_model_files()
-    first = hub.add_commit(repo_id, files)
-    second = hub.add_commit(repo_id, {**files, "README.md": b"# v2\n"})
     cache = tmp_path / "hub"
-    c1 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=first))
-    c2 = with_tree_listing(cache_repo(hub, cache, repo_id, revision=second))
+    c1, c2 = cache_two_revisions(hub, cache)
     damage.full_copy_without_blob(c2, LFS_FILE)
     broken = damage.entry(c1, LFS_FILE)
     broken.unlink()
@@ -109,8 +104,8 @@ def test_wrong_size_copy_relinked_to_another_revisions_copy(
     assert the_finding(report, "entry-size-mismatch", broken).fixable
     result = fix(cache)
     assert "entry-size-mismatch" not in codes(result.after)
-    loads_exactly(c1, revision=first)
-    loads_exactly(c2, revision=second)
+    loads_exactly(c1, revision=c1.commit)
+    loads_exactly(c2, revision=c2.commit)
 
 
 def test_copy_failing_verify_is_not_counted_fixable(listed_cache: CachedRepo) -> None:
