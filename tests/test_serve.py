@@ -371,3 +371,18 @@ def test_api_side_routes_like_the_hub(fresh_cache: CachedRepo, tmp_path: Path) -
             f"{m.url}/api/models/{c.repo_id}/paths-info/{c.commit}", "POST", data=b"x" * (2 << 20)
         )
         assert status in (400, 413)
+
+
+def test_a_blob_changed_after_it_was_verified_is_hashed_again(
+    fresh_cache: CachedRepo, tmp_path: Path
+) -> None:
+    c = fresh_cache
+    name = "model-00002-of-00002.safetensors"
+    url = f"/{c.repo_id}/resolve/{c.commit}/{name}"
+    with running(c.cache_dir, state=tmp_path / "state") as m:
+        assert request(m.url + url)[2] == c.files[name]  # verified on this read
+        assert request(m.url + url)[2] == c.files[name]  # from the page cache, by sendfile
+        damage.flip_byte(Path(c.blob(name)).resolve(), 64)
+        status, _, body = request(m.url + url)
+        assert body != c.files[name] and len(body) < len(c.files[name])
+        assert request(m.url + url)[0] == 503

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from hfcache.fs.digests import identity_of
 from hfcache.serve import protocol
 from hfcache.serve.page import index_page
 from hfcache.serve.protocol import BadRequest, Route
@@ -197,9 +198,10 @@ class Handler:
         if not f.available:
             why = await asyncio.get_running_loop().run_in_executor(None, found.source.explain, view, f)
             return self._refuse(f, why, view.commit)
-        if self.verifier.verdict(f) is None and found.source.writing(view, f):
+        verdict = self.verifier.verdict(f)
+        if verdict is None and found.source.writing(view, f):
             return self._refuse(f, "it is being written right now (its lock is held); try again", view.commit)
-        if self.verifier.verdict(f) is False:
+        if verdict is False:
             return self._refuse(f, "its bytes do not hash to its blob id (blob-hash-mismatch)", view.commit)
         if request.if_none_match and any(e.value == f.blob_id for e in request.if_none_match):
             return web.Response(status=304, headers=headers)
@@ -211,7 +213,7 @@ class Handler:
             return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
         # A range, or a file another request is already hashing while it sends: hash it once, on a
         # thread, and send from the page cache (16 first readers then cost one extra hash, not 16).
-        if span is not None or self.verifier.verdict(f) or f.blob_id in self._streaming:
+        if span is not None or verdict or f.blob_id in self._streaming:
             if not await self.verifier.verify(f):
                 return self._refuse(
                     f, "its bytes do not hash to its blob id (blob-hash-mismatch)", view.commit
@@ -228,6 +230,7 @@ class Handler:
         resp.content_length = end - start
         if span is not None:
             resp.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        key = self.verifier.trusted_key(f)  # None if the file changed since its verdict
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
         transport = request.transport
@@ -240,6 +243,8 @@ class Handler:
                     raise ConnectionResetError("client went away")
                 fd = os.open(e.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # never a link planted since
                 with os.fdopen(fd, "rb") as fobj:
+                    if e is f.extents[0] and (key is None or identity_of(os.fstat(fd)) != key[1]):
+                        raise ConnectionResetError(f"{e.path} changed since it was verified")
                     limit = SLOW_CLIENT_GRACE + (hi - lo) / MIN_CLIENT_RATE
                     await asyncio.wait_for(
                         loop.sendfile(transport, fobj, e.offset + lo - pos, hi - lo), limit

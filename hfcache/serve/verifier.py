@@ -75,12 +75,18 @@ class Verifier:
 
     def verdict(self, f: ViewFile) -> bool | None:
         """True if the bytes hashed to the blob id, False if they did not, None if never hashed."""
-        key = _key(f)
+        return self._judge(f, _key(f))
+
+    def _judge(self, f: ViewFile, key: tuple[str, Identity] | None) -> bool | None:
         if key is None or f.blob_id is None:
             return None
-        algo = algo_for(f.blob_id)
-        digest = self.store.get(*key).get(algo.value)
+        digest = self.store.get(*key).get(algo_for(f.blob_id).value)
         return None if digest is None else digest == f.blob_id
+
+    def trusted_key(self, f: ViewFile) -> tuple[str, Identity] | None:
+        """The key of the bytes as they are now, if those very bytes were verified; else None."""
+        key = _key(f)
+        return key if self._judge(f, key) else None
 
     def record(self, f: ViewFile, digest: str, ident: tuple[str, Identity] | None) -> bool:
         """Remember what the bytes hashed to (keyed as they were before reading); True if right."""
