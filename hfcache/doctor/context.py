@@ -35,7 +35,7 @@ class Context:
         self.copies = copy_sources(self.diags, self.corrupt)
         self._patterns: dict[tuple[str, str], list[str]] = {}
         self._restorable: dict[tuple[str, str], str | None] = {}
-        self._restore_sources: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        self._restore_sources: dict[tuple[str, str], list[tuple[str, int]]] | None = None
 
     def supplied(self, repo: str, etag: str | None) -> bool:
         """Is blob ``etag`` of ``repo`` here, or will a planned repair put it here first?
@@ -49,28 +49,27 @@ class Context:
         return key in self.usable or key in self.copies or self._restorable_blob(repo, etag)
 
     def _restorable_blob(self, repo: str, etag: str) -> bool:
-        if repo not in self._restore_sources:
-            self._restore_sources[repo] = self._restore_candidates(repo)
+        if self._restore_sources is None:
+            self._restore_sources = self._restore_candidates()
         return any(
             self.restore(repo, path, etag, size) is not None
-            for path, size in self._restore_sources[repo].get(etag, ())
+            for path, size in self._restore_sources.get((repo, etag), ())
         )
 
-    def _restore_candidates(self, folder: str) -> dict[str, list[tuple[str, int]]]:
-        """etag → files that may hold its bytes under a transfer's rewrite: damaged blobs, wrong copies."""
-        found: dict[str, list[tuple[str, int]]] = {}
+    def _restore_candidates(self) -> dict[tuple[str, str], list[tuple[str, int]]]:
+        """(repo, etag) → files that may hold its bytes under a transfer's rewrite: damaged blobs
+        and wrong copies. Built once, on the first question about a blob that is not usable."""
+        found: dict[tuple[str, str], list[tuple[str, int]]] = {}
         for repo in self.cache.repos:
-            if repo.folder != folder:
-                continue
             for etag, blob in repo.blobs.items():
-                if blob.kind is Kind.FILE and (folder, etag) not in self.usable:
-                    found.setdefault(etag, []).append((blob.path, blob.size))
+                if blob.kind is Kind.FILE and (repo.folder, etag) not in self.usable:
+                    found.setdefault((repo.folder, etag), []).append((blob.path, blob.size))
         for d in self.diags:
             copy = d.node
-            if d.repo.folder != folder or d.form is not Form.COPY or not d.etag or copy is None:
+            if d.form is not Form.COPY or not d.etag or copy is None:
                 continue
             if d.expected_size not in (None, copy.size) or copy.path in self.corrupt:
-                found.setdefault(d.etag, []).append((copy.path, copy.size))
+                found.setdefault((d.repo.folder, d.etag), []).append((copy.path, copy.size))
         return found
 
     # --- the rule set ---------------------------------------------------------------------------
