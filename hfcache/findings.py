@@ -7,10 +7,12 @@ keeps ``docs/findings.md`` in step with that table, and ``--json`` consumers may
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from hfcache import layout
 from hfcache.actions import Action
 
 
@@ -116,11 +118,33 @@ class Finding:
     def fixable(self) -> bool:
         return self.fix is not None
 
+    def where(self) -> dict[str, str | None]:
+        """The repo (id and type), commit and Hub path the finding's path belongs to, where it says.
+
+        Derived from the path and the repo folder's name alone; ``None`` where they do not tell
+        (a blob belongs to no single file; a plain model folder has no repo id).
+        """
+        parsed = layout.parse_repo_folder(self.repo) if self.repo else None
+        commit = path_in_repo = None
+        marker = f"{os.sep}{self.repo}{os.sep}{layout.SNAPSHOTS}{os.sep}" if self.repo else None
+        if marker and marker in self.path:
+            rest = self.path.split(marker, 1)[1].split(os.sep)
+            if layout.COMMIT_RE.fullmatch(rest[0]):
+                commit = rest[0]
+                path_in_repo = "/".join(rest[1:]) or None
+        return {
+            "repo_id": parsed[1] if parsed else None,
+            "repo_type": parsed[0] if parsed else None,
+            "commit": commit,
+            "path_in_repo": path_in_repo,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "severity": self.severity.value,
             "path": self.path,
+            **self.where(),
             "message": self.message,
             "fixable": self.fixable,
             "fix": self.fix.describe() if self.fix is not None else None,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,10 @@ import pytest
 from builders import CachedRepo
 from test_cli import hfcache
 
-FINDING = {"code", "severity", "path", "message", "fixable", "fix", "action", "repo", "reclaimable_bytes"}
+FINDING = {
+    "code", "severity", "path", "repo_id", "repo_type", "commit", "path_in_repo", "message", "fixable",
+    "fix", "action", "repo", "reclaimable_bytes",
+}  # fmt: skip
 ACTION = {"step", "repo", "path", "etag", "commit", "leftover", "rewrite", "needs_verify", "description"}
 SUMMARY = {
     "repos", "revisions", "files", "bytes", "bytes_hashed", "bytes_reused", "errors", "warnings",
@@ -39,6 +44,8 @@ def test_doctor_shape(fresh_cache: CachedRepo) -> None:
     assert doc.keys() == REPORT and doc["summary"].keys() == SUMMARY
     (finding,) = doc["findings"]
     assert finding.keys() == FINDING and finding["action"].keys() == ACTION
+    assert (finding["repo_id"], finding["repo_type"]) == (fresh_cache.repo_id, "model")
+    assert (finding["commit"], finding["path_in_repo"]) == (fresh_cache.commit, "config.json")
     (planned,) = doc["plan"]
     assert planned.keys() == ACTION | {"resolves"}
     assert planned["resolves"] == [{"code": "link-backslash", "path": finding["path"]}]
@@ -160,3 +167,22 @@ def test_quarantine_older_than(fresh_cache: CachedRepo) -> None:
     old = time.time() - 3 * 86400
     os.utime(item, (old, old))
     assert len(_json("quarantine", c.cache_dir, "--empty", "--older-than", "1", code=0)["removed"]) == 1
+
+
+def test_file_names_that_are_not_utf8(fresh_cache: CachedRepo) -> None:
+    """JSON stays valid UTF-8 (undecodable bytes as \\udcXX escapes that give the bytes back)."""
+    c = fresh_cache
+    odd = os.path.join(os.fsencode(c.snapshot), b"caf\xe9.txt")
+    with open(odd, "wb") as f:
+        f.write(b"")
+    run = subprocess.run(
+        [sys.executable, "-m", "hfcache", "doctor", str(c.cache_dir), "--json"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stderr
+    doc = json.loads(run.stdout.decode("utf-8"))  # strict UTF-8
+    (found,) = [f for f in doc["findings"] if f["path"].endswith(".txt") and "caf" in f["path"]]
+    assert os.fsencode(found["path"]) == odd
+    human = subprocess.run([sys.executable, "-m", "hfcache", "doctor", str(c.cache_dir)], capture_output=True)
+    assert human.returncode == 1 and b"Traceback" not in human.stderr

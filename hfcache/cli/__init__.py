@@ -59,6 +59,10 @@ def _usage_error(e: Exception) -> int:
 
 def main() -> None:
     """Console-script entry point."""
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 never ends a report
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         code = app(standalone_mode=False)
     except Exception as e:

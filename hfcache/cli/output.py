@@ -8,6 +8,7 @@ silences everything but the data and errors.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from typing import Any
@@ -16,6 +17,7 @@ import typer
 from rich.console import Console
 from tqdm import tqdm
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
 SCHEMA_VERSION = 1
 """Version of every JSON document hfcache prints; raised when a field changes meaning or goes."""
 
@@ -69,9 +71,14 @@ class Output:
         self.err = Console(file=sys.stderr, highlight=False, width=None if sys.stderr.isatty() else 120)
 
     def data(self, obj: dict[str, Any]) -> None:
-        """Print the command's JSON document on stdout."""
-        self._data.write(json.dumps({"schema_version": SCHEMA_VERSION, **obj}, indent=2, ensure_ascii=False))
-        self._data.write("\n")
+        """Print the command's JSON document on stdout, as valid UTF-8 whatever the file names.
+
+        A file name that is not UTF-8 reaches Python as lone surrogates (``os.fsdecode``); they are
+        written as ``\\udcXX`` escapes, which ``json.loads`` turns back into the same string, and
+        ``os.fsencode`` of that into the original bytes.
+        """
+        text = json.dumps({"schema_version": SCHEMA_VERSION, **obj}, indent=2, ensure_ascii=False)
+        self._data.write(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         self._data.flush()
 
     def say(self, text: str) -> None:
