@@ -8,6 +8,7 @@ silences everything but the data and errors.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import threading
@@ -23,6 +24,14 @@ SCHEMA_VERSION = 1
 
 JSON_OPTION: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (errors too).")
 QUIET_OPTION: bool = typer.Option(False, "-q", "--quiet", help="Print only the data and errors.")
+
+
+def _piped_width() -> int:
+    """Columns for output that is not a terminal: ``COLUMNS`` if set, else 120."""
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 120
 
 
 class TqdmProgress:
@@ -66,9 +75,11 @@ class Output:
         # When stdout carries binary data (pack -o -), everything else goes to stderr.
         self._data = sys.stderr if data_to_stderr else sys.stdout
         # Piped output keeps a readable width instead of rich's 80-column default.
-        width = None if self._data.isatty() else 120
+        width = None if self._data.isatty() else _piped_width()
         self.out = Console(file=self._data, highlight=False, soft_wrap=False, width=width)
-        self.err = Console(file=sys.stderr, highlight=False, width=None if sys.stderr.isatty() else 120)
+        self.err = Console(
+            file=sys.stderr, highlight=False, width=None if sys.stderr.isatty() else _piped_width()
+        )
 
     def data(self, obj: dict[str, Any]) -> None:
         """Print the command's JSON document on stdout, as valid UTF-8 whatever the file names.
