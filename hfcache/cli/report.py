@@ -8,6 +8,7 @@ table instead.
 from __future__ import annotations
 
 import os
+import shlex
 import textwrap
 from collections import defaultdict
 
@@ -103,10 +104,6 @@ def describe_plan(plan: Plan) -> str:
     for a in plan.actions:
         counts[a.step] = counts.get(a.step, 0) + 1
     return "--fix would: " + ", ".join(_STEP_WORDS[step].format(n=n) for step, n in counts.items()) + "."
-
-
-def _quote(path: str) -> str:
-    return path if all(c.isalnum() or c in "/._-~+" for c in path) else "'" + path.replace("'", "'\\''") + "'"
 
 
 def _repo_label(folder: str | None, f: Finding) -> str:
@@ -205,7 +202,7 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
     if s.quarantine_items:
         out.say(
             f"quarantine: {human_size(s.quarantine_bytes)} in {s.quarantine_items} item(s) kept by --fix "
-            f"instead of deleted; `hfcache quarantine {_quote(report.location.path)}` lists them"
+            f"instead of deleted; `hfcache quarantine {shlex.quote(report.location.path)}` lists them"
         )
     if not report.findings:
         unhashed = (
@@ -222,6 +219,6 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
     if report.plan.actions and not fixed:
         _wrapped(out, Text(describe_plan(report.plan)))
         verify = " --verify" if report.plan.needs_verify else ""
-        out.say(f"To repair: hfcache doctor {_quote(report.location.path)} --fix{verify}")
+        out.say(f"To repair: hfcache doctor {shlex.quote(report.location.path)} --fix{verify}")
     if not report.problems:
         out.out.print("[green]No errors or warnings.[/green]")
