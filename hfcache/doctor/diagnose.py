@@ -151,16 +151,24 @@ def diagnose(
     verify_hashes: bool = False,
     progress: Progress = NO_PROGRESS,
     store: DigestStore | None = None,
+    known: Verification | None = None,
 ) -> Report:
     """Diagnose a cache, repo folder or model folder (``None``: the cache huggingface_hub uses).
 
     With ``verify_hashes`` every blob, store entry and full copy is hashed and compared with
     its name or tree listing; ``progress`` then hears about the bytes hashed. With a ``store``,
     files unchanged since an earlier run keep their recorded digests instead of being hashed.
+    ``known`` digests (what a repair hashed) are judged as well, also without ``verify_hashes``.
     """
     location = target if isinstance(target, Location) else locate(target)
     cache = scan_location(location)
     diags = diagnose_cache(cache)
-    verification = verify(cache, diags, progress=progress, store=store) if verify_hashes else None
+    verification = None
+    if verify_hashes or known is not None:
+        # ``known`` digests (a repair's) are judged too; without verify_hashes nothing new is hashed.
+        verification = verify(
+            cache, diags, progress=progress, known=known, only_known=not verify_hashes, store=store
+        )
     findings = run_checks(cache, diags, verification)
-    return Report(location, cache, tuple(diags), tuple(findings), verification, list_quarantine(location))
+    shown = verification if verify_hashes else None
+    return Report(location, cache, tuple(diags), tuple(findings), shown, list_quarantine(location))

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfcache.actions import Plan
-from hfcache.doctor import Report, diagnose, run_checks
-from hfcache.doctor.verify import Verification, verify
+from hfcache.doctor import Report, diagnose
+from hfcache.doctor.verify import Verification
 from hfcache.fs.digests import DigestStore
 from hfcache.layout import Location, locate
 from hfcache.progress import NO_PROGRESS, Progress
@@ -49,12 +49,7 @@ def _recheck(before: Report, learned: Verification) -> Report:
     With ``--verify`` everything not already hashed is hashed; without it, only what the repair
     hashed is judged, so a copy that failed its hash during the repair is reported as such.
     """
-    after = diagnose(before.location)
-    verified = before.verification is not None
-    check = verify(after.cache, list(after.diags), known=learned, only_known=not verified)
-    findings = run_checks(after.cache, list(after.diags), check)
-    verification = check if verified else None
-    return Report(after.location, after.cache, after.diags, tuple(findings), verification, after.quarantine)
+    return diagnose(before.location, verify_hashes=before.verification is not None, known=learned)
 
 
 def fix(

@@ -23,9 +23,12 @@ def _blob_fix(ctx: Context, f: Finding) -> Action | None:
     if f.repo is None:
         return None
     etag = os.path.basename(f.path)
+    from_copy = ctx.content_for(f.repo, etag)
+    if from_copy is not None:
+        return from_copy
     st = fsops.lstat_or_none(f.path)
     restored = ctx.restore(f.repo, f.path, etag, st.st_size) if st is not None else None
-    return ctx.content_for(f.repo, etag) or restored or ctx.quarantine_blob(f.repo, f.path, etag)
+    return restored or ctx.quarantine_blob(f.repo, f.path, etag)
 
 
 def hash_findings(ctx: Context, found: Iterable[Finding]) -> Iterator[Finding]:
