@@ -113,6 +113,12 @@ class Finding:
     repo: str | None = None
     severity: Severity = field(default=Severity.ERROR)
     reclaimable: int = 0
+    about: tuple[str, ...] = ()
+    """For a finding about a blob: the snapshot entries whose content it is."""
+    folded_into: str | None = None
+    """The code of the primary finding about the same damaged file, when this is a consequence of it."""
+    also: tuple[str, ...] = ()
+    """On a primary finding: the codes of the consequences folded into it."""
 
     @property
     def fixable(self) -> bool:
@@ -121,14 +127,15 @@ class Finding:
     def where(self) -> dict[str, str | None]:
         """The repo (id and type), commit and Hub path the finding's path belongs to, where it says.
 
-        Derived from the path and the repo folder's name alone; ``None`` where they do not tell
-        (a blob belongs to no single file; a plain model folder has no repo id).
+        Derived from the path (for a blob: the first file it holds) and the repo folder's name
+        alone; ``None`` where they do not tell (an unused blob; a plain model folder's repo id).
         """
         parsed = layout.parse_repo_folder(self.repo) if self.repo else None
         commit = path_in_repo = None
         marker = f"{os.sep}{self.repo}{os.sep}{layout.SNAPSHOTS}{os.sep}" if self.repo else None
-        if marker and marker in self.path:
-            rest = self.path.split(marker, 1)[1].split(os.sep)
+        path = self.about[0] if self.about else self.path
+        if marker and marker in path:
+            rest = path.split(marker, 1)[1].split(os.sep)
             if layout.COMMIT_RE.fullmatch(rest[0]):
                 commit = rest[0]
                 path_in_repo = "/".join(rest[1:]) or None
@@ -151,6 +158,9 @@ class Finding:
             "action": self.fix.to_json() if self.fix is not None else None,
             "repo": self.repo,
             "reclaimable_bytes": self.reclaimable,
+            "about": list(self.about),
+            "folded_into": self.folded_into,
+            "also": list(self.also),
         }
 
 

@@ -20,7 +20,7 @@ from test_cli import hfcache
 
 FINDING = {
     "code", "severity", "path", "repo_id", "repo_type", "commit", "path_in_repo", "message", "fixable",
-    "fix", "action", "repo", "reclaimable_bytes",
+    "fix", "action", "repo", "reclaimable_bytes", "about", "folded_into", "also",
 }  # fmt: skip
 ACTION = {"step", "repo", "path", "etag", "commit", "leftover", "rewrite", "needs_verify", "description"}
 SUMMARY = {

@@ -18,7 +18,9 @@ from rich.text import Text
 from hfcache.actions import Plan, Step
 from hfcache.cli.output import Output
 from hfcache.doctor import Report
+from hfcache.doctor.hints import download_command, needs_fetch
 from hfcache.findings import CODES, Finding, Severity
+from hfcache.layout import SNAPSHOTS
 from hfcache.repair import FixResult
 from hfcache.repair.apply import reclaimed
 from hfcache.units import human_size
@@ -114,12 +116,45 @@ def _repo_label(folder: str | None, f: Finding) -> str:
     return f"{where['repo_id']}{kind}"
 
 
-def _in_repo(f: Finding, root: str) -> str:
-    """A finding's file for people: its path in the repo and short commit, else relative to the repo."""
-    where = f.where()
-    if where["path_in_repo"] and where["commit"]:
-        return f"{where['path_in_repo']} @ {str(where['commit'])[:8]}"
-    return short_path(f.path, root)
+def _files(group: list[Finding], root: str) -> str:
+    """The files a group concerns, by commit: ``a.json, b.bin @ ce3ab149``, the rest counted."""
+    by_commit: dict[str | None, list[str]] = defaultdict(list)
+    for f in group:
+        where = f.where()
+        if where["path_in_repo"] and where["commit"]:
+            names = [str(where["path_in_repo"]), *(_rel(p, f) for p in f.about[1:])]
+            by_commit[str(where["commit"])].extend(
+                n for n in names if n not in by_commit[str(where["commit"])]
+            )
+        else:
+            by_commit[None].append(short_path(f.path, root))
+    parts, shown, total = [], 0, sum(len(v) for v in by_commit.values())
+    for commit, names in by_commit.items():
+        take = names[: max(0, _SHOWN - shown)]
+        shown += len(take)
+        if take:
+            parts.append(", ".join(take) + (f" @ {commit[:8]}" if commit else ""))
+    more = f" and {total - shown} more" if total > shown else ""
+    return "; ".join(parts) + more
+
+
+def _rel(path: str, f: Finding) -> str:
+    """An entry's path inside its snapshot (the commit dropped: the group line names it)."""
+    parts = path.split(os.sep)
+    return "/".join(parts[parts.index(SNAPSHOTS) + 2 :]) if SNAPSHOTS in parts else path
+
+
+def _download_lines(group: list[Finding]) -> list[str]:
+    """One ``hf download`` per revision for the files of ``group`` that must be fetched again."""
+    wanted: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for f in group:
+        where = f.where()
+        if not needs_fetch(f) or not (where["repo_id"] and where["commit"]):
+            continue
+        key = (str(where["repo_id"]), str(where["repo_type"]), str(where["commit"]))
+        wanted[key].add(str(where["path_in_repo"]))
+        wanted[key].update(_rel(p, f) for p in f.about[1:])
+    return [download_command(*key, names) for key, names in wanted.items()]
 
 
 def _group_lines(code: str, group: list[Finding], root: str) -> list[Text]:
@@ -128,14 +163,20 @@ def _group_lines(code: str, group: list[Finding], root: str) -> list[Text]:
     head = Text("  ")
     head.append(f"{first.severity.value:<7}", style=_STYLE[first.severity])
     head.append(f" {code}{count}: {CODES[code].title}")
-    files = [_in_repo(f, root) for f in group[:_SHOWN]]
-    more = f" and {len(group) - _SHOWN} more" if len(group) > _SHOWN else ""
-    lines = [head, Text(f"{', '.join(files)}{more}")]
+    lines = [head, Text(_files(group, root))]
+    also = sorted({c for f in group for c in f.also})
+    if also:
+        lines.append(Text("also: " + "; ".join(CODES[c].title for c in also), style="dim"))
     fixable = [f for f in group if f.fix is not None]
     if fixable and fixable[0].fix is not None:
         part = "" if len(fixable) == len(group) else f" ({len(fixable)} of {len(group)})"
         lines.append(Text(f"fix{part}: {_GROUP_FIX[fixable[0].fix.step]}", style="green"))
-    if len(fixable) < len(group):
+    downloads = _download_lines(group)
+    if downloads:
+        then = "then, " if fixable else ""
+        lines.append(Text(f"{then}on a machine with access, download and copy the cache again:"))
+        lines.extend(Text(c, style="bold") for c in downloads)
+    elif len(fixable) < len(group):
         advice = next(f for f in group if f.fix is None).message
         lines.append(Text(advice, style="dim" if first.severity is Severity.INFO else ""))
     return lines
@@ -144,7 +185,15 @@ def _group_lines(code: str, group: list[Finding], root: str) -> list[Text]:
 def _wrapped(out: Output, text: Text, indent: str = "") -> None:
     """Print ``text`` wrapped at word boundaries to the output's width, each line indented."""
     width = max(40, out.out.width)
-    for line in textwrap.wrap(text.plain, width, initial_indent=indent, subsequent_indent=indent or "    "):
+    lines = textwrap.wrap(
+        text.plain,
+        width,
+        initial_indent=indent,
+        subsequent_indent=indent or "    ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    for line in lines:
         out.out.print(Text(line, style=text.style), soft_wrap=True)
 
 
@@ -152,7 +201,8 @@ def _grouped(out: Output, report: Report) -> None:
     root = report.cache.root
     by_repo: dict[str | None, list[Finding]] = defaultdict(list)
     for f in report.findings:
-        by_repo[f.repo].append(f)
+        if f.folded_into is None:
+            by_repo[f.repo].append(f)
     for folder, findings in by_repo.items():
         out.out.print(Text(_repo_label(folder, findings[0]), style="bold"))
         by_code: dict[str, list[Finding]] = defaultdict(list)
@@ -162,7 +212,10 @@ def _grouped(out: Output, report: Report) -> None:
             head, *rest = _group_lines(code, group, root)
             out.out.print(head, soft_wrap=True)
             for line in rest:
-                _wrapped(out, line, " " * 10)
+                if line.plain.startswith("hf download "):  # a command to paste stays one line
+                    out.out.print(Text(" " * 12) + line, soft_wrap=True)
+                else:
+                    _wrapped(out, line, " " * 10)
 
 
 def _table(out: Output, report: Report) -> None:
@@ -193,11 +246,14 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
     s = report.summary
     hashed = f", {human_size(s.bytes_hashed)} hashed" if report.verification is not None else ""
     if s.bytes_reused:
-        hashed += f", {human_size(s.bytes_reused)} unchanged since an earlier --verify (not hashed again)"
-    out.out.print(
-        f"{report.location.kind.value} {report.location.path}: {s.repos} repo(s), {s.revisions} revision(s), "
-        f"{s.files} file(s), {human_size(s.bytes)}{hashed}",
-        markup=False,
+        again = f", {human_size(s.bytes_hashed)} hashed now" if s.bytes_hashed else ""
+        hashed = f", {human_size(s.bytes_reused)} verified by an earlier --verify and unchanged{again}"
+    _wrapped(
+        out,
+        Text(
+            f"{report.location.kind.value} {report.location.path}: {s.repos} repo(s), "
+            f"{s.revisions} revision(s), {s.files} file(s), {human_size(s.bytes)}{hashed}"
+        ),
     )
     if s.quarantine_items:
         out.say(
@@ -210,12 +266,17 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
         )
         out.out.print(f"[green]No problems found.[/green]{unhashed}")
         return
-    line = f"{s.errors} error(s), {s.warnings} warning(s), {s.infos} note(s)"
+    shown = [f for f in report.findings if f.folded_into is None]
+    count = {v: sum(1 for f in shown if f.severity is v) for v in Severity}
+    line = f"{count[Severity.ERROR]} error(s), {count[Severity.WARNING]} warning(s), "
+    line += f"{count[Severity.INFO]} note(s)"
+    if len(shown) < len(report.findings) and not verbose:
+        line += f" ({len(report.findings) - len(shown)} more folded into them; -v lists every one)"
     if s.fixable:
         line += f"; --fix can repair {s.fixable}"
         if s.reclaimable:
             line += f" and reclaim {human_size(s.reclaimable)}"
-    out.out.print(line, markup=False)
+    _wrapped(out, Text(line))
     if report.plan.actions and not fixed:
         _wrapped(out, Text(describe_plan(report.plan)))
         verify = " --verify" if report.plan.needs_verify else ""

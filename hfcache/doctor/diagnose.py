@@ -18,6 +18,7 @@ from hfcache.doctor.checks.refs import ref_findings
 from hfcache.doctor.checks.shards import shard_findings
 from hfcache.doctor.checks.snapshots import entry_findings
 from hfcache.doctor.context import Context
+from hfcache.doctor.fold import fold
 from hfcache.doctor.verify import Verification, verify
 from hfcache.findings import Finding, Severity
 from hfcache.fs.digests import DigestStore
@@ -136,7 +137,7 @@ def run_checks(cache: Cache, diags: list[EntryDiag], verification: Verification 
             yield from hash_findings(ctx, verification.findings)
 
     found = all_findings() if not cache.local_dir else _without_fixes(all_findings())
-    return sorted(found, key=_sort_key)
+    return fold(sorted(found, key=_sort_key), diags)
 
 
 def _without_fixes(findings: Iterator[Finding]) -> Iterator[Finding]:

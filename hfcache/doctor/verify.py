@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from hfcache import layout
+from hfcache.doctor.hints import blob_label, blob_users, fetch_again, fetch_blob_again, short
 from hfcache.findings import Finding, Severity, finding
 from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import XET_UNAVAILABLE, Algo, HashJob, HashResult, algo_for, hash_files
@@ -79,27 +80,33 @@ class _Target:
     code: str
     expected: str | None
     label: str
+    advice: str = "download it again"
 
 
 def plan_jobs(cache: Cache, diags: Iterable[EntryDiag]) -> dict[str, tuple[HashJob, _Target]]:
     """Every file to hash, once, with what it should match."""
     jobs: dict[str, tuple[HashJob, _Target]] = {}
+    diags = list(diags)
+    users = blob_users(diags)
     for repo in cache.repos:
         for etag, node in repo.blobs.items():
             if node.kind is Kind.FILE and layout.is_etag(etag):
-                target = _Target(repo.folder, "blob-hash-mismatch", etag, f"blob {etag} of {repo.folder}")
+                holders = users.get((repo.folder, etag), [])
+                label = blob_label(etag, holders)
+                target = _Target(repo.folder, "blob-hash-mismatch", etag, label, fetch_blob_again(holders))
                 jobs[node.path] = (HashJob(node.path, frozenset({algo_for(etag)}), node.size), target)
     if cache.store is not None:
         for name, node in cache.store.entries.items():
             if node.kind is Kind.FILE:
-                target = _Target(None, "store-hash-mismatch", name, f"shared store entry {name}")
+                target = _Target(None, "store-hash-mismatch", name, f"shared store entry {short(name)}")
                 jobs[node.path] = (HashJob(node.path, frozenset({Algo.XET}), node.size), target)
     for d in diags:
         if d.form is not Form.COPY or d.node is None or d.node.path in jobs:
             continue
         algos = frozenset({algo_for(d.etag)}) if d.etag else frozenset({Algo.SHA256, Algo.GIT_SHA1})
         label = f"{d.name} in snapshot {d.revision.commit[:8]}"
-        target = _Target(d.repo.folder, "entry-hash-mismatch", d.etag, label)
+        advice = fetch_again(d.repo, d.revision, [d.name])
+        target = _Target(d.repo.folder, "entry-hash-mismatch", d.etag, label, advice)
         jobs[d.node.path] = (HashJob(d.node.path, algos, d.node.size), target)
     return jobs
 
@@ -139,8 +146,8 @@ def _compare(path: str, digests: dict[Algo, str], target: _Target, out: Verifica
     yield finding(
         target.code,
         path,
-        f"{target.label} hashes to {actual} ({algo.value}), not {target.expected}: its bytes are corrupt. "
-        "Download it again.",
+        f"{target.label} hashes to {short(actual)} ({algo.value}), not {short(target.expected)}: its bytes "
+        f"are corrupt; {target.advice}.",
         repo=target.repo,
     )
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from hfcache import layout
 from hfcache.doctor.context import Context
+from hfcache.doctor.hints import blob_label, blob_users, fetch_blob_again, link_text, short
 from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Cache, Kind, Node, Repo
 from hfcache.scan.entries import EntryDiag
@@ -58,7 +59,7 @@ def _blob_link_finding(cache: Cache, repo: Repo, node: Node) -> Finding | None:
         return finding(
             code,
             node.path,
-            f"blob {os.path.basename(node.path)} of {repo.folder} is a link to {node.target!r}, which is not "
+            f"blob {short(os.path.basename(node.path))} is a link to {link_text(node.target)}, which is not "
             "an entry of the shared blob store; hfcache did not follow it. Download the file again.",
             repo=repo.folder,
         )
@@ -66,7 +67,7 @@ def _blob_link_finding(cache: Cache, repo: Repo, node: Node) -> Finding | None:
         return finding(
             "store-missing",
             node.path,
-            f"blob {os.path.basename(node.path)} of {repo.folder} links to the shared store entry {target}, "
+            f"blob {short(os.path.basename(node.path))} links to the shared store entry {target}, "
             "which is not there (the store was not copied along?). Copy <cache>/blobs/ too, "
             "or download again.",
             repo=repo.folder,
@@ -88,6 +89,7 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
     copied = {d.node.inode for d in diags if d.node is not None and d.node.kind is Kind.FILE and d.node.inode}
     used |= {etag for etag, n in repo.blobs.items() if n.kind is Kind.FILE and n.inode in copied}
     sizes = expected_sizes(repo)
+    users = blob_users(diags)
     for etag, node in repo.blobs.items():
         if node.kind is Kind.LINK:
             link_problem = _blob_link_finding(cache, repo, node)
@@ -109,12 +111,13 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
             fix = ctx.content_for(repo.folder, etag)
             if fix is None and node.kind is Kind.FILE:
                 fix = ctx.restore(repo.folder, node.path, etag, actual)
-            advice = "" if fix is not None else " Download it again."
+            holders = users.get((repo.folder, etag), [])
+            advice = "" if fix is not None else f"; {fetch_blob_again(holders)}"
             yield finding(
                 "blob-size-mismatch",
                 node.path,
-                f"blob {etag} of {repo.folder} holds {human_size(actual)}, but the tree listing says "
-                f"{human_size(sizes[etag])}: it was truncated or overwritten.{advice}",
+                f"{blob_label(etag, holders)} holds {human_size(actual)}, but the tree listing says "
+                f"{human_size(sizes[etag])}: it was truncated or overwritten{advice}.",
                 fix=fix,
                 repo=repo.folder,
             )
@@ -123,7 +126,7 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
             yield finding(
                 "blob-orphan",
                 node.path,
-                f"blob {etag} of {repo.folder} is not used by any snapshot ({human_size(size)}); "
+                f"blob {short(etag)} is not used by any snapshot ({human_size(size)}); "
                 "`hf cache prune` or deleting the file reclaims it.",
                 repo=repo.folder,
                 reclaimable=size,
@@ -169,8 +172,8 @@ def store_findings(cache: Cache) -> Iterator[Finding]:
             yield finding(
                 "store-orphan",
                 node.path,
-                f"shared store entry {name} is used by no repo ({human_size(node.size)}); `hf cache prune` "
-                "reclaims it.",
+                f"shared store entry {short(name)} is used by no repo ({human_size(node.size)}); "
+                "`hf cache prune` reclaims it.",
                 reclaimable=node.size,
             )
 

@@ -10,6 +10,7 @@ import os
 import posixpath
 from collections.abc import Iterator
 
+from hfcache.doctor.hints import fetch_again
 from hfcache.findings import Finding, finding
 from hfcache.formats.safetensors import Header, HeaderError, read_header, read_index
 from hfcache.model import Cache
@@ -39,7 +40,7 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
             "shard-header-unreadable",
             d.path,
             f"{d.name} in snapshot {d.revision.commit[:8]}: the safetensors header cannot be read "
-            f"({header.reason}); loading it fails. Download the file again.",
+            f"({header.reason}); loading it fails: {fetch_again(d.repo, d.revision, [d.name])}.",
             repo=repo,
         )
         return
@@ -49,7 +50,8 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
             "shard-truncated",
             d.path,
             f"{d.name} in snapshot {d.revision.commit[:8]} is {human_size(size)}, but its header needs "
-            f"{human_size(header.expected_size)}: the file was cut short. Download it again.",
+            f"{human_size(header.expected_size)}: the file was cut short; "
+            f"{fetch_again(d.repo, d.revision, [d.name])}.",
             repo=repo,
         )
 
@@ -102,8 +104,7 @@ def _index_findings(
                 "shard-missing",
                 sd.path if sd is not None else os.path.join(d.revision.path, *shard.split("/")),
                 f"{shard} is named by {d.name} in snapshot {rev} ({len(tensors)} tensors) but is not in the "
-                f"cache; loading the checkpoint fails. Download it: `hf download {d.repo.repo_id} {shard} "
-                f"--revision {d.revision.commit}`.",
+                f"cache; loading the checkpoint fails: {fetch_again(d.repo, d.revision, [shard])}.",
                 repo=repo,
             )
             continue
@@ -119,7 +120,7 @@ def _index_findings(
                 "shard-tensor-missing",
                 sd.path,
                 f"{shard} lacks {len(absent)} tensor(s) that {d.name} places in it ({shown}): the shard is "
-                "from another version of the model. Download the matching shard.",
+                f"from another version of the model; {fetch_again(d.repo, d.revision, [shard])}.",
                 repo=repo,
             )
     if all_read and index.total_size is not None and total != index.total_size:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from hfcache import layout
 from hfcache.actions import Action, Step
 from hfcache.doctor.context import Context, is_plain_folder
+from hfcache.doctor.hints import fetch_again, link_text, short
 from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Kind
 from hfcache.scan.entries import EntryDiag, Form
@@ -45,34 +46,35 @@ FORM_CODES = {
 }
 
 _FORM_TEXT = {
-    Form.LINK_TEXT: "a small file holding the link text {t!r} (what git writes when core.symlinks=false)",
-    Form.CYGWIN: "a Cygwin/MSYS '!<symlink>' file pointing to {t!r}; only Cygwin programs follow it",
-    Form.XSYM: "a Minshall-French 'XSym' file pointing to {t!r}, left by an SMB/CIFS copy with mfsymlinks",
-    Form.INTERIX: "an Interix/SFU 'IntxLNK' file pointing to {t!r}",
+    Form.LINK_TEXT: "a small file holding the link text {t} (what git writes when core.symlinks=false)",
+    Form.CYGWIN: "a Cygwin/MSYS '!<symlink>' file pointing to {t}; only Cygwin programs follow it",
+    Form.XSYM: "a Minshall-French 'XSym' file pointing to {t}, left by an SMB/CIFS copy with mfsymlinks",
+    Form.INTERIX: "an Interix/SFU 'IntxLNK' file pointing to {t}",
 }
 
 
 def _describe(d: EntryDiag) -> str:
     """What is wrong with the entry, in plain words."""
-    node, t = d.node, (d.node.target if d.node is not None else None) or d.link_target
+    node = d.node
+    t = link_text((node.target if node is not None else None) or d.link_target)
     where = f"{d.name} in snapshot {d.revision.commit[:8]}"
     if d.form is Form.LINK_ABSOLUTE:
         return f"{where} is an absolute link ({t}); it works here but breaks when the cache is moved"
     if d.form is Form.LINK_BACKSLASH:
-        return f"{where} links to {t!r}, written with Windows backslashes, which Linux cannot follow"
+        return f"{where} links to {t}, written with Windows backslashes, which Linux cannot follow"
     if d.form is Form.LINK_FOREIGN:
-        return f"{where} links to {t!r}, an absolute path on another machine or account"
+        return f"{where} links to {t}, an absolute path on another machine or account"
     if d.form is Form.LINK_MISSING:
-        return f"{where} links to {t!r}, but that blob is not in the cache"
+        return f"{where} links to {t}, but that blob is not in the cache"
     if d.form is Form.LINK_OUTSIDE:
-        return f"{where} links to {t!r}, outside the cache; hfcache did not follow it"
+        return f"{where} links to {t}, outside the cache; hfcache did not follow it"
     if d.form is Form.LINK_BAD:
-        return f"{where} links to {t!r}, which is not a blob of this repo"
+        return f"{where} links to {t}, which is not a blob of this repo"
     if d.form in _FORM_TEXT:
         return f"{where} is {_FORM_TEXT[d.form].format(t=t)}"
     if d.form is Form.LNK:
         shortcut = os.path.basename(d.leftover or "")
-        return f"{where} is missing; a Windows shortcut {shortcut} pointing to {t!r} stands in its place"
+        return f"{where} is missing; a Windows shortcut {shortcut} pointing to {t} stands in its place"
     if d.form is Form.EMPTY:
         size = f" (the tree listing says {human_size(d.expected_size)})" if d.expected_size else ""
         return f"{where} is an empty placeholder file{size}"
@@ -88,11 +90,7 @@ def _describe(d: EntryDiag) -> str:
 
 
 def _unfixable_advice(d: EntryDiag) -> str:
-    rev = d.revision.commit
-    return (
-        f"Its content is not in the cache: on a machine with access run "
-        f"`hf download {d.repo.repo_id} {d.name} --revision {rev}` and copy the cache again"
-    )
+    return f"Its content is not in the cache: {fetch_again(d.repo, d.revision, [d.name])}"
 
 
 def entry_findings(ctx: Context) -> Iterator[Finding]:
@@ -107,8 +105,8 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
                 yield finding(
                     "entry-wrong-blob",
                     d.path,
-                    f"{d.name} in snapshot {d.revision.commit[:8]} leads to blobs/{wrong}, but the tree "
-                    f"listing names blobs/{d.etag}: programs silently read the wrong bytes",
+                    f"{d.name} in snapshot {d.revision.commit[:8]} leads to blob {short(wrong)}, but the "
+                    f"tree listing names blob {short(d.etag or '')}: programs silently read the wrong bytes",
                     fix=ctx.link(d),
                     repo=repo,
                 )

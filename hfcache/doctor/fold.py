@@ -1,0 +1,88 @@
+"""One damaged file, one primary finding: consequences are folded into their cause.
+
+A truncated shard is seen by three checks: its blob is shorter than the tree listing says
+(``blob-size-mismatch``), its safetensors header promises more bytes (``shard-truncated``), and
+with ``--verify`` its bytes do not hash to its name (``blob-hash-mismatch``); on a Windows copy
+its link is written with backslashes too. People need one line about the file, named by the
+file, saying what to do. Every finding is kept (``--json`` and ``--verbose`` list them, and the
+plan still carries every fix); the consequences only point at the primary one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
+
+from hfcache.doctor.hints import blob_users
+from hfcache.findings import Finding
+from hfcache.scan.entries import EntryDiag
+
+CAUSES = (
+    "blob-hash-mismatch",
+    "store-hash-mismatch",
+    "entry-hash-mismatch",
+    "blob-size-mismatch",
+    "entry-size-mismatch",
+    "store-missing",
+    "entry-wrong-blob",
+    "shard-truncated",
+    "shard-header-unreadable",
+    "shard-tensor-missing",
+    "shard-missing",
+)
+"""Codes that say what is wrong with a file's bytes, most telling first; they are primary over
+the rest (how the entry is linked) and over later ones about the same file."""
+_RANK = {code: i for i, code in enumerate(CAUSES)}
+
+
+def _rank(f: Finding) -> int:
+    return _RANK.get(f.code, len(CAUSES))
+
+
+def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Finding]:
+    """``findings`` with blob findings naming their files and consequences pointing at their cause.
+
+    Order is kept. A finding about a blob gets ``about``: the entries it holds. Findings about the
+    same entry are then judged together: the one whose code ranks first in :data:`CAUSES` is
+    primary and lists the others in ``also``; each other gets ``folded_into``. A file with no cause
+    among its findings (a backslash link and a full copy elsewhere) folds nothing.
+    """
+    users = {
+        os.path.join(entries[0].repo.path, "blobs", etag): tuple(sorted(d.path for d in entries))
+        for (_, etag), entries in blob_users(diags).items()
+    }
+    found = [replace(f, about=users[f.path]) if f.path in users and not f.about else f for f in findings]
+    by_entry: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(found):
+        for entry in f.about or (f.path,):
+            by_entry[entry].append(i)
+    folded: dict[int, int] = {}
+    for members in by_entry.values():
+        if len(members) < 2:
+            continue
+        primary = min(members, key=lambda i: (_rank(found[i]), found[i].severity.rank, i))
+        first = found[primary]
+        if _rank(first) == len(CAUSES):
+            continue
+        for i in members:
+            f = found[i]
+            if i != primary and i not in folded and f.severity.rank >= first.severity.rank:
+                folded[i] = primary
+    for i, primary in folded.items():
+        while primary in folded:  # a primary for one entry may be a consequence for another
+            primary = folded[primary]
+        folded[i] = primary
+    also: dict[int, list[str]] = defaultdict(list)
+    for i, primary in folded.items():
+        if found[i].code not in also[primary] and found[i].code != found[primary].code:
+            also[primary].append(found[i].code)
+    result = []
+    for i, f in enumerate(found):
+        if i in folded:
+            f = replace(f, folded_into=found[folded[i]].code)
+        elif also.get(i):
+            f = replace(f, also=tuple(also[i]))
+        result.append(f)
+    return result
