@@ -77,7 +77,7 @@ def test_dataset_repo(hub: StandinHub, tmp_path: Path, hf_env: Path) -> None:
     pack([repo_id], str(tmp_path / "d.tar"), cache_dir=str(c.cache_dir), repo_type="dataset")
     done = unpack(str(tmp_path / "d.tar"), cache_dir=str(tmp_path / "server"))
     loads_exactly(moved(c, tmp_path / "server"))
-    assert any('repo_type="dataset"' in line for line in done.hints())
+    assert any(f'load_dataset(snapshot_download("{repo_id}"' in h for h in done.hints())
 
 
 def test_two_revisions_share_blobs_on_the_server(hub: StandinHub, tmp_path: Path, hf_env: Path) -> None:

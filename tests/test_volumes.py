@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hfcache.bundle.volread import open_volumes, range_copier, volume_paths
+from hfcache.bundle.volread import first_volume, open_volumes, range_copier, volume_paths
 from hfcache.bundle.volumes import (
     PARTIAL_SUFFIX,
     VolumeWriter,
-    parse_size,
     partial_name,
     volume_name,
 )
-from hfcache.errors import BadInputError
+from hfcache.errors import BadInputError, BundleError
+from hfcache.units import parse_size
 
 DATA = bytes(range(256)) * 40 + b"tail"  # 10244 bytes, not a multiple of the volume sizes used
 
@@ -81,7 +81,9 @@ def test_split_is_exact(tmp_path: Path, chunk: int) -> None:
     paths = _write(tmp_path / "b.tar", DATA, 4096, chunk)
     assert paths == [str(tmp_path / f"b.tar.{i:03d}") for i in (1, 2, 3)]
     assert [os.path.getsize(p) for p in paths] == [4096, 4096, len(DATA) - 8192]
-    assert _listing(tmp_path) == ["b.tar.001", "b.tar.002", "b.tar.003"]  # no temporaries left
+    assert _listing(tmp_path) == ["b.tar.001", "b.tar.002", "b.tar.003", "b.tar.sha256"]  # no temporaries
+    sums = subprocess.run(["sha256sum", "-c", "b.tar.sha256"], cwd=tmp_path, capture_output=True, text=True)
+    assert sums.returncode == 0 and sums.stdout.count(": OK") == 3
     cat = subprocess.run(["cat", *sorted(paths)], capture_output=True, check=True).stdout
     assert cat == DATA
 
@@ -167,7 +169,7 @@ def test_overwrite_replaces_and_drops_surplus_volumes(tmp_path: Path) -> None:
     _write(tmp_path / "b", DATA, 1000)  # 11 volumes
     (tmp_path / "b").write_bytes(b"unrelated")  # the unsplit name is another file: kept
     paths = _write(tmp_path / "b", DATA[:2500], 1000, overwrite=True)
-    assert _listing(tmp_path) == ["b", "b.001", "b.002", "b.003"]
+    assert _listing(tmp_path) == ["b", "b.001", "b.002", "b.003", "b.sha256"]
     assert b"".join(Path(p).read_bytes() for p in paths) == DATA[:2500]
     _write(tmp_path / "b", b"new", None, overwrite=True)
     assert (tmp_path / "b").read_bytes() == b"new"
@@ -281,12 +283,27 @@ def test_read_from_a_later_volume(tmp_path: Path) -> None:
     assert volume_paths(paths[1]) == paths[1:]
 
 
-def test_missing_middle_volume_ends_the_stream(tmp_path: Path) -> None:
+def test_a_missing_volume_is_named(tmp_path: Path) -> None:
     paths = _write(tmp_path / "b", DATA, 1000)
     os.unlink(paths[4])
-    with open_volumes(paths[0]) as stream:
-        assert stream.read() == DATA[:4000]
-    assert volume_paths(paths[0]) == paths[:4]
+    with pytest.raises(BundleError, match=r"volume .*b\.005 is missing \(there is .*b\.006\)"):
+        volume_paths(paths[0])
+    os.unlink(paths[-1])
+    os.unlink(paths[-2])
+    os.rename(paths[-3], paths[4])  # now only the last two are gone: the checksum file knows them
+    for p in paths[5:-3]:
+        os.unlink(p)
+    with pytest.raises(BundleError, match=r"volume .*b\.006 is missing \(the checksum file lists it\)"):
+        volume_paths(paths[0])
+    os.unlink(tmp_path / "b.sha256")
+    assert volume_paths(paths[0]) == paths[:5]  # without it, the stream just ends (tar sees truncation)
+
+
+def test_a_bundle_named_without_001_or_by_a_later_volume(tmp_path: Path) -> None:
+    paths = _write(tmp_path / "b", DATA, 4096)
+    assert first_volume(str(tmp_path / "b")) == paths[0]
+    with pytest.raises(BadInputError, match=r"volume 2 of a split bundle: pass the first one, .*b\.001"):
+        first_volume(paths[1])
 
 
 def test_single_file_and_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -361,7 +378,8 @@ def test_tar_reader_sees_truncation(tmp_path: Path) -> None:
             info.size = 10_000
             tf.addfile(info, io.BytesIO(bytes(10_000)))
         paths = w.commit()
-    os.unlink(paths[2])
+    for path in [*paths[2:], str(tmp_path / "t.tar.sha256")]:  # the tail lost, and the list of it
+        os.unlink(path)
     with open_volumes(paths[0]) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
         member = tf.next()
         assert member is not None

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hfcache import layout
+from hfcache.bundle.manifest import Manifest, RepoEntry
 from hfcache.bundle.receive import Received
 from hfcache.fs import fsops
+from hfcache.fs.hashing import Algo, hash_file
 
 
 @dataclass(frozen=True)
@@ -79,19 +81,64 @@ def install_cache(received: Received, cache_root: str, *, lock_timeout: float = 
     return Installed(written, kept, nbytes, links, tuple(parked))
 
 
+def local_root(target: str, repo: RepoEntry, repos: Sequence[RepoEntry]) -> str:
+    """Where a repo's plain files go: ``target`` itself for one repo, else ``target/org/name``
+    (``target/datasets/org/name`` for a dataset), a plain folder named after the repo."""
+    if len(repos) == 1:
+        return target
+    kind = () if repo.repo_type == "model" else (f"{repo.repo_type}s",)
+    return os.path.join(target, *kind, *repo.repo_id.split("/"))
+
+
+class LocalFiles:
+    """A ``receive`` callback for a plain-folder target: the file there that should hold a blob.
+
+    Knows the layout only once the manifest is read (``on_manifest``); a blob whose file is
+    already there with the right bytes is then verified in place, not staged again.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.files: dict[tuple[str, str], str] = {}
+
+    def on_manifest(self, manifest: Manifest) -> None:
+        for repo in manifest.repos:
+            root = local_root(self.target, repo, manifest.repos)
+            for f in repo.files:
+                self.files.setdefault((repo.folder, f.etag), os.path.join(root, *f.path.split("/")))
+
+    def __call__(self, folder: str, etag: str) -> str | None:
+        return self.files.get((folder, etag))
+
+
+def _same(dest: str, size: int, sha256: str) -> bool:
+    """Is ``dest`` a regular file (not a link) holding exactly these bytes?"""
+    st = fsops.lstat_or_none(dest)
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        return False
+    result = hash_file(dest, {Algo.SHA256})
+    return result.error is None and result.digests.get(Algo.SHA256) == sha256
+
+
 def install_local_dir(received: Received, target: str) -> Installed:
-    """Write each repo's files as plain files under ``target`` (one sub-folder per repo if several)."""
+    """Write each repo's files as plain files under ``target`` (``target/org/name`` if several).
+
+    A file already there with the verified bytes is left alone: a second run writes nothing.
+    """
     parked: list[str] = []
-    written = nbytes = 0
+    written = kept = nbytes = 0
     repos = received.manifest.repos
     for repo in repos:
-        root = target if len(repos) == 1 else os.path.join(target, repo.folder)
+        root = local_root(target, repo, repos)
         for f in repo.files:
             key = (repo.folder, f.etag)
+            dest = os.path.join(root, *f.path.split("/"))
+            if received.present.get(key) == dest or _same(dest, f.size, f.sha256):
+                kept += 1  # verified identical where it belongs: not written again
+                continue
             source = received.staged.get(key) or received.present.get(key)
             if not source:
                 raise FileNotFoundError(f"staged blob {f.etag} vanished")
-            dest = os.path.join(root, *f.path.split("/"))
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             tmp, _ = fsops.stage_copy(source, dest)
             if os.path.lexists(dest):
@@ -100,4 +147,4 @@ def install_local_dir(received: Received, target: str) -> Installed:
             os.rename(tmp, dest)
             written += 1
             nbytes += f.size
-    return Installed(written, 0, nbytes, 0, tuple(parked))
+    return Installed(written, kept, nbytes, 0, tuple(parked))

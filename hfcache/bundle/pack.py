@@ -10,24 +10,24 @@ aborts the pack and no file that looks like a bundle is left behind.
 from __future__ import annotations
 
 import os
-import tarfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hfcache import __version__, layout
 from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
 from hfcache.bundle.select import PackFile, RepoPick, select
-from hfcache.bundle.volumes import VolumeWriter, parse_size
+from hfcache.bundle.tarwriter import TarWriter, link_target
+from hfcache.bundle.volumes import VolumeWriter, checksum_name
+from hfcache.doctor.hints import short
 from hfcache.errors import BadInputError, PackRefusedError
 from hfcache.findings import Finding, finding
 from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
-from hfcache.fs.streamcopy import copy_hashed
+from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
 from hfcache.progress import NO_PROGRESS, Progress
-
-_BLOCK = tarfile.BLOCKSIZE
-_RECORD = tarfile.RECORDSIZE
+from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
+from hfcache.units import parse_size
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class PackResult:
     paths: tuple[str, ...]
     bytes_written: int
     problems: tuple[Finding, ...]
+    checksum_file: str | None = None
+    """With split volumes: the ``sha256sum`` file beside them."""
 
 
 def _prehash(picks: list[RepoPick], progress: Progress) -> dict[str, dict[Algo, str]]:
@@ -86,63 +88,48 @@ def _corrupt(pick: RepoPick, f: PackFile, etag: str, actual: str) -> Finding:
     return finding(
         "blob-hash-mismatch",
         f.source,
-        f"{f.name} of {pick.repo.repo_id} should hash to {etag} but hashes to {actual}: its bytes are "
-        "corrupt. Download it again before packing.",
+        f"{f.name} of {pick.repo.repo_id} @ {pick.commit[:8]} should hash to {short(etag)} but hashes to "
+        f"{short(actual)}: its bytes are corrupt. Download it again before packing.",
         repo=pick.repo.folder,
     )
 
 
-def _header(name: str, size: int = 0, link: str | None = None, mtime: float | None = None) -> bytes:
-    ti = tarfile.TarInfo(name)
-    ti.mtime = int(mtime if mtime is not None else time.time())
-    if link is None:
-        ti.size, ti.mode = size, 0o644
-    else:
-        ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, link, 0o777
-    return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+def _without_broken(p: RepoPick) -> RepoPick:
+    """With ``--allow-incomplete``: the files whose bytes are known bad are left out (the manifest
+    records why); a missing file was never picked."""
+    broken = {f.path for f in p.problems} | {a for f in p.problems for a in f.about}
+    keep = tuple(
+        f
+        for f in p.files
+        if f.source not in broken
+        and os.path.join(p.repo.path, layout.SNAPSHOTS, p.commit, *f.name.split("/")) not in broken
+    )
+    return replace(p, files=keep)
 
 
-class _TarWriter:
-    """Tar members written by hand: headers from ``TarInfo``, data through ``copy_hashed``."""
-
-    def __init__(self, out: VolumeWriter) -> None:
-        self.out = out
-        self.offset = 0
-
-    def _write(self, data: bytes) -> None:
-        self.out.write(data)
-        self.offset += len(data)
-
-    def _pad(self, size: int) -> None:
-        if size % _BLOCK:
-            self._write(b"\0" * (_BLOCK - size % _BLOCK))
-
-    def add_bytes(self, name: str, data: bytes) -> None:
-        self._write(_header(name, len(data)) + data)
-        self._pad(len(data))
-
-    def add_file(self, name: str, source: str, size: int, progress: Progress) -> str:
-        """Stream a file in; returns its sha256, computed from the very bytes written."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-        with os.fdopen(os.open(source, flags), "rb", buffering=0) as src:
-            self._write(_header(name, size, mtime=os.fstat(src.fileno()).st_mtime))
-            digests = copy_hashed(src, self.out, size, {Algo.SHA256}, progress=progress.advance)
-        self.offset += size
-        self._pad(size)
-        return digests[Algo.SHA256]
-
-    def add_link(self, name: str, target: str) -> None:
-        self._write(_header(name, link=target))
-
-    def close(self) -> None:
-        self._write(b"\0" * (2 * _BLOCK))
-        if self.offset % _RECORD:
-            self._write(b"\0" * (_RECORD - self.offset % _RECORD))
-
-
-def _link_target(path: str, etag: str) -> str:
-    """The relative link huggingface_hub writes at ``snapshots/<commit>/<path>``."""
-    return "../" * (path.count("/") + 2) + f"blobs/{etag}"
+def _all_corrupt(picks: list[RepoPick], entries: list[RepoEntry], progress: Progress) -> list[Finding]:
+    """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed)."""
+    jobs: dict[str, tuple[RepoPick, PackFile, str]] = {}
+    for p, entry in zip(picks, entries, strict=True):
+        sha = {f.path: f.sha256 for f in entry.files}
+        for f in p.files:
+            if f.lfs and f.name in sha:
+                jobs.setdefault(f.source, (p, f, sha[f.name]))
+    progress.start("check", sum(f.size for _, f, _ in jobs.values()))
+    found = []
+    try:
+        hashed = hash_files(
+            (HashJob(path, frozenset({Algo.SHA256}), f.size) for path, (_, f, _) in jobs.items()),
+            progress=progress.advance,
+        )
+        for result in hashed:
+            p, f, expected = jobs[result.job.path]
+            actual = result.digests.get(Algo.SHA256)
+            if actual != expected:
+                found.append(_corrupt(p, f, expected, actual or "(unreadable)"))
+    finally:
+        progress.finish()
+    return found
 
 
 @dataclass(frozen=True)
@@ -174,13 +161,31 @@ def _repo_members(
     for f in entry.files:
         yield (
             member_name(folder, layout.SNAPSHOTS, pick.commit, *f.path.split("/")),
-            _link_target(f.path, f.etag),
+            link_target(f.path, f.etag),
+        )
+
+
+def default_output(refs: list[RepoRef]) -> str:
+    """``<name>.tar`` in the current folder for one repo, ``<name>-and-N-more.tar`` for several."""
+    name = refs[0].repo_id.rsplit("/", 1)[-1]
+    return f"{name}.tar" if len(refs) == 1 else f"{name}-and-{len(refs) - 1}-more.tar"
+
+
+def _fat32_check(output: str, volume: int | None, total: int) -> None:
+    """Refuse, before writing, a file FAT32 cannot hold on a FAT32 target."""
+    if output == "-" or not is_fat(os.path.dirname(os.path.abspath(output))):
+        return
+    largest = volume if volume is not None else total
+    if largest > FAT32_MAX_FILE:
+        raise BadInputError(
+            f"{os.path.dirname(os.path.abspath(output))} is on FAT32, which holds no file over "
+            f"4 GiB - 1 byte ({FAT32_MAX_FILE} bytes); use --split-size fat32"
         )
 
 
 def pack(
     repo_ids: list[str],
-    output: str,
+    output: str | None,
     *,
     cache_dir: str | None = None,
     repo_type: str = "model",
@@ -192,27 +197,39 @@ def pack(
     overwrite: bool = False,
     progress: Progress = NO_PROGRESS,
 ) -> PackResult:
-    """Pack ``repo_ids`` from the local cache into ``output`` (``-``: stdout). Never uses the network.
+    """Pack ``repo_ids`` from the local cache into ``output`` (``-``: stdout; ``None``: ``<name>.tar``).
+
+    Repo ids are ``[datasets/|spaces/]org/name[@revision]`` (:func:`hfcache.repoid.parse_repo_ref`);
+    ``repo_type`` and ``revision`` apply where an id does not say. Never uses the network.
 
     ``split_size`` (bytes, or a size such as ``"4G"``) writes numbered volumes. Raises
     :class:`BadInputError` for bad arguments, and :class:`PackRefusedError` listing the
     problems when a revision is incomplete or inconsistent, unless ``allow_incomplete`` (then
     they are recorded in the manifest).
     """
-    if repo_type not in ("model", "dataset", "space"):
-        raise BadInputError(f"--repo-type must be model, dataset or space, not {repo_type!r}")
+    refs = [parse_repo_ref(text, repo_type) for text in repo_ids]
+    if not refs:
+        raise BadInputError("name at least one repo to pack, e.g. hfl/rbt3")
+    check_revision(revision)
+    output = output if output is not None else default_output(refs)
     if split_size is not None and output == "-":
         raise BadInputError("--split-size needs -o FILE, not stdout")
     try:
         volume = parse_size(split_size) if isinstance(split_size, str) else split_size
     except ValueError as e:
         raise BadInputError(f"--split-size: {e}") from None
-    _, picks = select(
-        cache_dir, repo_ids, repo_type=repo_type, revision=revision, include=include, exclude=exclude
-    )
+    _, picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude)
+    folders = [p.repo.folder for p in picks]
+    twice = sorted({p.repo.repo_id for p in picks if folders.count(p.repo.folder) > 1})
+    if twice:
+        raise BadInputError(
+            f"{', '.join(twice)}: one revision per repo and bundle; pack other revisions into another bundle"
+        )
     problems = [f for p in picks for f in p.problems]
     if problems and not allow_incomplete:
         raise PackRefusedError(f"{len(problems)} problem(s); nothing was written", problems)
+    if allow_incomplete:
+        picks = [_without_broken(p) for p in picks]
     digests = _prehash(picks, progress)
     entries = []
     for p in picks:
@@ -240,9 +257,10 @@ def pack(
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest = Manifest(hfcache_version=__version__, created=created, repos=entries)
     manifest_bytes = manifest.to_bytes()
+    _fat32_check(output, volume, manifest.total_bytes)
     out = VolumeWriter(output, volume, overwrite=overwrite)
     try:
-        tar = _TarWriter(out)
+        tar = TarWriter(out)
         progress.start("pack", manifest.total_bytes)
         for pick, entry in zip(picks, entries, strict=True):
             for name, payload in _repo_members(pick, entry, manifest_bytes):
@@ -253,10 +271,13 @@ def pack(
                 else:
                     actual = tar.add_file(name, payload.source, payload.size, progress)
                     if actual != payload.sha256:
-                        bad_file = next(f for f in pick.files if f.source == payload.source)
+                        progress.finish()
+                        out.abort()
+                        corrupt = _all_corrupt(picks, entries, progress)
                         raise PackRefusedError(
-                            "a blob changed or is corrupt; nothing was written",
-                            [_corrupt(pick, bad_file, payload.sha256, actual)],
+                            f"{len(corrupt)} corrupt file(s); nothing was written. Download them again "
+                            "(`hfcache doctor --verify` lists every corrupt blob of the cache)",
+                            corrupt,
                         )
         tar.close()
         progress.finish()
@@ -265,4 +286,5 @@ def pack(
         progress.finish()
         out.abort()
         raise
-    return PackResult(manifest, tuple(paths), out.bytes_written, tuple(problems))
+    checksums = checksum_name(output) if volume is not None else None
+    return PackResult(manifest, tuple(paths), out.bytes_written, tuple(problems), checksums)

@@ -53,7 +53,7 @@ def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> bytes:
     return data
 
 
-def _existing_ok(path: str | None, etag: str, sha256: str, size: int) -> bool:
+def existing_ok(path: str | None, etag: str, sha256: str, size: int) -> bool:
     """Does the target already hold exactly this blob? (Then it is verified, not rewritten.)"""
     if path is None:
         return False
@@ -102,7 +102,7 @@ class _Receiver:
         if src is None:
             raise BundleError(f"cannot read bundle member {ti.name!r}")
         there = self.existing(m.folder, m.key)
-        keep = self.staging is not None and not _existing_ok(there, m.key, entry.sha256, entry.size)
+        keep = self.staging is not None and not existing_ok(there, m.key, entry.sha256, entry.size)
         dest = os.path.join(self.staging, m.folder, m.key) if keep and self.staging else None
         if algo_for(m.key) is Algo.SHA256 and m.key != entry.sha256:
             raise BundleError(f"bundle member {ti.name!r}: the manifest gives it another sha256")

@@ -10,6 +10,7 @@ would not be a complete, correct model.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 
 from hfcache import _hf, layout
@@ -21,6 +22,7 @@ from hfcache.errors import BadInputError
 from hfcache.findings import Finding, Severity, finding
 from hfcache.layout import Location, PathKind
 from hfcache.model import Cache, Repo
+from hfcache.repoid import RepoRef
 from hfcache.scan import scan_location
 from hfcache.scan.entries import EntryDiag, diagnose_revision
 from hfcache.view import CacheView, clean_ref, resolve_commit, view_files
@@ -64,6 +66,31 @@ def _missing(d: EntryDiag, explained: dict[str, Finding]) -> Finding:
     )
 
 
+def _patterns(include: list[str] | None, exclude: list[str] | None) -> str:
+    shown = [
+        *(f"--include {shlex.quote(p)}" for p in include or ()),
+        *(f"--exclude {shlex.quote(p)}" for p in exclude or ()),
+    ]
+    return " ".join(shown) or "the selection"
+
+
+def d_name(f: Finding, revision_path: str) -> str:
+    """The Hub path of a finding's file inside a revision folder."""
+    return os.path.relpath(f.path, revision_path).replace(os.sep, "/")
+
+
+def _excluded(f: Finding, shard: str, include: list[str], exclude: list[str]) -> Finding:
+    """A shard the index needs, left out on purpose by the user's patterns: say so, and the ways out."""
+    return finding(
+        "shard-missing",
+        f.path,
+        f"{shard} is named by the checkpoint index but {_patterns(include, exclude)} leaves it out, so the "
+        "packed checkpoint would not load. Also exclude the index (--exclude '*.index.json'), include the "
+        "shard, or pass --allow-incomplete to pack it anyway.",
+        repo=f.repo,
+    )
+
+
 def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: list[str]) -> RepoPick:
     """Everything needed to pack one revision of ``repo``."""
     commit = resolve_commit(repo, revision)
@@ -83,7 +110,14 @@ def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: l
             continue
         extent = vf.extents[0]
         files.append(PackFile(d.name, vf.blob_id, extent.length, extent.path, vf.lfs))
-    problems += [f for f in shard_findings(cache, diags) if f.severity is not Severity.INFO]
+    left_out = {d.path for d in all_diags if d.name not in names}
+    problems += [
+        _excluded(f, d_name(f, rev.path), include, exclude)
+        if f.code == "shard-missing" and f.path in left_out
+        else f
+        for f in shard_findings(cache, diags)
+        if f.severity is not Severity.INFO
+    ]
     selected = {f.etag for f in files}
     problems += [
         f
@@ -106,21 +140,31 @@ def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: l
 
 def select(
     cache_dir: str | None,
-    repo_ids: list[str],
+    repos: list[RepoRef],
     *,
-    repo_type: str = "model",
     revision: str = "main",
     include: list[str] | None = None,
     exclude: list[str] | None = None,
 ) -> tuple[Cache, list[RepoPick]]:
-    """Scan the cache once and pick each requested repo. :class:`BadInputError` for unknown repos."""
+    """Scan the cache once and pick each requested repo (at its ``@revision``, else ``revision``).
+
+    :class:`BadInputError` for unknown repos and revisions, and for a selection with no file.
+    """
     loc = layout.locate(cache_dir)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{loc.path} is a plain model folder, not a cache: nothing to pack from it")
     cache = scan_location(Location(PathKind.HUB_CACHE, loc.cache_root, loc.cache_root))
     view = CacheView(cache)
-    picks = [
-        pick(cache, view.repo(repo_id, repo_type), revision, include or [], exclude or [])
-        for repo_id in dict.fromkeys(repo_ids)
-    ]
+    picks = []
+    for ref in dict.fromkeys(repos):
+        chosen = pick(
+            cache,
+            view.repo(ref.repo_id, ref.repo_type),
+            ref.revision or revision,
+            include or [],
+            exclude or [],
+        )
+        if not chosen.files and not chosen.problems:
+            raise BadInputError(f"no file of {ref} matches {_patterns(include, exclude)}: nothing to pack")
+        picks.append(chosen)
     return cache, picks

@@ -9,19 +9,31 @@ target is left exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+import shlex
 import shutil
 from dataclasses import dataclass
 from typing import Any
 
 from hfcache import layout
-from hfcache.bundle.install import Installed, existing_blob, install_cache, install_local_dir
+from hfcache.bundle.checksums import verify_volumes
+from hfcache.bundle.dryrun import SPACE_MARGIN, InstallPlan, plan_cache, plan_local_dir
+from hfcache.bundle.install import (
+    Installed,
+    LocalFiles,
+    existing_blob,
+    install_cache,
+    install_local_dir,
+    local_root,
+)
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.receive import Received, receive
-from hfcache.bundle.volread import open_volumes
+from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
+from hfcache.findings import Finding
 from hfcache.layout import Location, PathKind
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.units import human_size
@@ -39,25 +51,40 @@ class UnpackResult:
     installed: Installed | None
     reports: tuple[Report, ...]
     bytes_verified: int
+    plan: InstallPlan | None = None
+    """With ``--check`` and a target: what an install there would do."""
+    checksum_file: str | None = None
+    """The volumes' ``sha256sum`` file that ``--check`` verified them against."""
+
+    @property
+    def recorded(self) -> list[tuple[str, dict[str, Any]]]:
+        """(repo id, finding) for each problem the manifest records (packed --allow-incomplete)."""
+        return [(r.repo_id, p) for r in self.manifest.repos for p in r.problems]
+
+    @property
+    def problems(self) -> list[Finding]:
+        """Errors and warnings the doctor found in what was installed."""
+        return [f for r in self.reports for f in r.problems]
 
     def hints(self) -> list[str]:
-        """Shell lines for the server: where the cache is, offline mode, and how to load each repo."""
-        if self.target is None:
+        """Lines for the server: where the cache is, offline mode, and how to load each repo.
+
+        Each works as printed: a revision is named by a ref the bundle carries, else by its full
+        commit; datasets load with ``load_dataset``. None when the check after install failed.
+        """
+        if self.target is None or self.problems:
             return []
         if self.local_dir:
-            return [f'AutoModel.from_pretrained("{self.target}")  # or any from_pretrained / load path']
-        lines = []
-        if os.path.basename(self.target) == "hub":
-            lines.append(f"export HF_HOME={os.path.dirname(self.target)}")
-        else:
-            lines.append(f"export HF_HUB_CACHE={self.target}")
-        lines.append("export HF_HUB_OFFLINE=1")
+            return [
+                _load_line(r.repo_type, local_root(self.target, r, self.manifest.repos), "", from_cache=False)
+                for r in self.manifest.repos
+            ]
+        # HF_HUB_CACHE wins over HF_HOME and the legacy HUGGINGFACE_HUB_CACHE, whatever else is set.
+        lines = [f"export HF_HUB_CACHE={shlex.quote(self.target)}", "export HF_HUB_OFFLINE=1"]
         for repo in self.manifest.repos:
-            rev = "" if repo.revision == "main" else f', revision="{repo.revision}"'
-            if repo.repo_type == "model":
-                lines.append(f'AutoModel.from_pretrained("{repo.repo_id}"{rev})')
-            else:
-                lines.append(f'snapshot_download("{repo.repo_id}", repo_type="{repo.repo_type}"{rev})')
+            revision = repo.revision if repo.revision in repo.refs else repo.commit
+            rev = "" if revision == "main" else f", revision={json.dumps(revision)}"
+            lines.append(_load_line(repo.repo_type, repo.repo_id, rev))
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -80,18 +107,43 @@ class UnpackResult:
                 "quarantined": list(inst.quarantined),
             },
             "findings": [f.to_json() for r in self.reports for f in r.findings],
+            "recorded_problems": [{"repo_id": repo_id, **p} for repo_id, p in self.recorded],
+            "checksum_file": self.checksum_file,
+            "plan": self.plan.to_json() if self.plan is not None else None,
             "hints": self.hints(),
         }
+
+
+def _load_line(repo_type: str, what: str, rev: str, *, from_cache: bool = True) -> str:
+    """One self-contained Python line that loads a model or dataset, from the cache by id or from a
+    folder. datasets does not read the hub cache offline by repo id, so its files are found first."""
+    name = json.dumps(what)
+    if repo_type == "model":
+        return f"from transformers import AutoModel; model = AutoModel.from_pretrained({name}{rev})"
+    if repo_type == "dataset" and not from_cache:
+        return f"from datasets import load_dataset; ds = load_dataset({name})"
+    fetch = f'snapshot_download({name}, repo_type="{repo_type}"{rev})'
+    if repo_type == "dataset":
+        imports = "from datasets import load_dataset; from huggingface_hub import snapshot_download"
+        return f"{imports}; ds = load_dataset({fetch})"
+    return f"from huggingface_hub import snapshot_download; path = {fetch}"
 
 
 def _free_space_check(target: str, manifest: Manifest, existing: Any) -> None:
     needed = sum(f.size for (folder, etag), f in manifest.blobs().items() if existing(folder, etag) is None)
     free = shutil.disk_usage(target).free
     # Room for the staged copy plus a margin; the rename into place costs nothing more.
-    if needed + 64 * 1024 * 1024 > free:
+    if needed + SPACE_MARGIN > free:
         raise BundleError(
-            f"not enough free space in {target}: {human_size(needed)} needed, {human_size(free)} free"
+            f"not enough free space in {target}: {human_size(needed)} needed plus a "
+            f"{human_size(SPACE_MARGIN)} safety margin, {human_size(free)} free"
         )
+
+
+def _on_manifest(manifest: Manifest, target: str, existing: Any, local: LocalFiles | None) -> None:
+    if local is not None:
+        local.on_manifest(manifest)
+    _free_space_check(_nearest_existing(target), manifest, existing)
 
 
 def _nearest_existing(path: str) -> str:
@@ -135,18 +187,20 @@ def unpack(
     """
     if cache_dir is not None and local_dir is not None:
         raise BadInputError("give --cache-dir or --local-dir, not both")
+    source = first_volume(source)
     try:
         stream = open_volumes(source)
     except OSError as e:
         raise BadInputError(f"cannot read {source}: {e.strerror or e}") from None
     with contextlib.closing(stream):
         if check_only:
-            received = receive(stream, staging=None, progress=progress)
-            return UnpackResult(received.manifest, None, False, None, (), received.bytes_read)
+            return _check(source, stream, cache_dir, local_dir, progress)
+        local: LocalFiles | None = None
         if local_dir is not None:
             target = os.path.abspath(os.path.expanduser(local_dir))
             staging_parent = os.path.join(target, layout.HFCACHE_DIR)
-            existing: Any = lambda folder, etag: None  # noqa: E731
+            local = LocalFiles(target)
+            existing: Any = local
         else:
             target = layout.cache_target(cache_dir)
             staging_parent = os.path.join(target, layout.LOCKS_DIR)
@@ -158,7 +212,7 @@ def unpack(
                 stream,
                 staging=staging,
                 existing=existing,
-                on_manifest=lambda m: _free_space_check(_nearest_existing(target), m, existing),
+                on_manifest=lambda m: _on_manifest(m, target, existing, local),
                 progress=progress,
             )
             installed = _install(received, target, local_dir is not None)
@@ -168,14 +222,34 @@ def unpack(
     )
 
 
+def _check(
+    source: str, stream: Any, cache_dir: str | None, local_dir: str | None, progress: Progress
+) -> UnpackResult:
+    """``--check``: the volumes against their checksum file, the whole bundle, and (with a target)
+    what an install there would do."""
+    listed, bad = verify_volumes(volume_paths(source), progress) if source != "-" else (None, [])
+    if bad:
+        raise BundleError("; ".join(bad))
+    received = receive(stream, staging=None, progress=progress)
+    plan = None
+    if local_dir is not None:
+        plan = plan_local_dir(received.manifest, os.path.abspath(os.path.expanduser(local_dir)))
+    elif cache_dir is not None:
+        target = layout.cache_target(cache_dir)
+        plan = plan_cache(received.manifest, target, existing_blob(target))
+    return UnpackResult(received.manifest, None, False, None, (), received.bytes_read, plan, listed)
+
+
 def _install(received: Received, target: str, plain: bool) -> Installed:
     return install_local_dir(received, target) if plain else install_cache(received, target)
 
 
 def _recheck(received: Received, target: str, plain: bool) -> tuple[Report, ...]:
     """Check what was installed, with the doctor's own checks."""
+    repos = received.manifest.repos
     if plain:
-        return (diagnose(Location(PathKind.LOCAL_DIR, target, target)),)
+        roots = [local_root(target, r, repos) for r in repos]
+        return tuple(diagnose(Location(PathKind.LOCAL_DIR, root, root)) for root in roots)
     return tuple(
         diagnose(Location(PathKind.REPO, os.path.join(target, r.folder), target, r.folder))
         for r in received.manifest.repos

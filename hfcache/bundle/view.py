@@ -18,7 +18,7 @@ from hfcache import layout
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import Manifest, RepoEntry
 from hfcache.bundle.members import Kind, classify
-from hfcache.bundle.volread import open_volumes, volume_paths
+from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.errors import BadInputError, BundleError
 from hfcache.view import Extent, RevisionView, Trust, ViewFile
 
@@ -27,6 +27,7 @@ class BundleView:
     """:class:`~hfcache.view.RevisionSource` over a bundle file or its split volumes."""
 
     def __init__(self, first: str) -> None:
+        first = first_volume(first)
         try:
             self.paths = volume_paths(first)
             sizes = [os.stat(p).st_size for p in self.paths]
@@ -94,3 +95,11 @@ class BundleView:
             files[f.path] = ViewFile(f.path, f.etag, f.size, lfs, extents, trust)
         refs = tuple(sorted(name for name, commit in entry.refs.items() if commit == entry.commit))
         return RevisionView(entry.repo_id, entry.repo_type, entry.commit, refs, files)
+
+
+def read_listing(source: str) -> Manifest:
+    """A bundle's manifest (repos, revisions, files, sizes, recorded problems), read in place.
+
+    Nothing is verified or installed: this is the table of contents, for ``unpack --list``.
+    """
+    return BundleView(source).manifest

@@ -9,6 +9,7 @@ through Python buffers.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
 import io
 import os
@@ -17,7 +18,9 @@ import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, BinaryIO
 
+from hfcache.bundle.checksums import missing_volumes
 from hfcache.bundle.volumes import VOLUME_NAME, volume_name
+from hfcache.errors import BadInputError, BundleError
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -158,8 +161,27 @@ def range_copier(stream: IO[bytes]) -> Callable[[int, int, int], None] | None:
     return raw.copy_to if isinstance(raw, _VolumeReader) else None
 
 
+def first_volume(name: str) -> str:
+    """The file to read for a bundle the user named: ``name``, or ``name.001`` when only volumes
+    exist. :class:`BadInputError` for a later volume given first, naming the file to pass."""
+    if name == "-" or os.path.exists(name):
+        match = VOLUME_NAME.fullmatch(name)
+        if match is not None and int(match.group(2)) > 1 and os.path.exists(volume_name(match.group(1), 1)):
+            raise BadInputError(
+                f"{name} is volume {int(match.group(2))} of a split bundle: pass the first one, "
+                f"{volume_name(match.group(1), 1)}"
+            )
+        return name
+    if os.path.exists(volume_name(name, 1)):
+        return volume_name(name, 1)
+    return name  # os.stat names it in the error
+
+
 def volume_paths(first: str) -> list[str]:
-    """The files :func:`open_volumes` would read (none for "-"); FileNotFoundError if ``first`` is missing."""
+    """The files :func:`open_volumes` would read (none for "-"); FileNotFoundError if ``first`` is missing.
+
+    A gap (``.001`` and ``.003`` without ``.002``) is :class:`BundleError` naming the missing volume.
+    """
     if first == "-":
         return []
     os.stat(first)
@@ -171,4 +193,15 @@ def volume_paths(first: str) -> list[str]:
     while os.path.exists(path := volume_name(match.group(1), index)):
         paths.append(path)
         index += 1
+    later = [volume_name(match.group(1), i) for i in range(index + 1, index + 1000)]
+    beyond = next((p for p in later if os.path.exists(p)), None)
+    if beyond is not None:
+        raise BundleError(
+            f"volume {volume_name(match.group(1), index)} is missing (there is {beyond}): copy it"
+        )
+    listed: list[str] = []
+    with contextlib.suppress(BundleError):  # an unreadable checksum file only loses this hint
+        listed = missing_volumes(first, paths)
+    if listed:
+        raise BundleError(f"volume {listed[0]} is missing (the checksum file lists it): copy it")
     return paths

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import os
 import re
 import stat
 import sys
-from fractions import Fraction
 from typing import IO, TYPE_CHECKING
 
 from hfcache.errors import BadInputError
@@ -36,33 +36,18 @@ WRITEBACK_STEP = 32 << 20
 _FADVISE = getattr(os, "posix_fadvise", None)  # Linux and BSDs
 MAX_VOLUMES = 999  # names stay 3 digits, so that `cat x.tar.*` (name order) is stream order
 IO_BUFFER = 64 << 10  # coalesces tarfile's 512 B-10 KiB writes; larger ones bypass it (no extra copy)
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmgtpe])(i?b)?|b)?\s*", re.IGNORECASE)
 VOLUME_NAME = re.compile(r"(.+)\.(\d{3})")  # a volume: the bundle name and its number
-
-
-def parse_size(text: str) -> int:
-    """Bytes in a size such as ``4G``, ``4GiB``, ``500M``, ``1.5G``, ``64k`` or ``4096``.
-
-    Units follow GNU ``split``: ``K M G T P E`` and ``KiB``... are powers of 1024, ``KB``... of
-    1000; a bare number (or ``B``) is bytes. Fractions round down to whole bytes. Raises
-    ValueError with a readable message for anything else or for a size below one byte.
-    """
-    match = _SIZE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"invalid size {text!r}: expected a number and optional unit, e.g. 4G, 500M, 4096")
-    number, prefix, suffix = match.groups()
-    value = Fraction(number)
-    if prefix:
-        base = 1000 if suffix and suffix.lower() == "b" else 1024
-        value *= base ** ("kmgtpe".index(prefix.lower()) + 1)
-    if int(value) <= 0:
-        raise ValueError(f"invalid size {text!r}: must be at least 1 byte")
-    return int(value)
+CHECKSUM_SUFFIX = ".sha256"  # beside split volumes: `sha256sum -c big.tar.sha256` checks them all
 
 
 def volume_name(target: str, index: int) -> str:
     """The name of volume ``index`` (from 1) of a bundle written to ``target``."""
     return f"{target}.{index:03d}"
+
+
+def checksum_name(target: str) -> str:
+    """The ``sha256sum`` file written beside the volumes of a bundle written to ``target``."""
+    return target + CHECKSUM_SUFFIX
 
 
 def partial_name(final: str) -> str:
@@ -104,6 +89,8 @@ class VolumeWriter(io.BufferedIOBase):
         self._out: IO[bytes] | None = None
         self._lock_fd: int | None = None  # holds the flock on the first temporary until the end
         self._done: list[str] | None = None  # final paths once committed
+        self._digests: list[str] = []  # sha256 of each finished volume
+        self._hash = hashlib.sha256()  # of the current volume (split bundles only)
         if volume_size is not None and volume_size <= 0:
             raise ValueError(f"volume size must be positive, not {volume_size}")
         if target == "-" and volume_size is not None:
@@ -127,6 +114,8 @@ class VolumeWriter(io.BufferedIOBase):
             taken = _numbered_siblings(target) if volume_size else {}
             if volume_size is None and os.path.lexists(target):
                 taken = {0: target}
+            if volume_size and os.path.lexists(checksum_name(target)):
+                taken[0] = checksum_name(target)
             if taken:
                 first = taken[min(taken)]
                 raise FileExistsError(errno.EEXIST, "already exists (overwrite to replace it)", first)
@@ -194,9 +183,13 @@ class VolumeWriter(io.BufferedIOBase):
             if self._room == 0:
                 out.close()  # durable later: commit fsyncs every volume
                 self._out = None
+                self._digests.append(self._hash.hexdigest())
+                self._hash = hashlib.sha256()
                 out = self._out = self._open_next()
             take = min(self._room, total - pos)
-            out.write(view[pos : pos + take] if take != total else view)
+            chunk = view[pos : pos + take] if take != total else view
+            out.write(chunk)
+            self._hash.update(chunk)
             pos += take
             self._room -= take
             self._written += take
@@ -250,6 +243,14 @@ class VolumeWriter(io.BufferedIOBase):
             for temp, _ in self._parts[:-1]:  # closed at rollover: fsync them now
                 fsops.fsync_path(temp)
             finals = [final for _, final in self._parts]
+            if self._volume_size is not None:
+                # Renamed into place before the volumes, so a finished .001 always has it beside it.
+                sums = "".join(
+                    f"{d}  {os.path.basename(f)}\n"
+                    for d, f in zip([*self._digests, self._hash.hexdigest()], finals, strict=True)
+                )
+                fsops.write_atomic(os.path.abspath(checksum_name(self._target)), sums.encode())
+                renamed.append(checksum_name(self._target))
             if not self._overwrite:
                 for final in finals:
                     if os.path.lexists(final):

@@ -14,7 +14,8 @@ import sys
 import typer
 
 from hfcache import __version__, _hf
-from hfcache.cli import doctor, pack, quarantine, serve
+from hfcache.cli import doctor, pack, quarantine, serve, unpack
+from hfcache.cli.helptext import COMMAND
 from hfcache.cli.output import SCHEMA_VERSION
 
 app = typer.Typer(
@@ -25,11 +26,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command(name="doctor")(doctor.doctor)
-app.command(name="pack")(pack.pack_command)
-app.command(name="unpack")(pack.unpack_command)
-app.command(name="quarantine")(quarantine.quarantine_command)
-app.command(name="serve")(serve.serve_command)
+app.command(name="doctor", **COMMAND)(doctor.doctor)
+app.command(name="pack", **COMMAND)(pack.pack_command)
+app.command(name="unpack", **COMMAND)(unpack.unpack_command)
+app.command(name="quarantine", **COMMAND)(quarantine.quarantine_command)
+app.command(name="serve", **COMMAND)(serve.serve_command)
 
 
 def _version(value: bool) -> None:

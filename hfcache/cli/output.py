@@ -50,7 +50,7 @@ class TqdmProgress:
                 desc=task,
                 unit="B",
                 unit_scale=True,
-                unit_divisor=1024,
+                unit_divisor=1000,  # decimal, like every size hfcache prints (and the Hub)
                 file=sys.stderr,
                 leave=False,
             )

@@ -2,51 +2,112 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from hfcache.bundle.pack import PackResult, pack
-from hfcache.bundle.unpack import UnpackResult, unpack
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.errors import BadInputError
 from hfcache.units import human_size
 
 
+class RepoType(str, Enum):
+    """The ``--repo-type`` choices (shown in ``--help``)."""
+
+    model = "model"
+    dataset = "dataset"
+    space = "space"
+
+
 def pack_command(
-    repo_ids: list[str] = typer.Argument(..., metavar="REPO_ID...", help="Repos to pack, e.g. hfl/rbt3."),
-    output: str = typer.Option(..., "-o", "--output", help="Bundle file to write; '-' for stdout."),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Hub cache to read (default: huggingface_hub's)."
+    repo_ids: list[str] = typer.Argument(
+        ...,
+        metavar="REPO...",
+        help="Repos to pack: org/name, datasets/org/name or spaces/org/name, each optionally "
+        "@revision (a branch, tag or commit).",
+        show_default=False,
     ),
-    repo_type: str = typer.Option("model", "--repo-type", help="model, dataset or space."),
-    revision: str = typer.Option("main", "--revision", help="Branch, tag or commit to pack."),
-    include: list[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable)."),
+    output: str | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="Bundle file to write, or '-' for stdout (a pipe). Default: <name>.tar here.",
+        show_default=False,
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", metavar="DIR", help="Hub cache to read (default: huggingface_hub's)."
+    ),
+    repo_type: RepoType = typer.Option(
+        RepoType.model,
+        "--repo-type",
+        "--type",
+        help="Type of repos named without a datasets/ or spaces/ prefix.",
+    ),
+    revision: str = typer.Option(
+        "main", "--revision", metavar="REV", help="Branch, tag or commit for repos named without @revision."
+    ),
+    include: list[str] = typer.Option(
+        [],
+        "--include",
+        metavar="GLOB",
+        help="Only files matching this glob (repeatable).",
+        show_default=False,
+    ),
     exclude: list[str] = typer.Option(
-        [], "--exclude", help="Leave out files matching this glob (repeatable)."
+        [],
+        "--exclude",
+        metavar="GLOB",
+        help="Leave out files matching this glob (repeatable).",
+        show_default=False,
     ),
     allow_incomplete: bool = typer.Option(
         False,
         "--allow-incomplete",
-        help="Pack even if files are missing or broken (recorded in the manifest).",
+        help="Pack what is sound even if files are missing or broken: those are left out and "
+        "recorded in the manifest, and unpack reports them.",
     ),
     split_size: str | None = typer.Option(
-        None, "--split-size", help="Write numbered volumes of this size (4G)."
+        None,
+        "--split-size",
+        metavar="SIZE",
+        help="Write numbered volumes of at most SIZE (4G = 4 GiB, 500M, 4GB = 4*10^9), plus a "
+        "sha256sum file; 'fat32' is the largest FAT32 holds (4 GiB - 1 byte).",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing bundle file."),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
-    """Pack repos of the local cache into one portable, verified tar bundle. Needs no network."""
+    """Pack repos of the local cache into one portable, verified tar bundle. Needs no network.
+
+    Every file is hashed as it is written; a corrupt or incomplete revision is refused (all its
+    problems named) unless --allow-incomplete.
+
+    Examples:
+      hfcache pack hfl/rbt3                          # writes rbt3.tar
+      hfcache pack hfl/rbt3@v1.0 datasets/org/data -o two.tar
+      hfcache pack org/big --split-size fat32 -o /media/usb/big.tar
+      hfcache pack hfl/rbt3 -o - | ssh gpu1 hfcache unpack -
+
+    Exit codes: 0 packed, 1 refused (problems in the cache) or failed, 2 bad input.
+    """
     out = Output(json_out, quiet=quiet, data_to_stderr=output == "-")
     with handled(out):
+        if output == "-" and sys.stdout.isatty():
+            raise BadInputError(
+                "refusing to write a binary bundle to a terminal: redirect it (> file) or pipe it"
+            )
         try:
             result = pack(
                 repo_ids,
                 output,
                 cache_dir=str(cache_dir) if cache_dir else None,
-                repo_type=repo_type,
+                repo_type=repo_type.value,
                 revision=revision,
                 include=include,
                 exclude=exclude,
@@ -78,6 +139,7 @@ def _render_pack(out: Output, result: PackResult) -> None:
                     }
                     for r in m.repos
                 ],
+                "checksum_file": result.checksum_file,
             }
         )
         return
@@ -89,58 +151,14 @@ def _render_pack(out: Output, result: PackResult) -> None:
         )
     where = ", ".join(result.paths) if result.paths else "stdout"
     out.say(f"wrote {human_size(result.bytes_written)} to {where}")
+    if result.checksum_file:
+        out.say(
+            f"checksums of the volumes: {result.checksum_file} "
+            f"(check a copy: hfcache unpack --check {shlex.quote(result.paths[0])})"
+        )
+    for f in result.problems:
+        out.say(f"left out (--allow-incomplete): {f.code}: {f.message}")
     if result.problems:
         out.say(f"{len(result.problems)} problem(s) were allowed and are recorded in the manifest")
-
-
-def unpack_command(
-    file: str = typer.Argument(
-        ..., metavar="FILE", help="Bundle, its first volume (.001), or '-' for stdin."
-    ),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Hub cache to install into (default: huggingface_hub's)."
-    ),
-    local_dir: Path | None = typer.Option(
-        None, "--local-dir", help="Write plain files here instead of a cache."
-    ),
-    check: bool = typer.Option(False, "--check", help="Verify the bundle completely; install nothing."),
-    json_out: bool = JSON_OPTION,
-    quiet: bool = QUIET_OPTION,
-) -> None:
-    """Verify a bundle, then install it into a cache or a plain folder. Refuses bad bundles."""
-    out = Output(json_out, quiet=quiet)
-    with handled(out):
-        result = unpack(
-            file,
-            cache_dir=str(cache_dir) if cache_dir else None,
-            local_dir=str(local_dir) if local_dir else None,
-            check_only=check,
-            progress=out.progress(),
-        )
-    _render_unpack(out, result)
-    problems = [f for r in result.reports for f in r.problems]
-    raise typer.Exit(1 if problems else 0)
-
-
-def _render_unpack(out: Output, result: UnpackResult) -> None:
-    if out.json_mode:
-        out.data(result.to_json())
-        return
-    for r in result.manifest.repos:
-        out.say(f"{r.repo_type} {r.repo_id} @ {r.commit[:8]}: {len(r.files)} files verified")
-    if result.installed is None:
-        out.say(f"bundle OK: {human_size(result.bytes_verified)} verified, nothing installed (--check)")
-        return
-    inst = result.installed
-    out.say(
-        f"installed into {result.target}: {inst.blobs_written} blob(s) written "
-        f"({human_size(inst.bytes_written)}), "
-        f"{inst.blobs_kept} already there and verified"
-    )
-    for p in inst.quarantined:
-        out.say(f"kept what was replaced in {p}")
-    for f in (f for r in result.reports for f in r.problems):
-        out.say(f"problem after install: {f.code} {f.path}: {f.message}")
-    out.say("On this server, set:" if not result.local_dir else "Load it with:")
-    for line in result.hints():
-        out.say(f"  {line}")
+    if result.paths and result.paths != ("-",):
+        out.say(f"On the offline machine: hfcache unpack {shlex.quote(result.paths[0])}")

@@ -1,0 +1,88 @@
+"""``--help`` pages written by hfcache itself: the same text on every typer and click version.
+
+typer's own pages change between versions (type names such as ``<bool>`` or ``<list[str]>`` as
+metavars, ``{REPO_ID...}...`` in the usage line, boxes that do not survive a pipe). Here each
+option shows a metavar people understand (or its choices), its default where it has one, and the
+command's docstring is printed as written, so its ``Examples:`` and ``Exit codes:`` sections keep
+their lines.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from typing import Any
+
+import typer.core
+
+
+def _metavar(param: Any) -> str:
+    choices = getattr(getattr(param, "type_descriptor", None), "choices", None) or getattr(
+        getattr(param, "type", None), "choices", None
+    )
+    if choices:
+        return "[" + "|".join(str(c.value if isinstance(c, enum.Enum) else c) for c in choices) + "]"
+    if param.metavar:
+        return str(param.metavar)
+    return (param.name or "value").upper()
+
+
+def _default(param: Any) -> str | None:
+    default = param.default
+    if isinstance(default, enum.Enum):
+        default = default.value
+    if not param.show_default or default in (None, False, (), []) or param.is_flag:
+        return None
+    return str(default)
+
+
+def _option_row(param: Any) -> tuple[str, str]:
+    names = sorted(param.opts, key=lambda o: o.startswith("--"))  # -o, --output
+    head = ", ".join(names)
+    if not param.is_flag:
+        head += f" {_metavar(param)}"
+    help_text = param.help or ""
+    default = _default(param)
+    if default is not None:
+        help_text += f" [default: {default}]"
+    if param.multiple:
+        help_text += " (repeatable)" if "repeatable" not in help_text else ""
+    return head, help_text.strip()
+
+
+def _argument_name(param: Any) -> str:
+    name = param.metavar or (param.name or "arg").upper()
+    if param.nargs == -1 and not name.endswith("..."):
+        name += "..."
+    return name if param.required else f"[{name}]"
+
+
+class Command(typer.core.TyperCommand):
+    """A typer command whose ``--help`` is formatted by :func:`format_help` below."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        params = self.get_params(ctx)
+        # typer may bring a click of its own: parameters are told apart by kind, not by class.
+        arguments = [p for p in params if p.param_type_name == "argument"]
+        options = [p for p in params if p.param_type_name == "option" and not getattr(p, "hidden", False)]
+        usage = " ".join(["[OPTIONS]", *(_argument_name(a) for a in arguments)])
+        formatter.write(f"Usage: {ctx.command_path} {usage}\n")
+        text = inspect.cleandoc(self.help or "")
+        if text:
+            formatter.write("\n")
+            for line in text.splitlines():
+                formatter.write(f"  {line}".rstrip() + "\n")
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl([(_argument_name(a).strip("[]"), _help(a)) for a in arguments])
+        if options:
+            with formatter.section("Options"):
+                formatter.write_dl([_option_row(o) for o in options])
+
+
+def _help(param: Any) -> str:
+    return str(getattr(param, "help", None) or "")
+
+
+COMMAND: dict[str, Any] = {"cls": Command}
+"""Keyword arguments for ``app.command(...)`` so a command gets these help pages."""

@@ -1,0 +1,160 @@
+"""``hfcache unpack``: verify a bundle, then install it; ``--check`` and ``--list`` install nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from hfcache.bundle.dryrun import SPACE_MARGIN, InstallPlan
+from hfcache.bundle.manifest import Manifest
+from hfcache.bundle.unpack import UnpackResult, unpack
+from hfcache.bundle.view import read_listing
+from hfcache.cli.errors import handled
+from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
+from hfcache.units import human_size
+
+
+def unpack_command(
+    file: str = typer.Argument(
+        ...,
+        metavar="FILE",
+        help="Bundle, its first volume (.001; the name without .001 works too), or '-' for stdin.",
+        show_default=False,
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", metavar="DIR", help="Hub cache to install into (default: huggingface_hub's)."
+    ),
+    local_dir: Path | None = typer.Option(
+        None,
+        "--local-dir",
+        metavar="DIR",
+        help="Write plain files here instead of a cache (DIR/org/name for each of several repos).",
+    ),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Verify the bundle (and its volumes' checksum file) completely; install nothing. With "
+        "--cache-dir/--local-dir, also say what an install there would write, skip and replace.",
+    ),
+    listing: bool = typer.Option(
+        False,
+        "--list",
+        help="List the bundle's repos, revisions, files, sizes and recorded problems; verify nothing.",
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="With --list: every file and its size."),
+    json_out: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Verify a bundle, then install it into a cache or a plain folder. Refuses bad bundles.
+
+    Nothing reaches the target before every byte of the bundle is verified; what an install
+    replaces is kept in quarantine. A file already there with the right bytes is not written again.
+
+    Examples:
+      hfcache unpack rbt3.tar                        # into huggingface_hub's cache
+      hfcache unpack rbt3.tar.001 --local-dir /models/rbt3
+      hfcache unpack --check /media/usb/big.tar.001  # check a stick before it leaves
+      hfcache unpack --check big.tar --cache-dir /data/hf/hub   # what an install would do
+      hfcache unpack --list big.tar
+      ssh laptop hfcache pack hfl/rbt3 -o - | hfcache unpack -
+
+    Exit codes: 0 installed (or verified) and clean, 1 problems after install or failed,
+    2 bad input or a bad bundle.
+    """
+    out = Output(json_out, quiet=quiet)
+    if listing:
+        with handled(out):
+            manifest = read_listing(file)
+        _render_listing(out, manifest, verbose=verbose)
+        raise typer.Exit(0)
+    with handled(out):
+        result = unpack(
+            file,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            local_dir=str(local_dir) if local_dir else None,
+            check_only=check,
+            progress=out.progress(),
+        )
+    _render_unpack(out, result)
+    raise typer.Exit(1 if result.problems else 0)
+
+
+def _render_unpack(out: Output, result: UnpackResult) -> None:
+    if out.json_mode:
+        out.data(result.to_json())
+        return
+    for r in result.manifest.repos:
+        out.say(f"{r.repo_type} {r.repo_id} @ {r.commit[:8]}: {len(r.files)} files verified")
+    _render_recorded(out, result.manifest)
+    if result.installed is None:
+        sums = f", volumes match {result.checksum_file}" if result.checksum_file else ""
+        out.say(f"bundle OK: {human_size(result.bytes_verified)} verified{sums}; nothing installed (--check)")
+        if result.plan is not None:
+            _render_plan(out, result.plan)
+        return
+    inst = result.installed
+    what = "file(s)" if result.local_dir else "blob(s)"
+    out.say(
+        f"installed into {result.target}: {inst.blobs_written} {what} written "
+        f"({human_size(inst.bytes_written)}), {inst.blobs_kept} already there and verified"
+    )
+    for p in inst.quarantined:
+        out.say(f"kept what was replaced in {p}")
+    problems = result.problems
+    for f in problems:
+        out.say(f"problem after install: {f.code} {f.path}: {f.message}")
+    if problems:
+        out.say(f"The check after install found {len(problems)} problem(s); no load hint is given.")
+        return
+    out.say("On this server, set:" if not result.local_dir else "Load it with:")
+    for line in result.hints():
+        out.say(f"  {line}")
+
+
+def _render_recorded(out: Output, manifest: Manifest) -> None:
+    for r in manifest.repos:
+        for p in r.problems:
+            out.say(
+                f"  left out when packed (--allow-incomplete): {r.repo_id}: "
+                f"{p.get('code')}: {p.get('message')}"
+            )
+
+
+def _render_plan(out: Output, plan: InstallPlan) -> None:
+    """The dry run: what an install into ``plan.target`` would write, skip and replace."""
+    out.say(f"An install into {plan.target} would:")
+    out.say(f"  write {len(plan.write)} file(s), {human_size(plan.bytes_needed)}")
+    out.say(f"  skip {len(plan.skip)} already there with the same bytes")
+    out.say(f"  replace {len(plan.replace)} (the old ones kept in quarantine)")
+    for path in plan.replace:
+        out.say(f"    {path}")
+    for repo_id, name, old, new in plan.refs:
+        out.say(f"  move ref {name} of {repo_id}: {old[:8] if old else '(none)'} -> {new[:8]}")
+    verdict = "fits" if plan.fits else "does NOT fit"
+    out.say(
+        f"  space: {human_size(plan.bytes_needed)} needed + {human_size(SPACE_MARGIN)} margin, "
+        f"{human_size(plan.bytes_free)} free: {verdict}"
+    )
+
+
+def _render_listing(out: Output, manifest: Manifest, *, verbose: bool) -> None:
+    if out.json_mode:
+        out.data(json.loads(manifest.to_bytes()))
+        return
+    for r in manifest.repos:
+        size = sum(f.size for f in r.files)
+        refs = ", ".join(sorted(r.refs)) or "no refs"
+        out.say(
+            f"{r.repo_type} {r.repo_id} @ {r.commit} ({r.revision}; {refs}): "
+            f"{len(r.files)} files, {human_size(size)}"
+        )
+        for f in r.files if verbose else ():
+            out.say(f"  {human_size(f.size):>10}  {f.path}")
+        for p in r.problems:
+            out.say(f"  recorded problem: {p.get('code')}: {p.get('message')}")
+    out.say(
+        f"{len(manifest.repos)} repo(s), {human_size(manifest.total_bytes)}, packed {manifest.created} "
+        f"by hfcache {manifest.hfcache_version}"
+    )
