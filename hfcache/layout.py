@@ -133,9 +133,11 @@ def _listdir(path: str) -> list[str]:
 def locate(path: str | os.PathLike[str] | None = None) -> Location:
     """Work out what ``path`` is: an HF_HOME folder, a hub cache, one repo folder, or a model folder.
 
-    With no path, use the cache huggingface_hub itself would use. Raises :class:`BadInputError`
-    for a path that does not exist, is not a folder, cannot be read, or holds none of these.
+    With no path, use the cache huggingface_hub itself would use (not there yet: an empty cache).
+    An empty folder is an empty hub cache. Raises :class:`BadInputError` for a path that does not
+    exist, is not a folder, cannot be read, or holds none of these.
     """
+    default = path is None
     if path is None:
         path = default_cache_dir()
     raw = os.fspath(path)
@@ -143,12 +145,16 @@ def locate(path: str | os.PathLike[str] | None = None) -> Location:
     try:
         st = os.stat(full)
     except FileNotFoundError as e:
+        if default:  # a machine that has not downloaded anything yet: an empty cache, not an error
+            return Location(PathKind.HUB_CACHE, full, full)
         raise BadInputError(f"no such path: {raw}") from e
     except OSError as e:
         raise BadInputError(f"cannot read {raw}: {e.strerror or e}") from e
     if not stat.S_ISDIR(st.st_mode):
         raise BadInputError(f"not a folder: {raw}")
     entries = _listdir(full)
+    if not entries:
+        return Location(PathKind.HUB_CACHE, full, full)  # an empty folder: a cache with nothing in it yet
     if _looks_like_repo(full, entries):
         return Location(PathKind.REPO, full, os.path.dirname(full), os.path.basename(full))
     hub = os.path.join(full, "hub")

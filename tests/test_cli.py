@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,29 @@ def test_version_and_help() -> None:
     assert hfcache("--version").stdout.startswith("hfcache ")
     run = hfcache("doctor", "--help")
     assert run.returncode == 0 and "--verify" in run.stdout
+
+
+def test_an_empty_or_fresh_cache_is_no_models_yet(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    fresh = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")}
+    fresh["HF_HOME"] = str(tmp_path / "never-used")
+    default = subprocess.run(
+        [sys.executable, "-m", "hfcache", "doctor"], capture_output=True, text=True, env=fresh
+    )
+    for run in (hfcache("doctor", tmp_path / "empty"), default):
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines()[-1] == "No models cached yet."
+    assert not (tmp_path / "never-used").exists()
+    assert hfcache("doctor", tmp_path / "not-there").returncode == 2  # a path typed wrong is still bad input
+
+
+@pytest.mark.parametrize("command", ["doctor", "pack", "unpack", "quarantine", "serve"])
+def test_help_has_examples_exit_codes_and_plain_metavars(command: str) -> None:
+    run = hfcache(command, "--help", env={"COLUMNS": "100"})
+    assert run.returncode == 0
+    text = run.stdout
+    assert "Examples:" in text and "Exit codes:" in text and f"hfcache {command}" in text
+    assert not re.search(r"<[a-z\[\]]+>|\{[A-Z_]+|\[\[", text)  # no <bool>, <list[str]>, {REPO_ID...}, [[X]]
+    assert all(line == line.rstrip() for line in text.splitlines())
+    if command == "pack":
+        assert "[model|dataset|space]" in text

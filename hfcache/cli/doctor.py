@@ -39,6 +39,15 @@ def doctor(
     """Diagnose a Hugging Face cache: broken links, copies, missing shards, bad refs, corrupt blobs.
 
     Without --fix nothing is written; the report says what --fix would do.
+
+    Examples:
+      hfcache doctor                                 # the cache huggingface_hub uses
+      hfcache doctor ~/.cache/huggingface --verify   # also hash every blob against its name
+      hfcache doctor /mnt/usb/hub --fix --verify     # repair, then check again
+      hfcache doctor /models/rbt3 -v --json          # a plain model folder, every finding
+
+    Exit codes: 0 no errors or warnings (after the repair, with --fix), 1 problems found or
+    left, 2 bad input (no such path, not a cache).
     """
     out = Output(json_out, quiet=quiet)
     store = None if rehash else DigestStore.default()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,5 +72,11 @@ def handled(out: Output) -> Iterator[None]:
     """Run a command body; a deliberate error, an OSError or Ctrl-C becomes one line and an exit code."""
     try:
         yield
+    except BrokenPipeError:
+        # The reader went away (``pack -o - | head``): end quietly, as ``cat`` does, with the
+        # shell's code for SIGPIPE; stdout is pointed at /dev/null so the final flush cannot fail.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
     except (HfcacheError, OSError, KeyboardInterrupt) as e:
         raise typer.Exit(report(out, e)) from None

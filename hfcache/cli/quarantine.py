@@ -33,6 +33,13 @@ def quarantine_command(
 
     Without --empty this only lists. --empty alone is a dry run that says what would go;
     --empty --yes deletes those items.
+
+    Examples:
+      hfcache quarantine                             # the cache huggingface_hub uses
+      hfcache quarantine ~/.cache/huggingface --empty --older-than 30
+      hfcache quarantine ~/.cache/huggingface --empty --yes
+
+    Exit codes: 0 listed (or emptied), 1 failed, 2 bad input.
     """
     out = Output(json_out, quiet=quiet)
     with handled(out):

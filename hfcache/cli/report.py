@@ -260,6 +260,9 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
             f"quarantine: {human_size(s.quarantine_bytes)} in {s.quarantine_items} item(s) kept by --fix "
             f"instead of deleted; `hfcache quarantine {shlex.quote(report.location.path)}` lists them"
         )
+    if not report.findings and not s.repos:
+        out.out.print("No models cached yet.", markup=False)
+        return
     if not report.findings:
         unhashed = (
             "" if report.verification is not None else " Contents were not hashed: add --verify for that."

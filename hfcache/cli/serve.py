@@ -32,7 +32,7 @@ def _tokens(path: Path | None) -> frozenset[str]:
 def serve_command(
     sources: list[str] = typer.Argument(
         None,
-        metavar="[SOURCE]...",
+        metavar="SOURCE...",
         help="Caches (HF_HOME, hub cache, repo folder) or bundle files (x.tar, x.tar.001). "
         "Default: the cache huggingface_hub uses.",
         show_default=False,
@@ -54,6 +54,13 @@ def serve_command(
     """Serve caches and bundles to huggingface_hub clients (HF_ENDPOINT) until Ctrl-C. Read-only.
 
     Every file is hashed on its first full read and never served if it does not match its name.
+
+    Examples:
+      hfcache serve                                  # this user's cache, on 127.0.0.1:8080
+      hfcache serve /data/hf big.tar --host 0.0.0.0  # a LAN mirror of a cache and a bundle
+      HF_ENDPOINT=http://mirror:8080 hf download hfl/rbt3      # on a client
+
+    Exit codes: 0 stopped with Ctrl-C, 1 failed, 2 bad input (a path, a port in use).
     """
     out = Output(json_out, quiet=quiet)
 

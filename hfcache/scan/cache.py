@@ -143,6 +143,8 @@ def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
     repos: list[Repo] = []
     locks: list[Node] = []
     store: Store | None = None
+    if not os.path.lexists(root):
+        return Cache(root, ())  # the default cache of a machine that has downloaded nothing yet
     for entry in w.scandir(root):
         name = entry.name
         if loc.only_repo is not None and name not in (loc.only_repo, layout.SHARED_STORE_DIR):

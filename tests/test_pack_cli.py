@@ -1,0 +1,224 @@
+"""pack and unpack as an admin meets them: ids like ``hf``, refusals that say why, volumes that fit
+FAT32 and can be checked, dry runs and listings, all through the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import damage
+import pytest
+from builders import CachedRepo, cache_repo, cache_two_revisions
+from standin_hub import StandinHub
+from test_cli import hfcache
+
+from hfcache.fs import mounts
+from hfcache.repoid import parse_repo_ref
+
+SHARD = "model-00002-of-00002.safetensors"
+
+
+@pytest.mark.parametrize(
+    "bad", ["org/na me", "a--b/c", "x/y/z", "org/name.git", "-org/name", "org/", "org/name@"]
+)
+def test_a_bad_repo_id_is_one_line_and_exit_2(fresh_cache: CachedRepo, bad: str) -> None:
+    run = hfcache("pack", bad, "--cache-dir", fresh_cache.cache_dir, "-o", "-")
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("hfcache: error: ")
+
+
+def test_repo_refs_like_hf() -> None:
+    assert parse_repo_ref("datasets/acme/ds").repo_type == "dataset"
+    assert parse_repo_ref("spaces/acme/app@v1") == parse_repo_ref("acme/app@v1", "space")
+    assert parse_repo_ref("acme/m@refs/pr/3").revision == "refs/pr/3"
+    assert str(parse_repo_ref("datasets/acme/ds@main")) == "datasets/acme/ds@main"
+
+
+def test_datasets_prefix_at_revision_and_default_output(hub: StandinHub, tmp_path: Path) -> None:
+    c1, c2 = cache_two_revisions(hub, tmp_path / "hub")
+    ds = hub.unique_repo_id("acme/ds")
+    hub.add_commit(ds, {"data.csv": b"a\n1\n"}, repo_type="dataset")
+    cache_repo(hub, tmp_path / "hub", ds, repo_type="dataset")
+    work = tmp_path / "work"
+    work.mkdir()
+    args = [
+        "pack",
+        f"{c1.repo_id}@{c1.commit[:10]}",
+        f"datasets/{ds}",
+        "--cache-dir",
+        tmp_path / "hub",
+        "--json",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "hfcache", *map(str, args)], cwd=work, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    name = c1.repo_id.rsplit("/", 1)[1]
+    assert doc["paths"] == [f"{name}-and-1-more.tar"] and (work / doc["paths"][0]).is_file()
+    assert [(r["repo_type"], r["commit"]) for r in doc["repos"]] == [
+        ("model", c1.commit),
+        ("dataset", doc["repos"][1]["commit"]),
+    ]
+    twice = hfcache(
+        "pack",
+        f"{c1.repo_id}@{c1.commit}",
+        f"{c1.repo_id}@{c2.commit}",
+        "--cache-dir",
+        tmp_path / "hub",
+        "-o",
+        tmp_path / "x.tar",
+    )
+    assert twice.returncode == 2 and "one revision per repo" in twice.stderr
+
+
+def test_a_selection_matching_nothing_is_refused(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    run = hfcache(
+        "pack",
+        fresh_cache.repo_id,
+        "--include",
+        "nomatch*",
+        "--cache-dir",
+        fresh_cache.cache_dir,
+        "-o",
+        tmp_path / "b.tar",
+    )
+    assert run.returncode == 2 and "matches --include 'nomatch*'" in run.stderr
+    assert not list(tmp_path.glob("*.tar*"))
+
+
+def test_shards_left_out_by_patterns_are_named_as_such(listed_cache: CachedRepo, tmp_path: Path) -> None:
+    c = listed_cache
+    run = hfcache(
+        "pack", c.repo_id, "--exclude", SHARD, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar", "--json"
+    )
+    assert run.returncode == 1
+    (problem,) = json.loads(run.stdout)["error"]["problems"]
+    assert "leaves it out" in problem["message"] and "--exclude '*.index.json'" in problem["message"]
+    assert "hf download" not in problem["message"]
+    ok = hfcache(
+        "pack",
+        c.repo_id,
+        "--exclude",
+        "model-*",
+        "--exclude",
+        "*.index.json",
+        "--cache-dir",
+        c.cache_dir,
+        "-o",
+        tmp_path / "b.tar",
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_allow_incomplete_leaves_broken_files_out_and_unpack_says_so(
+    listed_cache: CachedRepo, tmp_path: Path
+) -> None:
+    c = listed_cache
+    damage.truncate_blob(c, SHARD, 100)
+    refused = hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar")
+    assert refused.returncode == 1 and SHARD in refused.stdout + refused.stderr
+    packed = hfcache(
+        "pack",
+        c.repo_id,
+        "--cache-dir",
+        c.cache_dir,
+        "-o",
+        tmp_path / "b.tar",
+        "--allow-incomplete",
+        "--json",
+    )
+    assert packed.returncode == 0, packed.stderr
+    (repo,) = json.loads(packed.stdout)["repos"]
+    assert repo["files"] == len(c.files) - 1 and repo["problems"]
+    listing = hfcache("unpack", "--list", tmp_path / "b.tar", "-v")
+    assert (
+        listing.returncode == 0
+        and "recorded problem" in listing.stdout
+        and SHARD not in listing.stdout.split("recorded")[0]
+    )
+    check = hfcache("unpack", "--check", tmp_path / "b.tar")
+    assert check.returncode == 0 and "left out when packed" in check.stdout
+
+
+def test_every_corrupt_blob_is_named_at_once(listed_cache: CachedRepo, tmp_path: Path) -> None:
+    c = listed_cache
+    for name in ("model-00001-of-00002.safetensors", SHARD):
+        damage.flip_byte(c.blob(name))  # the last byte: tensor data, the header still reads
+    run = hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar", "--json")
+    assert run.returncode == 1
+    named = {p["message"].split(" of ")[0] for p in json.loads(run.stdout)["error"]["problems"]}
+    assert named == {"model-00001-of-00002.safetensors", SHARD}
+    assert not list(tmp_path.glob("*b.tar*"))
+
+
+def test_no_binary_to_a_terminal_and_a_closed_pipe_is_quiet(fresh_cache: CachedRepo) -> None:
+    leader, follower = pty.openpty()
+    env = {**os.environ}
+    args = ["pack", fresh_cache.repo_id, "--cache-dir", str(fresh_cache.cache_dir), "-o", "-"]
+    run = subprocess.run(
+        [sys.executable, "-m", "hfcache", *args], stdout=follower, stderr=subprocess.PIPE, text=True, env=env
+    )
+    os.close(follower)
+    os.close(leader)
+    assert run.returncode == 2 and "terminal" in run.stderr
+    cmd = f"{sys.executable} -m hfcache {' '.join(args)} | head -c 10 >/dev/null"
+    piped = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in piped.stderr and "Broken pipe" not in piped.stderr
+
+
+def test_fat32_volumes_and_their_checksum_file(
+    fresh_cache: CachedRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "usb"
+    out.mkdir()
+    run = hfcache(
+        "pack",
+        fresh_cache.repo_id,
+        "--cache-dir",
+        fresh_cache.cache_dir,
+        "-o",
+        out / "m.tar",
+        "--split-size",
+        "10K",
+    )
+    assert run.returncode == 0, run.stderr
+    volumes = sorted(out.glob("m.tar.0*"))
+    assert len(volumes) >= 3 and (out / "m.tar.sha256").is_file()
+    assert subprocess.run(["sha256sum", "-c", "m.tar.sha256"], cwd=out, capture_output=True).returncode == 0
+    assert hfcache("unpack", "--check", out / "m.tar").returncode == 0  # the name without .001 works
+    second = hfcache("unpack", "--check", volumes[1])
+    assert second.returncode == 2 and f"pass the first one, {volumes[0]}" in second.stderr
+    damage.flip_byte(volumes[1], 5)
+    flipped = hfcache("unpack", "--check", volumes[0])
+    assert flipped.returncode == 2 and f"{volumes[1]} does not match" in flipped.stderr
+    volumes[1].unlink()
+    gone = hfcache("unpack", volumes[0], "--cache-dir", tmp_path / "server")
+    assert gone.returncode == 2 and f"volume {volumes[1]} is missing" in gone.stderr
+    # A FAT32 target: what it cannot hold is refused before anything is written.
+    monkeypatch.setattr(mounts, "filesystem_type", lambda path: "vfat")
+    from hfcache.bundle.pack import _fat32_check
+
+    with pytest.raises(Exception, match="FAT32"):
+        _fat32_check(str(out / "big.tar"), 4 << 30, 5 << 30)
+    _fat32_check(str(out / "big.tar"), (4 << 30) - 1, 5 << 30)
+
+
+def test_unpack_check_with_a_target_is_a_dry_run(listed_cache: CachedRepo, tmp_path: Path) -> None:
+    c = listed_cache
+    assert hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar").returncode == 0
+    damage.full_copy(c, "config.json")  # the target's own copy: would be replaced (kept in quarantine)
+    before = sorted(p for p in c.cache_dir.rglob("*"))
+    run = hfcache("unpack", "--check", tmp_path / "b.tar", "--cache-dir", c.cache_dir, "--json")
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout)["plan"]
+    assert plan["write"] == [] and plan["fits"] and plan["bytes_margin"] > 0
+    assert [os.path.basename(p) for p in plan["replace"]] == ["config.json"]
+    assert plan["skip"]  # every blob is there, verified: nothing to write
+    assert sorted(p for p in c.cache_dir.rglob("*")) == before  # nothing written
+    fresh = hfcache("unpack", "--check", tmp_path / "b.tar", "--cache-dir", tmp_path / "new")
+    assert "would:" in fresh.stdout and "move ref main" in fresh.stdout and not (tmp_path / "new").exists()
