@@ -163,7 +163,9 @@ def test_help_has_examples_exit_codes_and_plain_metavars(command: str) -> None:
     assert run.returncode == 0
     text = run.stdout
     assert "Examples:" in text and "Exit codes:" in text and f"hfcache {command}" in text
-    assert not re.search(r"<[a-z\[\]]+>|\{[A-Z_]+|\[\[", text)  # no <bool>, <list[str]>, {REPO_ID...}, [[X]]
+    assert not re.search(
+        r"<(bool|str|int|float|path|list\[\w+\])>|\{[A-Z_]+|\[\[", text
+    )  # no <bool>, <list[str]>, {REPO_ID...}, [[X]]
     assert all(line == line.rstrip() for line in text.splitlines())
     if command == "pack":
         assert "[model|dataset|space]" in text
