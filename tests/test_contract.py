@@ -98,7 +98,7 @@ def test_pack_refusal_is_one_json_document(fresh_cache: CachedRepo, tmp_path: Pa
 @pytest.mark.parametrize(
     "args",
     [
-        ("pack", "x/y", "-o", "out.tar", "--repo-type", "model-ish"),
+        ("pack", "x/y!", "-o", "out.tar"),
         ("pack", "x/y", "-o", "out.tar", "--split-size", "lots"),
         ("unpack", "/no/such/bundle.tar"),
         ("quarantine", "/no/such/cache"),
@@ -186,3 +186,8 @@ def test_file_names_that_are_not_utf8(fresh_cache: CachedRepo) -> None:
     assert os.fsencode(found["path"]) == odd
     human = subprocess.run([sys.executable, "-m", "hfcache", "doctor", str(c.cache_dir)], capture_output=True)
     assert human.returncode == 1 and b"Traceback" not in human.stderr
+
+
+def test_a_choice_outside_its_list_is_a_usage_error() -> None:
+    doc = _json("pack", "x/y", "-o", "out.tar", "--repo-type", "model-ish", code=2)
+    assert doc["error"]["code"] == "usage" and "model-ish" in doc["error"]["message"]
