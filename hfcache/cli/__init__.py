@@ -14,7 +14,7 @@ import sys
 import typer
 
 from hfcache import __version__, _hf
-from hfcache.cli import doctor, pack, quarantine, serve
+from hfcache.cli import doctor, inspect, pack, quarantine, serve
 from hfcache.cli.output import SCHEMA_VERSION
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command(name="pack")(pack.pack_command)
 app.command(name="unpack")(pack.unpack_command)
 app.command(name="quarantine")(quarantine.quarantine_command)
 app.command(name="serve")(serve.serve_command)
+app.command(name="inspect")(inspect.inspect_command)
 
 
 def _version(value: bool) -> None:
