@@ -30,6 +30,7 @@ class IndexReport:
     tensors: int
     total_size: int | None
     data_bytes: int | None
+    listed: frozenset[str] = frozenset()  # every tensor name the index lists
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,5 +143,6 @@ def check_index(
         len(index.weight_map),
         index.total_size,
         total if all_read else None,
+        frozenset(index.weight_map),
     )
     return report, found

@@ -18,6 +18,7 @@ from hfcache import layout
 from hfcache.errors import BadInputError
 from hfcache.findings import Severity, finding
 from hfcache.inspect.checkpoint import (
+    UNKNOWN,
     WEIGHT_SUFFIXES,
     CheckpointFile,
     TensorRecord,
@@ -157,6 +158,12 @@ def inspect_target(
     chosen, indexes, ignored = _choose(t)
     follow = t.kind != "repo"
     files = [read_checkpoint(n, t.files[n].path, t.files[n].content, follow_symlinks=follow) for n in chosen]
+    if (
+        t.single is not None
+        and [f.format for f in files] == [UNKNOWN]
+        and not t.single.endswith(WEIGHT_SUFFIXES)
+    ):
+        raise BadInputError(f"not a checkpoint file hfcache knows (safetensors, torch, GGUF, ONNX): {target}")
     by_name = {f.name: f for f in files}
     problems = [p for f in files for p in file_problems(f, t.repo_folder)]
     reports = []
@@ -171,7 +178,7 @@ def inspect_target(
     where = t.path
     for check in (
         prefix_problem(records, where, target, t.repo_folder),
-        missing_head(records, whole, where, t.repo_folder),
+        missing_head(records, whole, where, t.repo_folder, _listed(reports)),
     ):
         if check is not None:
             problems.append(check)
@@ -192,6 +199,10 @@ def inspect_target(
         written,
         tuple(records),
     )
+
+
+def _listed(reports: list[IndexReport]) -> frozenset[str]:
+    return frozenset(n for r in reports for n in r.listed)
 
 
 def _is_shard(t: Target) -> bool:

@@ -143,9 +143,16 @@ def ties(records: list[TensorRecord], config: dict[str, Any] | None) -> list[Tie
 
 
 def missing_head(
-    records: list[TensorRecord], config: dict[str, Any] | None, path: str, repo: str | None
+    records: list[TensorRecord],
+    config: dict[str, Any] | None,
+    path: str,
+    repo: str | None,
+    listed: frozenset[str] = frozenset(),
 ) -> Problem | None:
-    """``keys-missing``: a causal LM whose config unties the head, without the head's weights."""
+    """``keys-missing``: a causal LM whose config unties the head, without the head's weights.
+
+    A head an index lists (``listed``) but whose shard is missing is that shard's finding instead.
+    """
     if config is None or not records or not is_causal_lm(config):
         return None
     tied, explicit = tie_word_embeddings(config)
@@ -153,7 +160,8 @@ def missing_head(
         return None
     prefix = (common_prefix(records) or ("", 0))[0]
     names = {t.name[len(prefix) :] if t.name.startswith(prefix) else t.name for t in records}
-    if names & set(HEADS) or not any(_EMBEDDING.search(n) for n in names):
+    listed_names = {n[len(prefix) :] if n.startswith(prefix) else n for n in listed}
+    if (names | listed_names) & set(HEADS) or not any(_EMBEDDING.search(n) for n in names):
         return None
     message = (
         f"config.json says tie_word_embeddings: false, but no {HEADS[0]} is stored: from_pretrained "
