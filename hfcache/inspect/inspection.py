@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,12 +166,16 @@ def inspect_target(
     ):
         raise BadInputError(f"not a checkpoint file hfcache knows (safetensors, torch, GGUF, ONNX): {target}")
     by_name = {f.name: f for f in files}
-    problems = [p for f in files for p in file_problems(f, t.repo_folder)]
+    named = {s for r in indexes for s in shard_names(r, t.files[r]) or []}
+    # A shard whose bytes are not here is the index's shard-missing finding, not a second one.
+    problems = [
+        p for f in files if f.size is not None or f.name not in named for p in file_problems(f, t.repo_folder)
+    ]
     reports = []
     for i in indexes:
         report, found = check_index(i, t.files[i], t.files, by_name.get, t.repo_folder)
         reports += [report] if report is not None else []
-        problems += [Problem(f, "Download the file again.") for f in found]
+        problems += [Problem(f, _download(t, f.path)) for f in found]
     config = _config(t, problems)
     records = [r for f in files for r in f.tensors]
     # One shard of a sharded checkpoint holds only part of the model: the head is elsewhere.
@@ -199,6 +204,16 @@ def inspect_target(
         written,
         tuple(records),
     )
+
+
+def _download(t: Target, path: str) -> str:
+    """How to get a file again: the exact ``hf download`` for a cached repo."""
+    if t.repo_id is None or t.commit is None:
+        return "Download the file again."
+    name = next((n for n, f in t.files.items() if f.path == path), None)
+    if name is None or name.endswith(INDEX_SUFFIXES):
+        return f"Download it again: hf download {t.repo_id} --revision {t.commit}"
+    return f"Download it again: hf download {t.repo_id} {shlex.quote(name)} --revision {t.commit}"
 
 
 def _listed(reports: list[IndexReport]) -> frozenset[str]:
