@@ -9,6 +9,7 @@ magic number (zip, pickle, GGUF), by its extension otherwise (safetensors, ONNX)
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -170,14 +171,16 @@ def _safetensors(base: CheckpointFile, content: str, follow_symlinks: bool) -> C
 def _torch(base: CheckpointFile, content: str) -> CheckpointFile:
     try:
         got = read_torch_file(content)
-    except (OSError, ValueError, EOFError) as e:  # a damaged zip directory, an unreadable file
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
+        # a damaged zip directory, a compression zipfile lacks, an unreadable file
         return _with(base, problem=f"cannot read it: {e}")
     fmt = TORCH_ZIP if got.format == "zip" else TORCH_LEGACY
     unsafe = tuple(dict.fromkeys(i.qualname for i in got.unsafe))
     if unsafe:
         return _with(base, format=fmt if got.format == "zip" or not got.problems else PICKLE, unsafe=unsafe)
     if got.problems:
-        return _with(base, format=fmt, problem="; ".join(got.problems))
+        neither = got.format != "zip" and got.problems[0].startswith("not a torch checkpoint")
+        return _with(base, format=UNKNOWN if neither else fmt, problem="; ".join(got.problems))
     records = tuple(
         TensorRecord(t.name, t.dtype, t.shape, base.name, t.nbytes, f"{t.storage_key}@{t.offset}")
         for t in got.tensors

@@ -208,10 +208,13 @@ def write_stripped(
         mapping = _renamed((t.name for t in got.tensors), prefixes, got.name)
         out_name = _out_name(got.name)
         with _create(dest, out_name) as out:
-            if got.format == SAFETENSORS:
-                _from_safetensors(got, source.content, out, mapping)
-            else:
-                _from_torch_zip(got, source.content, out, mapping)
+            try:
+                if got.format == SAFETENSORS:
+                    _from_safetensors(got, source.content, out, mapping)
+                else:
+                    _from_torch_zip(got, source.content, out, mapping)
+            except (zipfile.BadZipFile, NotImplementedError, EOFError) as e:
+                raise HfcacheError(f"cannot read {got.name} while copying it: {e}") from None
         expected = {mapping[t.name]: (t.dtype, t.shape) for t in got.tensors}
         total += _verify(os.path.join(dest, *out_name.split("/")), expected).data_bytes
         weight_map |= dict.fromkeys(expected, posixpath.basename(out_name))
