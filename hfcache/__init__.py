@@ -36,6 +36,8 @@ _API = {
     "empty_quarantine": "hfcache.quarantine",
     "pack": "hfcache.bundle.pack",
     "unpack": "hfcache.bundle.unpack",
+    "inspect_target": "hfcache.inspect",
+    "Inspection": "hfcache.inspect",
     "HfcacheError": "hfcache.errors",
     "BadInputError": "hfcache.errors",
     "BundleError": "hfcache.errors",

@@ -69,6 +69,17 @@ CODES: dict[str, Code] = {
         Code("shard-header-unreadable", _E, "safetensors header cannot be read"),
         Code("shard-truncated", _E, "safetensors file is shorter than its header says"),
         Code("index-unreadable", _E, "checkpoint index file cannot be parsed"),
+        Code("shard-tensor-unlisted", _W, "tensor in a shard that its index does not list"),
+        # Checkpoint contents (hfcache inspect).
+        Code(
+            "keys-prefixed",
+            _E,
+            "tensor names carry a DataParallel 'module.' or torch.compile '_orig_mod.' prefix",
+        ),
+        Code("keys-missing", _E, "a tensor the architecture needs is not in the checkpoint"),
+        Code("pickle-unsafe-import", _E, "pickle imports a global outside torch's weights_only allowlist"),
+        Code("checkpoint-unreadable", _E, "checkpoint file cannot be read as its format"),
+        Code("config-unreadable", _W, "config.json cannot be parsed"),
         # Refs.
         Code("ref-malformed", _E, "ref file is not exactly 40 hex characters"),
         Code("ref-dangling", _E, "ref names a commit with no snapshot"),

@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"actions", "findings", "model"},
     {"scan", "view", "quarantine"},
     {"doctor"},
-    {"repair", "bundle", "serve", "fit"},
+    {"repair", "bundle", "serve", "fit", "inspect"},
     {"cli", "__main__"},
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}

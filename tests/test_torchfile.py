@@ -110,3 +110,16 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     with zipfile.ZipFile(z, "w") as f:
         f.writestr("readme.txt", "hello")
     assert read_torch_file(str(z)).problems == ("no single <root>/data.pkl: not a torch.save zip",)
+
+
+def test_a_module_state_dict_is_an_ordered_dict_with_metadata(tmp_path: Path) -> None:
+    """``Module.state_dict()`` is an OrderedDict (a REDUCE, then SETITEMS and BUILD of _metadata)."""
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
+    path = tmp_path / "sd.pt"
+    torch.save(model.state_dict(), path)
+    got = read_torch_file(str(path))
+    assert got.problems == () and not got.unsafe
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {t.name: t.shape for t in got.tensors} == expected
+    assert {t.stride for t in got.tensors if t.name == "0.weight"} == {(3, 1)}

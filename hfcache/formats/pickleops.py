@@ -76,6 +76,7 @@ _BYTES = {"BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"}
 _PUSH_ARG = _STRINGS | _NUMBERS | _BYTES
 _CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False, "EMPTY_TUPLE": ()}
 _TUPLE_SIZES = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
+_ORDERED_DICT = "collections.OrderedDict"
 
 
 def _pop_mark(stack: list[Any]) -> list[Any]:
@@ -169,7 +170,11 @@ def _step(name: str, arg: Any, stack: list[Any], memo: dict[int, Any], out: Pick
         stack.append(out.imports[-1])
     elif name in ("REDUCE", "NEWOBJ"):
         args = stack.pop()
-        stack.append(Call(stack.pop(), tuple(args) if isinstance(args, (tuple, list)) else (args,)))
+        func = stack.pop()
+        if isinstance(func, Import) and func.qualname == _ORDERED_DICT and args in ((), []):
+            stack.append({})  # a state_dict: an OrderedDict, filled by SETITEMS like a dict
+        else:
+            stack.append(Call(func, tuple(args) if isinstance(args, (tuple, list)) else (args,)))
     elif name == "NEWOBJ_EX":
         _, args, cls = stack.pop(), stack.pop(), stack.pop()
         stack.append(Call(cls, tuple(args)))

@@ -75,6 +75,7 @@ class TensorInfo:
     storage_key: str
     offset: int
     nbytes: int
+    stride: tuple[int, ...] | None = None  # elements; None when the call did not give one
 
     @property
     def parameters(self) -> int:
@@ -119,7 +120,13 @@ def _tensor(name: str, call: Call) -> TensorInfo | None:
     count = 1
     for d in shape:
         count *= d
-    return TensorInfo(name, dtype, shape, storage.key, offset, count * itemsize)
+    raw_stride = call.args[3] if len(call.args) > 3 else None
+    stride = (
+        tuple(int(d) for d in raw_stride)
+        if isinstance(raw_stride, tuple) and all(isinstance(d, int) for d in raw_stride)
+        else None
+    )
+    return TensorInfo(name, dtype, shape, storage.key, offset, count * itemsize, stride)
 
 
 def tensors_of(value: Any, prefix: str = "") -> list[TensorInfo]:
