@@ -124,6 +124,9 @@ def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: l
         for f in blob_findings(ctx, repo, diags)
         if f.code == "blob-size-mismatch" and os.path.basename(f.path) in selected
     ]
+    unread = [f for f in cache.findings if f.code == "unreadable" and f.repo in (None, repo.folder)]
+    if unread:  # what could not be read is a permission problem, not a missing file to download
+        problems = unread
     refs = {name: commit for name, raw in repo.refs.items() if clean_ref(raw) == commit}
     return RepoPick(
         repo,

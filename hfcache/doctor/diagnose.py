@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hfcache.actions import Plan
+from hfcache.doctor.blind import blinded
 from hfcache.doctor.checks.blobs import blob_findings, lock_findings, store_findings
 from hfcache.doctor.checks.hashes import hash_findings
 from hfcache.doctor.checks.refs import ref_findings
@@ -137,7 +138,7 @@ def run_checks(cache: Cache, diags: list[EntryDiag], verification: Verification 
             yield from hash_findings(ctx, verification.findings)
 
     found = all_findings() if not cache.local_dir else _without_fixes(all_findings())
-    return fold(sorted(found, key=_sort_key), diags)
+    return fold(blinded(sorted(found, key=_sort_key), cache.root), diags)
 
 
 def _without_fixes(findings: Iterator[Finding]) -> Iterator[Finding]:
