@@ -65,9 +65,17 @@ def test_fix_json_reports_what_was_done(fresh_cache: CachedRepo) -> None:
 
 def test_fix_human_output(fresh_cache: CachedRepo) -> None:
     damage.full_copy(fresh_cache, "tokenizer.json")
+    run = hfcache("doctor", fresh_cache.cache_dir, "--fix", "--json")
+    assert run.returncode == 0 and json.loads(run.stdout)["actions"][0]["step"] == "adopt-copy"
+    damage.full_copy(fresh_cache, "tokenizer.json")
     run = hfcache("doctor", fresh_cache.cache_dir, "--fix")
     assert run.returncode == 0
-    assert "deduplicated" in run.stdout and "Reclaimed" in run.stdout
+    lines = run.stdout.splitlines()
+    assert lines[0] == fresh_cache.repo_id and "kept 1 verified full copy(ies) as blobs: tokenizer.json" in lines[1]
+    assert "Reclaimed" in run.stdout and "repaired 1, 0 left" in run.stdout
+    damage.full_copy(fresh_cache, "tokenizer.json")
+    table = hfcache("doctor", fresh_cache.cache_dir, "--fix", "-v")
+    assert "deduplicated" in table.stdout and fresh_cache.repo_id in table.stdout
 
 
 def test_verify_human_output_and_quiet_stderr(fresh_cache: CachedRepo) -> None:

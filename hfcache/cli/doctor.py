@@ -8,7 +8,8 @@ import typer
 
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
-from hfcache.cli.report import render, render_fix
+from hfcache.cli.repairs import render_fix
+from hfcache.cli.report import render
 from hfcache.doctor import diagnose
 from hfcache.fs.digests import DigestStore
 from hfcache.repair import fix as run_fix

@@ -21,8 +21,6 @@ from hfcache.doctor import Report
 from hfcache.doctor.hints import download_command, needs_fetch
 from hfcache.findings import CODES, Finding, Severity
 from hfcache.layout import SNAPSHOTS
-from hfcache.repair import FixResult
-from hfcache.repair.apply import reclaimed
 from hfcache.units import human_size
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
@@ -36,32 +34,6 @@ _GROUP_FIX = {
     Step.REF: "--fix rewrites the ref",
     Step.QUARANTINE_LEFTOVER: "--fix moves them into the quarantine",
 }
-
-
-def render_fix(out: Output, result: FixResult, *, verbose: bool = False) -> None:
-    """What was found, what each action did, and what is left."""
-    table = Table(title="repairs", title_justify="left")
-    table.add_column("status", no_wrap=True)
-    table.add_column("path", overflow="fold", max_width=40)
-    table.add_column("what happened", overflow="fold", ratio=1)
-    root = result.before.cache.root
-    for o in result.outcomes:
-        style = {"done": "green", "skipped": "yellow", "failed": "bold red"}[o.status]
-        detail = o.detail + "".join(f"\nkept in quarantine: {p}" for p in o.quarantined)
-        table.add_row(Text(o.status, style=style), short_path(o.action.path, root), detail)
-    if result.outcomes:
-        out.out.print(table)
-    else:
-        out.out.print("Nothing to repair.")
-    freed = reclaimed(result.outcomes)
-    if freed:
-        out.out.print(f"Reclaimed {human_size(freed)} of duplicate copies.")
-    done = sum(1 for o in result.outcomes if o.status == "done")
-    left = sum(1 for f in result.after.findings if f.severity is not Severity.INFO)
-    out.out.print(
-        f"Repaired {done} of {len(result.outcomes)}; {left} error(s) and warning(s) left. After the repair:"
-    )
-    render(out, result.after, fixed=True, verbose=verbose)
 
 
 def _rows(findings: list[Finding]) -> list[tuple[Finding, int]]:
@@ -182,14 +154,15 @@ def _group_lines(code: str, group: list[Finding], root: str) -> list[Text]:
     return lines
 
 
-def _wrapped(out: Output, text: Text, indent: str = "") -> None:
-    """Print ``text`` wrapped at word boundaries to the output's width, each line indented."""
+def wrapped(out: Output, text: Text, indent: str = "", hanging: str | None = None) -> None:
+    """Print ``text`` wrapped at word boundaries to the output's width: the first line indented
+    by ``indent``, the others by ``hanging`` (default: ``indent``, or four spaces)."""
     width = max(40, out.out.width)
     lines = textwrap.wrap(
         text.plain,
         width,
         initial_indent=indent,
-        subsequent_indent=indent or "    ",
+        subsequent_indent=hanging if hanging is not None else indent or "    ",
         break_long_words=False,
         break_on_hyphens=False,
     )
@@ -215,7 +188,7 @@ def _grouped(out: Output, report: Report) -> None:
                 if line.plain.startswith("hf download "):  # a command to paste stays one line
                     out.out.print(Text(" " * 12) + line, soft_wrap=True)
                 else:
-                    _wrapped(out, line, " " * 10)
+                    wrapped(out, line, " " * 10)
 
 
 def _table(out: Output, report: Report) -> None:
@@ -248,7 +221,7 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
     if s.bytes_reused:
         again = f", {human_size(s.bytes_hashed)} hashed now" if s.bytes_hashed else ""
         hashed = f", {human_size(s.bytes_reused)} verified by an earlier --verify and unchanged{again}"
-    _wrapped(
+    wrapped(
         out,
         Text(
             f"{report.location.kind.value} {report.location.path}: {s.repos} repo(s), "
@@ -279,9 +252,9 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
         line += f"; --fix can repair {s.fixable}"
         if s.reclaimable:
             line += f" and reclaim {human_size(s.reclaimable)}"
-    _wrapped(out, Text(line))
+    wrapped(out, Text(line))
     if report.plan.actions and not fixed:
-        _wrapped(out, Text(describe_plan(report.plan)))
+        wrapped(out, Text(describe_plan(report.plan)))
         verify = " --verify" if report.plan.needs_verify else ""
         out.say(f"To repair: hfcache doctor {shlex.quote(report.location.path)} --fix{verify}")
     if not report.problems:
