@@ -85,3 +85,17 @@ def test_a_plain_folder_gets_no_invented_repo_id(fresh_cache: CachedRepo, tmp_pa
         assert "hf download" not in f.message and "--revision" not in f.message
         assert f.where()["repo_id"] is None
     assert "hf download" not in _human(folder)
+
+
+def test_a_missing_shard_behind_a_windows_copy_is_an_error(listed_cache: CachedRepo) -> None:
+    """The index itself is a backslash link: it is judged by its blob, so the lost shard is a
+    shard-missing error with the download to run, not a note that part of the repo was skipped."""
+    c = listed_cache
+    for name in c.files:
+        damage.backslash_link(c, name)
+    damage.remove_entry(c, SHARD)
+    damage.drop_blob(c, SHARD)
+    report = diagnose(c.cache_dir)
+    (missing,) = (f for f in report.findings if f.where()["path_in_repo"] == SHARD and f.folded_into is None)
+    assert missing.code == "shard-missing" and missing.severity.value == "error"
+    assert f"hf download {c.repo_id} {SHARD} --revision {c.commit}" in missing.message

@@ -16,14 +16,16 @@ from hfcache.formats.safetensors import Header, HeaderError, read_header, read_i
 from hfcache.model import Cache
 from hfcache.scan.entries import EntryDiag, Form
 from hfcache.units import human_size
-from hfcache.view import source_path
+from hfcache.view import source_path, usable_blobs
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
 
-def content_path(cache: Cache, d: EntryDiag) -> str | None:
-    """The file holding an entry's content as the entry stands now (what a loader would read)."""
-    return source_path(cache, d, set())
+def content_path(cache: Cache, d: EntryDiag, usable: set[tuple[str, str]] | None = None) -> str | None:
+    """The file holding an entry's content: what a loader reads now, else (with ``usable``) the
+    intact blob the entry should lead to, which a relink by ``--fix`` makes readable again. A
+    checkpoint behind a Windows copy is judged by its bytes, not only by its broken links."""
+    return source_path(cache, d, usable or set())
 
 
 def _size_of(path: str) -> int | None:
@@ -61,23 +63,28 @@ def shard_findings(cache: Cache, diags: list[EntryDiag]) -> Iterator[Finding]:
     by_rev: dict[tuple[str, str], dict[str, EntryDiag]] = {}
     for d in diags:
         by_rev.setdefault((d.repo.folder, d.revision.commit), {})[d.name] = d
+    usable = usable_blobs(cache, set())
     for entries in by_rev.values():
         headers: dict[str, Header | HeaderError] = {}
         for name, d in entries.items():
-            path = content_path(cache, d) if name.endswith(".safetensors") else None
+            path = content_path(cache, d, usable) if name.endswith(".safetensors") else None
             if path is not None:
                 headers[name] = read_header(path)
                 yield from _header_findings(d, path, headers[name])
         for name, d in entries.items():
             if name.endswith(INDEX_SUFFIXES):
-                yield from _index_findings(cache, d, entries, headers)
+                yield from _index_findings(cache, d, entries, headers, usable)
 
 
 def _index_findings(
-    cache: Cache, d: EntryDiag, entries: dict[str, EntryDiag], headers: dict[str, Header | HeaderError]
+    cache: Cache,
+    d: EntryDiag,
+    entries: dict[str, EntryDiag],
+    headers: dict[str, Header | HeaderError],
+    usable: set[tuple[str, str]],
 ) -> Iterator[Finding]:
     repo, rev = d.repo.folder, d.revision.commit[:8]
-    path = content_path(cache, d)
+    path = content_path(cache, d, usable)
     if path is None:
         return  # the index entry itself is broken: reported as such
     index = read_index(path)
