@@ -39,7 +39,7 @@ def test_repo_refs_like_hf() -> None:
 
 
 def test_datasets_prefix_at_revision_and_default_output(hub: StandinHub, tmp_path: Path) -> None:
-    c1, c2 = cache_two_revisions(hub, tmp_path / "hub")
+    c1, _ = cache_two_revisions(hub, tmp_path / "hub")
     ds = hub.unique_repo_id("acme/ds")
     hub.add_commit(ds, {"data.csv": b"a\n1\n"}, repo_type="dataset")
     cache_repo(hub, tmp_path / "hub", ds, repo_type="dataset")
@@ -64,16 +64,6 @@ def test_datasets_prefix_at_revision_and_default_output(hub: StandinHub, tmp_pat
         ("model", c1.commit),
         ("dataset", doc["repos"][1]["commit"]),
     ]
-    twice = hfcache(
-        "pack",
-        f"{c1.repo_id}@{c1.commit}",
-        f"{c1.repo_id}@{c2.commit}",
-        "--cache-dir",
-        tmp_path / "hub",
-        "-o",
-        tmp_path / "x.tar",
-    )
-    assert twice.returncode == 2 and "one revision per repo" in twice.stderr
 
 
 def test_a_selection_matching_nothing_is_refused(fresh_cache: CachedRepo, tmp_path: Path) -> None:
@@ -222,3 +212,36 @@ def test_unpack_check_with_a_target_is_a_dry_run(listed_cache: CachedRepo, tmp_p
     assert sorted(p for p in c.cache_dir.rglob("*")) == before  # nothing written
     fresh = hfcache("unpack", "--check", tmp_path / "b.tar", "--cache-dir", tmp_path / "new")
     assert "would:" in fresh.stdout and "move ref main" in fresh.stdout and not (tmp_path / "new").exists()
+
+
+def test_two_revisions_of_one_repo_in_one_bundle(hub: StandinHub, tmp_path: Path) -> None:
+    c1, c2 = cache_two_revisions(hub, tmp_path / "hub")
+    bundle = tmp_path / "two.tar"
+    run = hfcache(
+        "pack",
+        f"{c1.repo_id}@{c1.commit}",
+        f"{c1.repo_id}@{c2.commit}",
+        "--cache-dir",
+        tmp_path / "hub",
+        "-o",
+        bundle,
+    )
+    assert run.returncode == 0, run.stderr
+    names = subprocess.run(["tar", "-tf", bundle], capture_output=True, text=True, check=True).stdout.split()
+    blobs = [n for n in names if "/blobs/" in n]
+    assert (
+        len(blobs) == len(set(blobs)) == len(set(c1.files.values()) | set(c2.files.values()))
+    )  # shared once
+    server = tmp_path / "server"
+    done = hfcache("unpack", bundle, "--cache-dir", server, "--json")
+    assert done.returncode == 0, done.stderr
+    from builders import CachedRepo as Repo
+    from checks import loads_exactly
+
+    for c in (c1, c2):
+        loads_exactly(Repo(c.hub, server, c.repo_id, c.repo_type, c.commit, c.files), revision=c.commit)
+    plain = hfcache("unpack", bundle, "--local-dir", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    for c in (c1, c2):
+        folder = tmp_path / "plain" / f"{c.repo_id}@{c.commit[:12]}"
+        assert (folder / "README.md").read_bytes() == c.files["README.md"]

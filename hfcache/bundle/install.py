@@ -59,7 +59,7 @@ def install_cache(received: Received, cache_root: str, *, lock_timeout: float = 
         written += 1
         nbytes += sizes[(folder, etag)]
     kept = len(received.present)
-    for folder, (commit, data) in received.trees.items():
+    for (folder, commit), data in received.trees.items():
         tree = os.path.join(cache_root, folder, layout.TREES, f"{commit}.json")
         os.makedirs(os.path.dirname(tree), exist_ok=True)
         fsops.write_atomic(tree, data)
@@ -83,11 +83,15 @@ def install_cache(received: Received, cache_root: str, *, lock_timeout: float = 
 
 def local_root(target: str, repo: RepoEntry, repos: Sequence[RepoEntry]) -> str:
     """Where a repo's plain files go: ``target`` itself for one repo, else ``target/org/name``
-    (``target/datasets/org/name`` for a dataset), a plain folder named after the repo."""
+    (``target/datasets/org/name`` for a dataset), a plain folder named after the repo; for one of
+    several revisions of a repo, ``target/org/name@<commit, 12 characters>``."""
     if len(repos) == 1:
         return target
     kind = () if repo.repo_type == "model" else (f"{repo.repo_type}s",)
-    return os.path.join(target, *kind, *repo.repo_id.split("/"))
+    path = os.path.join(target, *kind, *repo.repo_id.split("/"))
+    if sum(1 for r in repos if r.folder == repo.folder) > 1:
+        path += f"@{repo.commit[:12]}"
+    return path
 
 
 class LocalFiles:

@@ -141,8 +141,10 @@ def parse(data: bytes) -> Manifest:
         created=str(raw.get("created", "")),
         repos=[_repo(r) for r in repos],
     )
-    folders = [r.folder for r in manifest.repos]
-    _need(len(folders) == len(set(folders)), "a repo folder appears twice")
+    revisions = [(r.folder, r.commit) for r in manifest.repos]
+    _need(len(revisions) == len(set(revisions)), "a repo revision appears twice")
+    refs = [(r.folder, name) for r in manifest.repos for name in r.refs]
+    _need(len(refs) == len(set(refs)), "a ref appears in two revisions")
     for repo in manifest.repos:
         seen: dict[str, FileEntry] = {}
         for f in repo.files:

@@ -107,6 +107,17 @@ def _without_broken(p: RepoPick) -> RepoPick:
     return replace(p, files=keep)
 
 
+def _one_owner_per_ref(picks: list[RepoPick]) -> None:
+    """Several revisions of one repo share its refs/: each ref goes with the revision it names."""
+    by_folder: dict[str, list[RepoPick]] = {}
+    for p in picks:
+        by_folder.setdefault(p.repo.folder, []).append(p)
+    for group in by_folder.values():
+        names = [name for p in group for name in p.refs]
+        if len(names) != len(set(names)):  # cannot happen (a ref names one commit), but never ship two
+            raise BadInputError(f"{group[0].repo.repo_id}: a ref names two of the revisions asked for")
+
+
 def _all_corrupt(picks: list[RepoPick], entries: list[RepoEntry], progress: Progress) -> list[Finding]:
     """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed)."""
     jobs: dict[str, tuple[RepoPick, PackFile, str]] = {}
@@ -142,16 +153,20 @@ class _Blob:
 
 
 def _repo_members(
-    pick: RepoPick, entry: RepoEntry, manifest_bytes: bytes
+    pick: RepoPick, entry: RepoEntry, manifest_bytes: bytes, seen: set[tuple[str, str]]
 ) -> Iterator[tuple[str, bytes | str | _Blob]]:
-    """(tar name, payload) in bundle order: bytes to store, a link target (str), or a blob."""
+    """(tar name, payload) in bundle order: bytes to store, a link target (str), or a blob.
+
+    ``seen`` holds the (folder, member) pairs already written: a second revision of a repo adds
+    only the blobs the first did not have."""
     folder = pick.repo.folder
-    yield member_name(folder, MANIFEST_NAME), manifest_bytes
+    if (folder, MANIFEST_NAME) not in seen:
+        seen.add((folder, MANIFEST_NAME))
+        yield member_name(folder, MANIFEST_NAME), manifest_bytes
     sources = {f.name: f for f in pick.files}
-    seen: set[str] = set()
     for f in entry.files:
-        if f.etag not in seen:
-            seen.add(f.etag)
+        if (folder, f.etag) not in seen:
+            seen.add((folder, f.etag))
             yield member_name(folder, layout.BLOBS, f.etag), _Blob(sources[f.path].source, f.size, f.sha256)
     if pick.tree_path is not None:
         with open(pick.tree_path, "rb") as t:
@@ -219,12 +234,8 @@ def pack(
     except ValueError as e:
         raise BadInputError(f"--split-size: {e}") from None
     _, picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude)
-    folders = [p.repo.folder for p in picks]
-    twice = sorted({p.repo.repo_id for p in picks if folders.count(p.repo.folder) > 1})
-    if twice:
-        raise BadInputError(
-            f"{', '.join(twice)}: one revision per repo and bundle; pack other revisions into another bundle"
-        )
+    picks = list({(p.repo.folder, p.commit): p for p in picks}.values())  # a revision named twice: once
+    _one_owner_per_ref(picks)
     problems = [f for p in picks for f in p.problems]
     if problems and not allow_incomplete:
         raise PackRefusedError(f"{len(problems)} problem(s); nothing was written", problems)
@@ -262,8 +273,9 @@ def pack(
     try:
         tar = TarWriter(out)
         progress.start("pack", manifest.total_bytes)
+        seen: set[tuple[str, str]] = set()
         for pick, entry in zip(picks, entries, strict=True):
-            for name, payload in _repo_members(pick, entry, manifest_bytes):
+            for name, payload in _repo_members(pick, entry, manifest_bytes, seen):
                 if isinstance(payload, bytes):
                     tar.add_bytes(name, payload)
                 elif isinstance(payload, str):

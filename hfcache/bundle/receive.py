@@ -37,7 +37,7 @@ class Received:
     manifest: Manifest
     staged: dict[BlobKey, str] = field(default_factory=dict)
     present: dict[BlobKey, str] = field(default_factory=dict)
-    trees: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    trees: dict[tuple[str, str], bytes] = field(default_factory=dict)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     links: dict[tuple[str, str, str], str] = field(default_factory=dict)
     bytes_read: int = 0
@@ -86,8 +86,8 @@ class _Receiver:
         self.manifest_bytes = b""
         self.out: Received | None = None
         self.blobs: dict[BlobKey, FileEntry] = {}
-        self.repos: dict[str, RepoEntry] = {}
-        self.wanted: dict[str, dict[str, str]] = {}
+        self.repos: dict[str, list[RepoEntry]] = {}
+        self.wanted: dict[tuple[str, str], dict[str, str]] = {}
 
     def blob(self, ti: tarfile.TarInfo, m: Member, out: Received) -> None:
         key = (m.folder, m.key)
@@ -178,31 +178,33 @@ class _Receiver:
             self.manifest_bytes = _read_small(self.tf, ti)
             self.out = Received(manifest_mod.parse(self.manifest_bytes))
             self.blobs = self.out.manifest.blobs()
-            self.repos = {r.folder: r for r in self.out.manifest.repos}
-            self.wanted = {r.folder: {f.path: f.etag for f in r.files} for r in self.out.manifest.repos}
+            for r in self.out.manifest.repos:  # one repo folder may carry several revisions
+                self.repos.setdefault(r.folder, []).append(r)
+                self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
             return
         out = self.out
         if m.kind is Kind.DIR:
             return
         if m.folder not in self.repos:
             raise BundleError(f"bundle member {ti.name!r} belongs to no repo of the manifest")
-        repo = self.repos[m.folder]
+        revisions = self.repos[m.folder]
         if m.kind is Kind.MANIFEST:
             if _read_small(self.tf, ti) != self.manifest_bytes:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the first manifest")
         elif m.kind is Kind.BLOB:
             self.blob(ti, m, out)
         elif m.kind is Kind.TREE:
-            if m.key != repo.commit or not repo.tree:
+            if not any(r.commit == m.key and r.tree for r in revisions):
                 raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
-            out.trees[m.folder] = (m.key, _read_small(self.tf, ti))
+            out.trees[(m.folder, m.key)] = _read_small(self.tf, ti)
         elif m.kind is Kind.REF:
-            data = _read_small(self.tf, ti)
-            if repo.refs.get(m.key) != data.decode("ascii", "replace"):
+            data = _read_small(self.tf, ti).decode("ascii", "replace")
+            commit = next((r.refs[m.key] for r in revisions if m.key in r.refs), None)
+            if commit is None or commit != data:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the manifest's refs")
-            out.refs[(m.folder, m.key)] = repo.refs[m.key]
+            out.refs[(m.folder, m.key)] = commit
         elif m.kind is Kind.LINK:
-            if m.commit != repo.commit or self.wanted[m.folder].get(m.path) != m.key:
+            if self.wanted.get((m.folder, m.commit or ""), {}).get(m.path) != m.key:
                 raise BundleError(f"bundle member {ti.name!r} is a link the manifest does not list")
             out.links[(m.folder, m.commit, m.path)] = m.key
 
@@ -215,7 +217,7 @@ def _check_complete(out: Received) -> None:
         for f in repo.files:
             if (repo.folder, repo.commit, f.path) not in out.links:
                 raise BundleError(f"bundle is incomplete: {f.path} of {repo.repo_id} is missing")
-        if repo.tree and repo.folder not in out.trees:
+        if repo.tree and (repo.folder, repo.commit) not in out.trees:
             raise BundleError(f"bundle is incomplete: the tree listing of {repo.repo_id} is missing")
         for ref in repo.refs:
             if (repo.folder, ref) not in out.refs:

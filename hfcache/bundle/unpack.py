@@ -250,7 +250,5 @@ def _recheck(received: Received, target: str, plain: bool) -> tuple[Report, ...]
     if plain:
         roots = [local_root(target, r, repos) for r in repos]
         return tuple(diagnose(Location(PathKind.LOCAL_DIR, root, root)) for root in roots)
-    return tuple(
-        diagnose(Location(PathKind.REPO, os.path.join(target, r.folder), target, r.folder))
-        for r in received.manifest.repos
-    )
+    folders = dict.fromkeys(r.folder for r in received.manifest.repos)
+    return tuple(diagnose(Location(PathKind.REPO, os.path.join(target, f), target, f)) for f in folders)

@@ -69,22 +69,29 @@ class BundleView:
         return tuple(out)
 
     def repos(self) -> list[tuple[str, str]]:
-        return [(r.repo_type, r.repo_id) for r in self.manifest.repos]
+        return list(dict.fromkeys((r.repo_type, r.repo_id) for r in self.manifest.repos))
 
-    def _entry(self, repo_id: str, repo_type: str) -> RepoEntry:
+    def _entries(self, repo_id: str, repo_type: str) -> list[RepoEntry]:
         folder = layout.repo_folder(repo_id, repo_type)
-        entry = next((r for r in self.manifest.repos if r.folder == folder), None)
-        if entry is None:
+        entries = [r for r in self.manifest.repos if r.folder == folder]
+        if not entries:
             raise BadInputError(f"{repo_type} {repo_id} is not in the bundle {self.paths[0]}")
-        return entry
+        return entries
 
     def revision(self, repo_id: str, revision: str, repo_type: str = "model") -> RevisionView:
-        entry = self._entry(repo_id, repo_type)
-        prefix = len(revision) >= 7 and entry.commit.startswith(revision.lower())
-        if revision != entry.commit and entry.refs.get(revision) != entry.commit and not prefix:
+        entries = self._entries(repo_id, repo_type)
+        wanted = revision.lower()
+
+        def names(e: RepoEntry) -> bool:
+            prefix = len(revision) >= 7 and e.commit.startswith(wanted)
+            return revision == e.commit or e.refs.get(revision) == e.commit or prefix
+
+        entry = next((e for e in entries if names(e)), None)
+        if entry is None:
+            held = ", ".join(e.commit[:12] for e in entries)
+            known = ", ".join(sorted(name for e in entries for name in e.refs)) or "(none)"
             raise BadInputError(
-                f"revision {revision!r} of {repo_id} is not in the bundle (it holds {entry.commit[:12]}, "
-                f"refs: {', '.join(sorted(entry.refs)) or '(none)'})"
+                f"revision {revision!r} of {repo_id} is not in the bundle (it holds {held}, refs: {known})"
             )
         files: dict[str, ViewFile] = {}
         for f in entry.files:
