@@ -14,7 +14,7 @@ import sys
 import typer
 
 from hfcache import __version__, _hf
-from hfcache.cli import doctor, inspect, pack, quarantine, serve
+from hfcache.cli import doctor, fit, inspect, pack, quarantine, serve
 from hfcache.cli.output import SCHEMA_VERSION
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.command(name="unpack")(pack.unpack_command)
 app.command(name="quarantine")(quarantine.quarantine_command)
 app.command(name="serve")(serve.serve_command)
 app.command(name="inspect")(inspect.inspect_command)
+app.command(name="fit")(fit.fit_command)
 
 
 def _version(value: bool) -> None:
