@@ -168,7 +168,7 @@ def test_an_empty_or_fresh_cache_is_no_models_yet(tmp_path: Path) -> None:
     assert hfcache("doctor", tmp_path / "not-there").returncode == 2  # a path typed wrong is still bad input
 
 
-@pytest.mark.parametrize("command", ["doctor", "pack", "unpack", "quarantine", "serve", "inspect"])
+@pytest.mark.parametrize("command", ["doctor", "pack", "unpack", "quarantine", "serve", "inspect", "fit"])
 def test_help_has_examples_exit_codes_and_plain_metavars(command: str) -> None:
     run = hfcache(command, "--help", env={"COLUMNS": "100"})
     assert run.returncode == 0

@@ -14,7 +14,7 @@ import sys
 import typer
 
 from hfcache import __version__, _hf
-from hfcache.cli import doctor, inspect, pack, quarantine, serve, unpack
+from hfcache.cli import doctor, fit, inspect, pack, quarantine, serve, unpack
 from hfcache.cli.helptext import COMMAND
 from hfcache.cli.output import SCHEMA_VERSION
 
@@ -32,6 +32,7 @@ app.command(name="unpack", **COMMAND)(unpack.unpack_command)
 app.command(name="quarantine", **COMMAND)(quarantine.quarantine_command)
 app.command(name="serve", **COMMAND)(serve.serve_command)
 app.command(name="inspect", **COMMAND)(inspect.inspect_command)
+app.command(name="fit", **COMMAND)(fit.fit_command)
 
 
 def _version(value: bool) -> None:

@@ -51,6 +51,8 @@ class Inspection:
     problems: tuple[Problem, ...]
     written: Written | None = None
     tensors: tuple[TensorRecord, ...] = field(default=())
+    config: dict[str, Any] | None = field(default=None, compare=False)
+    """``config.json`` as read (not in ``to_json``): what ``fit`` needs beyond the architecture facts."""
 
     def count(self, severity: Severity) -> int:
         return sum(1 for p in self.problems if p.finding.severity is severity)
@@ -203,6 +205,7 @@ def inspect_target(
         tuple(sorted(problems, key=lambda p: (p.finding.severity.rank, p.finding.code, p.finding.path))),
         written,
         tuple(records),
+        config,
     )
 
 

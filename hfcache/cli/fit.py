@@ -1,0 +1,114 @@
+"""``hfcache fit``: will a checkpoint load on this machine (or one described), and how to load it."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from hfcache.cli.errors import handled
+from hfcache.cli.fit_report import render
+from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
+from hfcache.errors import BadInputError
+from hfcache.fit import detect_hardware, estimate
+from hfcache.inspect import Inspection, inspect_target
+from hfcache.units import parse_size
+
+
+def _size(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise BadInputError(f"{option}: {e}") from None
+
+
+def offload_folder(inspection: Inspection) -> str:
+    """Where disk offload would go: ``offload`` beside the hub cache, or in the current folder."""
+    cache = inspection.target.cache_dir
+    if cache is None:
+        return os.path.abspath("offload")
+    return os.path.join(os.path.dirname(os.path.abspath(cache)), "offload")
+
+
+def fit_command(
+    target: str = typer.Argument(
+        ...,
+        metavar="TARGET",
+        help="A repo id in the cache (org/name), a snapshot or model folder, or one checkpoint file.",
+        show_default=False,
+    ),
+    revision: str | None = typer.Option(
+        None,
+        "--revision",
+        metavar="REV",
+        help="With a repo id: branch, tag or commit (default: main).",
+        show_default=False,
+    ),
+    cache_dir: str | None = typer.Option(
+        None,
+        "--cache-dir",
+        metavar="DIR",
+        help="Where to find repo ids: an HF_HOME or hub cache.",
+        show_default=False,
+    ),
+    context: int | None = typer.Option(
+        None,
+        "--context",
+        metavar="TOKENS",
+        help="Tokens per sequence for the KV cache (default: max_position_embeddings, at most 4096).",
+        show_default=False,
+    ),
+    batch: int = typer.Option(1, "--batch", metavar="N", help="Sequences at once."),
+    dtype: str = typer.Option(
+        "auto", "--dtype", metavar="DTYPE", help="bfloat16, float16, float32 or auto (the config's)."
+    ),
+    gpu: list[str] = typer.Option(
+        [],
+        "--gpu",
+        metavar="SIZE",
+        help="Plan for a GPU with this much free (24GiB, 80G); repeatable.",
+        show_default=False,
+    ),
+    no_gpu: bool = typer.Option(False, "--no-gpu", help="Plan for no GPU."),
+    ram: str | None = typer.Option(
+        None, "--ram", metavar="SIZE", help="RAM available, not detected.", show_default=False
+    ),
+    disk: str | None = typer.Option(
+        None, "--disk", metavar="SIZE", help="Free disk for offload instead of detected.", show_default=False
+    ),
+    json_out: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Will a checkpoint fit this machine's GPUs, RAM and disk? The from_pretrained line to load it.
+
+    Reads headers and config.json only; the GPUs are asked through NVML or nvidia-smi.
+
+    Examples:
+      hfcache fit hfl/rbt3                           # this machine, detected
+      hfcache fit org/llama-8b --context 8192 --batch 4 --json
+      hfcache fit org/llama-8b --gpu 24GiB --gpu 24GiB --ram 64GiB   # plan another machine
+      hfcache fit /models/llama --no-gpu
+
+    Exit codes: 0 it fits (a plan is printed), 1 it does not fit, 2 bad input.
+    """
+    out = Output(json_out, quiet=quiet)
+    with handled(out):
+        if gpu and no_gpu:
+            raise BadInputError("--gpu and --no-gpu contradict each other")
+        sizes = [s for s in (_size("--gpu", g) for g in gpu) if s is not None]
+        inspection = inspect_target(target, revision=revision, cache_dir=cache_dir)
+        hardware = detect_hardware(
+            gpus=sizes,
+            no_gpu=no_gpu,
+            ram=_size("--ram", ram),
+            disk=_size("--disk", disk),
+            offload_folder=offload_folder(inspection),
+        )
+        plan = estimate(inspection, hardware, context=context, batch=batch, dtype=dtype)
+    if json_out:
+        out.data({"target": target, **plan.to_json()})
+    else:
+        render(out, plan)
+    raise typer.Exit(0 if plan.fits else 1)

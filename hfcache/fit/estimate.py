@@ -1,0 +1,317 @@
+"""``estimate``: will this checkpoint load and run a forward pass on this hardware, and how.
+
+Pure: it takes an :class:`~hfcache.inspect.Inspection` and a :class:`Hardware` and reads nothing.
+Margins are those real loaders apply (sources in ``docs/fit.md``):
+
+- each GPU: ``0.90 * (free - CUDA context)``; transformers gives a lone GPU 90% when no
+  ``max_memory`` is given (``integrations/accelerate.py`` l.292), here every GPU gets it, and
+  500 MiB per GPU stands for the CUDA context (an assumption: accelerate's docs say 1-2 GB with
+  kernels loaded, NVML's free memory is before any context);
+- RAM: ``0.90 x`` available (transformers 5, ``get_max_memory`` l.237);
+- GPU 0 and RAM keep room for the largest layer whenever accelerate places modules (l.754);
+- bitsandbytes shrinks ``max_memory`` to 90% again (``adjust_max_memory``);
+- the KV cache of every layer accelerate runs on GPU 0 (its own and each offloaded one) sits on
+  GPU 0; activations: ``batch * context * (4 * hidden + 2 * intermediate) * dtype bytes`` plus
+  float32 logits for the last token, ``batch * vocab * 4`` (sdpa attention: no context^2 matrix).
+
+Plans are tried from the fastest: GPUs only, GPUs after 8-bit then 4-bit quantization, GPUs and
+RAM, then the disk too. The first that holds is the plan; no device is ever given more than its
+budget.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hfcache import layout
+from hfcache.errors import BadInputError
+from hfcache.fit.calls import auto_class, python_call, size_text, vllm_plan
+from hfcache.fit.hardware import MIB, Gpu, Hardware
+from hfcache.fit.kvcache import KvCache, kv_cache
+from hfcache.fit.placement import Fill, Slot, fill
+from hfcache.fit.plan import DevicePlan, FitPlan
+from hfcache.fit.weights import TARGET_BYTES, Unit, auto_dtype, counted, largest_layer, loaded_bytes, units
+from hfcache.inspect import Inspection
+
+CUDA_CONTEXT = 500 * MIB
+VLLM_OVERHEAD = 1024 * MIB  # CUDA context, CUDA graphs and sampler buffers: an assumption
+GPU_SHARE = 0.90
+CPU_SHARE = 0.90
+QUANTIZER_SHARE = 0.90
+DEFAULT_CONTEXT = 4096
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+def _context(facts: Mapping[str, Any], context: int | None) -> int:
+    if context is not None:
+        if context < 1:
+            raise BadInputError(f"--context must be at least 1, not {context}")
+        return context
+    limit = facts.get("max_position_embeddings")
+    return min(limit, DEFAULT_CONTEXT) if isinstance(limit, int) and limit > 0 else DEFAULT_CONTEXT
+
+
+def activations(facts: Mapping[str, Any], *, batch: int, context: int, element: int, decoder: bool) -> int:
+    """The working memory of one forward pass (see the module docstring); 0 without ``hidden_size``."""
+    hidden, inter = facts.get("hidden_size"), facts.get("intermediate_size")
+    if not isinstance(hidden, int):
+        return 0
+    inter = inter if isinstance(inter, int) else 4 * hidden
+    vocab = facts.get("vocab_size")
+    logits = batch * vocab * 4 if decoder and isinstance(vocab, int) else 0
+    return batch * context * (4 * hidden + 2 * inter) * element + logits
+
+
+def _model_ref(inspection: Inspection) -> tuple[str, dict[str, Any]]:
+    """What to pass ``from_pretrained`` (repo id or folder) and the kwargs that find it."""
+    t = inspection.target
+    if t.repo_id is not None:
+        extra: dict[str, Any] = {}
+        if t.revision not in (None, "main"):
+            extra["revision"] = t.revision  # a snapshot folder given: its commit
+        if t.cache_dir and os.path.abspath(t.cache_dir) != os.path.abspath(layout.default_cache_dir()):
+            extra["cache_dir"] = t.cache_dir
+        return t.repo_id, extra
+    return (t.path if t.kind == "folder" else os.path.dirname(t.path)), {}
+
+
+def _gpu_slots(gpus: Sequence[Gpu], act: int, share: float) -> list[Slot]:
+    slots = []
+    for g in gpus:
+        if g.free is None:
+            continue
+        budget = int(GPU_SHARE * share * max(0, g.free - CUDA_CONTEXT)) // MIB * MIB
+        slots.append(Slot(g.index, f"GPU {g.index} ({g.name})", budget, act, True))
+    return slots
+
+
+def estimate(
+    inspection: Inspection,
+    hardware: Hardware,
+    *,
+    context: int | None = None,
+    batch: int = 1,
+    dtype: str = "auto",
+) -> FitPlan:
+    """The plan for loading ``inspection``'s checkpoint on ``hardware`` (see the module docstring)."""
+    if dtype not in DTYPES:
+        raise BadInputError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if batch < 1:
+        raise BadInputError(f"--batch must be at least 1, not {batch}")
+    if not inspection.tensors:
+        raise BadInputError(f"no tensors could be read from {inspection.given}: nothing to plan")
+    facts = inspection.architecture or {}
+    config = inspection.config or {}
+    ctx = _context(facts, context)
+    quantized = inspection.quantization is not None
+    chosen = auto_dtype(facts, inspection.tensors) if dtype == "auto" else dtype
+    source = "--dtype" if dtype != "auto" else ("config" if facts.get("dtype") == chosen else "checkpoint")
+    element = TARGET_BYTES[chosen]
+    tensors = counted(inspection.tensors, inspection.ties)
+    weights: dict[str, dict[str, int]] = {}
+    for t in tensors:
+        w = weights.setdefault(t.dtype, {"tensors": 0, "stored_bytes": 0, "loaded_bytes": 0})
+        w["tensors"] += 1
+        w["stored_bytes"] += t.nbytes
+        w["loaded_bytes"] += loaded_bytes(t, element, quantized=quantized)
+    found = units(tensors, element, quantized=quantized)
+    auto = auto_class(config)
+    decoder = auto in ("AutoModelForCausalLM", "AutoModelForImageTextToText", "AutoModelForSeq2SeqLM")
+    cache = kv_cache(config, facts, context=ctx, batch=batch, element_bytes=element, decoder=decoder)
+    act = activations(facts, batch=batch, context=ctx, element=element, decoder=decoder)
+    reasons: list[str] = list(hardware.notes)
+    if isinstance(facts.get("max_position_embeddings"), int) and ctx > facts["max_position_embeddings"]:
+        reasons.append(f"--context {ctx} is beyond the model's max_position_embeddings")
+    result = _choose(found, cache, act, hardware, quantized, reasons)
+    return _plan(
+        inspection, hardware, result, chosen, source, ctx, batch, weights, cache, act, found, reasons
+    )
+
+
+@dataclass(frozen=True)
+class _Choice:
+    verdict: str
+    fill: Fill
+    bits: int | None
+    device_map: str | dict[str, int] | None
+    kv: Callable[[Unit], int]
+    reserve: int
+    share: float
+
+
+def _kv_of(found: Sequence[Unit], cache: KvCache) -> Callable[[Unit], int]:
+    blocks = [u for u in found if u.block is not None]
+    most = max(cache.per_layer, default=0)
+    per = dict(enumerate(cache.per_layer))
+    return lambda u: 0 if u.block is None or not blocks else per.get(u.block, most)
+
+
+def _choose(
+    found: list[Unit], cache: KvCache, act: int, hw: Hardware, quantized: bool, reasons: list[str]
+) -> _Choice:
+    kv = _kv_of(found, cache)
+    gpus = [g for g in hw.gpus if g.free is not None]
+    if len(gpus) < len(hw.gpus):
+        reasons.append("a GPU of unknown size is left out: give its size with --gpu SIZE")
+    ram = int(CPU_SHARE * (hw.ram_available or 0)) // MIB * MIB
+    if hw.ram_available is None:
+        reasons.append("RAM available is unknown: counted as none (give --ram SIZE)")
+    disk = hw.disk_free or 0
+    if hw.disk_free is None:
+        reasons.append("free disk is unknown: counted as none (give --disk SIZE)")
+    if not gpus:
+        alone = [Slot("cpu", "RAM", ram, act, False, kv_fixed=cache.bytes)]
+        got = fill(found, alone, None, kv)
+        if not got.left:
+            return _Choice("fits-cpu", got, None, None, kv, 0, 1.0)
+        reserve = largest_layer(found)
+        slots = [
+            Slot("cpu", "RAM", ram, act, False, reserve, cache.bytes),
+            Slot("disk", "disk", disk, 0, False),
+        ]
+        got = fill(found, slots, None, kv)
+        return _Choice(
+            "needs-disk-offload" if not got.left else "does-not-fit", got, None, "auto", kv, reserve, 1.0
+        )
+    single = len(gpus) == 1
+    attempts: list[tuple[str, int | None]] = [("fits-gpu", None)]
+    if not quantized and any(u.quantizable for u in found):
+        attempts += [("needs-8bit", 8), ("needs-4bit", 4)]
+    elif quantized:
+        reasons.append("already quantized: weights counted as stored, bitsandbytes not offered")
+    for verdict, bits in attempts:
+        share = QUANTIZER_SHARE if bits and not single else 1.0
+        reserve = 0 if single else largest_layer(found, bits)
+        slots = _gpu_slots(gpus, act, share)
+        slots[0] = Slot(slots[0].key, slots[0].name, slots[0].budget, act, True, reserve)
+        got = fill(found, slots, bits, kv)
+        if not got.left:
+            device_map: str | dict[str, int] = {"": gpus[0].index} if single else "sequential"
+            return _Choice(verdict, got, bits, device_map, kv, reserve, share)
+    reserve = largest_layer(found)
+    slots = _gpu_slots(gpus, act, 1.0)
+    slots[0] = Slot(slots[0].key, slots[0].name, slots[0].budget, act, True, reserve)
+    slots.append(Slot("cpu", "RAM", ram, 0, False, reserve))
+    device_map = "auto" if single else "sequential"
+    got = fill(found, slots, None, kv)
+    if not got.left:
+        return _Choice("fits-gpu-cpu-offload", got, None, device_map, kv, reserve, 1.0)
+    got = fill(found, [*slots, Slot("disk", "disk", disk, 0, False)], None, kv)
+    verdict = "needs-disk-offload" if not got.left else "does-not-fit"
+    return _Choice(verdict, got, None, device_map, kv, reserve, 1.0)
+
+
+def _plan(
+    inspection: Inspection,
+    hw: Hardware,
+    c: _Choice,
+    dtype: str,
+    source: str,
+    ctx: int,
+    batch: int,
+    weights: dict[str, dict[str, int]],
+    cache: KvCache,
+    act: int,
+    found: list[Unit],
+    reasons: list[str],
+) -> FitPlan:
+    accelerate = isinstance(c.device_map, str)
+    per_device = []
+    max_memory: dict[int | str, str] = {}
+    offloaded = any(not s.gpu and p for s, p in zip(c.fill.slots, c.fill.placed, strict=True))
+    for i, (s, placed) in enumerate(zip(c.fill.slots, c.fill.placed, strict=True)):
+        held = sum(u.at_bits(c.bits) for u in placed)
+        kv = s.kv_fixed + (sum(c.kv(u) for u in placed) + (c.fill.extra_kv if i == 0 else 0) if s.gpu else 0)
+        if placed or s.key != "disk":
+            reserved = s.reserve if (accelerate and (offloaded or s.gpu)) else 0
+            per_device.append(DevicePlan(s.key, s.name, s.budget, held, kv, s.act, reserved, len(placed)))
+        if accelerate and s.key != "disk":
+            need = held + s.reserve
+            last = all(not p for p in c.fill.placed[i + 1 :]) and s.key == "cpu"
+            max_memory[s.key] = size_text(s.budget if last else int(max(need, 1) / c.share))
+    if accelerate and "cpu" not in max_memory:
+        max_memory["cpu"] = size_text(int(CPU_SHARE * (hw.ram_available or 0)) or MIB)
+    model, kwargs = _model_ref(inspection)
+    kwargs = {"dtype": dtype, **kwargs}
+    quant: dict[str, Any] | None = None
+    if c.bits == 8:
+        quant = {"load_in_8bit": True}
+    elif c.bits == 4:
+        quant = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": dtype}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        reasons.append(
+            "quantization_config: wrap it as BitsAndBytesConfig(**d); needs bitsandbytes and a GPU"
+        )
+    if c.device_map is not None:
+        kwargs["device_map"] = c.device_map
+        reasons.append("device_map needs accelerate installed (pip install accelerate)")
+    if accelerate:
+        kwargs["max_memory"] = {str(k): v for k, v in max_memory.items()}
+    disk_used = any(s.key == "disk" and p for s, p in zip(c.fill.slots, c.fill.placed, strict=True))
+    if disk_used:
+        kwargs["offload_folder"] = hw.offload_folder or "offload"
+    reasons.insert(0, _why(c.verdict, len([s for s in c.fill.slots if s.gpu])))
+    weights_bytes = sum(w["loaded_bytes"] for w in weights.values())
+    auto = auto_class(inspection.config)
+    vllm = None
+    if auto == "AutoModelForCausalLM":
+        gpus = [(g.total or 0, g.free or 0) for g in hw.gpus if g.total and g.free is not None]
+        mla = cache.kind == "mla"
+        vllm, why = vllm_plan(
+            model=model,
+            revision=kwargs.get("revision"),
+            gpus=gpus,
+            heads=(inspection.architecture or {}).get("num_attention_heads"),
+            weights=weights_bytes,
+            kv=cache.bytes,
+            activations=act,
+            context=ctx,
+            dtype=dtype,
+            overhead=VLLM_OVERHEAD,
+        )
+        if vllm is None:
+            reasons.append(why)
+        elif mla:
+            reasons.append("vllm: MLA caches the latent, the same bytes as counted here")
+    return FitPlan(
+        model=model,
+        auto_class=auto,
+        dtype=dtype,
+        dtype_source=source,
+        context=ctx,
+        batch=batch,
+        weights=weights,
+        weights_bytes=weights_bytes,
+        kv=cache,
+        activations_bytes=act,
+        largest_layer_bytes=largest_layer(found, c.bits),
+        quantization=quant,
+        device_map=c.device_map,
+        max_memory=max_memory or None,
+        offload_folder=kwargs.get("offload_folder"),
+        per_device=tuple(per_device),
+        unplaced_bytes=sum(u.at_bits(c.bits) for u in c.fill.left),
+        verdict=c.verdict,
+        reasons=tuple(reasons),
+        kwargs=kwargs,
+        call=python_call(auto, model, kwargs, max_memory or None, quant),
+        vllm=vllm,
+        hardware=hw,
+    )
+
+
+def _why(verdict: str, gpus: int) -> str:
+    where = f"{gpus} GPU{'s' if gpus != 1 else ''}"
+    return {
+        "fits-gpu": f"the weights, KV cache and activations fit on {where}",
+        "fits-cpu": "no GPU: the weights, KV cache and activations fit in RAM",
+        "needs-8bit": f"too large for {where} at this dtype; fits once bitsandbytes quantizes to 8-bit",
+        "needs-4bit": f"too large for {where} even at 8-bit; fits at 4-bit (nf4)",
+        "fits-gpu-cpu-offload": f"too large for {where}: the rest stays in RAM, run on GPU 0 (slower)",
+        "needs-disk-offload": "too large for GPU and RAM: the rest is read from disk (much slower)",
+        "does-not-fit": "too large even with the disk: more memory, a smaller dtype or model",
+    }[verdict]

@@ -1,0 +1,98 @@
+"""Hardware detection for ``hfcache fit``: a stand-in ``nvidia-smi`` on PATH (a shell script printing
+what the real one prints), ``CUDA_VISIBLE_DEVICES`` applied as CUDA applies it, ``/proc/meminfo``."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from hfcache.fit import detect_hardware
+from hfcache.fit.hardware import mig_devices, parse_meminfo, parse_nvidia_smi
+
+MIB = 1 << 20
+TWO_GPUS = (
+    "0, GPU-aaaaaaaa-1111-2222-3333-444444444444, NVIDIA A100-SXM4-80GB, 81920, 81000\n"
+    "1, GPU-bbbbbbbb-1111-2222-3333-444444444444, NVIDIA A100-SXM4-80GB, 81920, 40000\n"
+)
+MIG_LISTING = (
+    "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-cccccccc-1111-2222-3333-444444444444)\n"
+    "  MIG 3g.20gb     Device  0: (UUID: MIG-dddddddd-1111-2222-3333-444444444444)\n"
+    "  MIG 3g.20gb     Device  1: (UUID: MIG-eeeeeeee-1111-2222-3333-444444444444)\n"
+)
+
+
+def _fake_smi(folder: Path, query: str, listing: str = "") -> None:
+    script = folder / "nvidia-smi"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "-L" ]; then cat <<\'EOF\'\n' + listing + "EOF\nexit 0\nfi\n"
+        "cat <<'EOF'\n" + query + "EOF\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.fixture
+def smi_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path
+
+
+def test_two_gpus_and_cuda_visible_devices(smi_path: Path) -> None:
+    _fake_smi(smi_path, TWO_GPUS)
+    both = detect_hardware(environ={}, ram=1, disk=1)
+    assert [(g.index, g.free) for g in both.gpus] == [(0, 81000 * MIB), (1, 40000 * MIB)]
+    assert both.source["gpus"] == "nvidia-smi"
+    second = detect_hardware(environ={"CUDA_VISIBLE_DEVICES": "1"}, ram=1, disk=1)
+    (gpu,) = second.gpus
+    assert (gpu.index, gpu.free, gpu.total) == (0, 40000 * MIB, 81920 * MIB)  # CUDA renumbers from 0
+    by_uuid = detect_hardware(environ={"CUDA_VISIBLE_DEVICES": "GPU-bbbbbbbb"}, ram=1, disk=1)
+    assert [g.free for g in by_uuid.gpus] == [40000 * MIB]
+    swapped = detect_hardware(environ={"CUDA_VISIBLE_DEVICES": "1,0"}, ram=1, disk=1)
+    assert [(g.index, g.free) for g in swapped.gpus] == [(0, 40000 * MIB), (1, 81000 * MIB)]
+    assert detect_hardware(environ={"CUDA_VISIBLE_DEVICES": ""}, ram=1, disk=1).gpus == ()
+    assert detect_hardware(environ={"CUDA_VISIBLE_DEVICES": "-1"}, ram=1, disk=1).gpus == ()
+    cut = detect_hardware(environ={"CUDA_VISIBLE_DEVICES": "0,7,1"}, ram=1, disk=1)
+    assert len(cut.gpus) == 1  # CUDA stops at the first device that does not exist
+
+
+def test_mig_slices_are_unknown_sizes_not_a_crash(smi_path: Path) -> None:
+    _fake_smi(smi_path, "0, GPU-cccccccc-1111-2222-3333-444444444444, NVIDIA A100-SXM4-40GB, [N/A], [N/A]\n",
+              MIG_LISTING)  # fmt: skip
+    hw = detect_hardware(environ={}, ram=1, disk=1)
+    assert [(g.total, g.uuid) for g in hw.gpus] == [
+        (None, "MIG-dddddddd-1111-2222-3333-444444444444"),
+        (None, "MIG-eeeeeeee-1111-2222-3333-444444444444"),
+    ]
+    assert any("MIG" in n for n in hw.notes)
+    one = detect_hardware(environ={"CUDA_VISIBLE_DEVICES": "MIG-eeeeeeee"}, ram=1, disk=1)
+    assert [g.uuid for g in one.gpus] == ["MIG-eeeeeeee-1111-2222-3333-444444444444"]
+    assert mig_devices(MIG_LISTING)[0] == (0, "3g.20gb", "MIG-dddddddd-1111-2222-3333-444444444444")
+
+
+def test_no_nvidia_smi_means_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    hw = detect_hardware(environ={}, ram=1, disk=1)
+    assert hw.gpus == () and hw.source["gpus"].startswith("none found")
+
+
+def test_overrides_need_no_gpu(tmp_path: Path) -> None:
+    hw = detect_hardware(gpus=[24 << 30, 24 << 30], ram=64 << 30, disk=5, environ={})
+    assert [(g.index, g.total, g.free) for g in hw.gpus] == [(0, 24 << 30, 24 << 30), (1, 24 << 30, 24 << 30)]
+    assert (hw.ram_available, hw.disk_free, hw.source["ram"]) == (64 << 30, 5, "--ram")
+    assert detect_hardware(no_gpu=True, environ={}).gpus == ()
+    measured = detect_hardware(no_gpu=True, offload_folder=str(tmp_path / "not" / "yet"), environ={})
+    assert measured.disk_free is not None and measured.disk_free > 0
+
+
+def test_meminfo_and_csv_parsing() -> None:
+    text = "MemTotal:       131072000 kB\nMemFree:         1000 kB\nMemAvailable:   65536000 kB\n"
+    assert parse_meminfo(text) == 65536000 * 1024
+    assert parse_meminfo("MemTotal: 1 kB\n") is None
+    (gpu,) = parse_nvidia_smi("3, GPU-x, NVIDIA RTX A6000, Ada, 49140, [N/A]\n")
+    assert (gpu.index, gpu.name, gpu.total, gpu.free) == (3, "NVIDIA RTX A6000, Ada", 49140 * MIB, None)
+    if os.path.exists("/proc/meminfo"):
+        ram = detect_hardware(no_gpu=True, environ={}, disk=1).ram_available
+        assert ram is not None and ram > 0
