@@ -180,3 +180,16 @@ def test_help_has_examples_exit_codes_and_plain_metavars(command: str) -> None:
     assert all(line == line.rstrip() for line in text.splitlines())
     if command == "pack":
         assert "[model|dataset|space]" in text
+
+
+def test_errors_name_files_as_the_user_knows_them() -> None:
+    from hfcache.bundle.volumes import partial_name
+    from hfcache.cli.errors import describe_os_error, public_name
+    from hfcache.fs.fsops import tmp_name
+
+    assert public_name(partial_name("/media/usb/big.tar.003")) == "/media/usb/big.tar.003"
+    assert public_name(tmp_name("/x/config.json")) == "/x/config.json"
+    assert public_name("/data/hub/.locks/hfcache-unpack-1234abcd/models--a--b/ab12") == "/data/hub"
+    assert public_name("/etc/passwd") == "/etc/passwd"
+    full = OSError(28, "No space left on device", partial_name("/media/usb/big.tar.001"))
+    assert describe_os_error(full) == "No space left on device: /media/usb/big.tar.001"
