@@ -2,8 +2,8 @@
 
 For a few models made here with transformers (an untied and a tied Llama in bf16, a BERT in fp32),
 one run prints: the bytes ``hfcache fit --json`` predicts for the weights at the checkpoint's
-dtype; what ``accelerate estimate-memory`` prints for that dtype (it needs the Hub API, so it
-talks to ``hfcache serve`` over ``HF_ENDPOINT``; it builds ``AutoModel`` in fp32 and divides);
+dtype; what ``accelerate estimate-memory`` computes for that dtype (``AutoModel`` in fp32 on the
+meta device, then divided; run on the local config, since the command needs the Hub's API);
 and the bytes of the parameters and buffers transformers really allocates when it loads the model
 with the kwargs fit printed (``model.get_memory_footprint()``, CPU). The KV-cache and GPU figures
 need a GPU: see ``fit_gpu_check.py``.
@@ -16,12 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ _UNITS = ["bytes", "KB", "MB", "GB", "TB"]
 
 
 def _git_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's blob id
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def _models(root: Path) -> dict[str, tuple[str, str]]:
@@ -41,11 +39,21 @@ def _models(root: Path) -> dict[str, tuple[str, str]]:
     torch.manual_seed(0)
     llama = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=4, num_attention_heads=8,
                  num_key_value_heads=2, vocab_size=32000, max_position_embeddings=2048)  # fmt: skip
+    llama_cfg = transformers.LlamaConfig
+    bert_cfg = transformers.BertConfig(
+        hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024
+    )
     made = {
-        "bench/llama-untied": (transformers.LlamaForCausalLM(transformers.LlamaConfig(**llama, tie_word_embeddings=False)), "bfloat16"),
-        "bench/llama-tied": (transformers.LlamaForCausalLM(transformers.LlamaConfig(**llama, tie_word_embeddings=True)), "bfloat16"),
-        "bench/bert": (transformers.BertForMaskedLM(transformers.BertConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024)), "float32"),
-    }  # fmt: skip
+        "bench/llama-untied": (
+            transformers.LlamaForCausalLM(llama_cfg(**llama, tie_word_embeddings=False)),
+            "bfloat16",
+        ),
+        "bench/llama-tied": (
+            transformers.LlamaForCausalLM(llama_cfg(**llama, tie_word_embeddings=True)),
+            "bfloat16",
+        ),
+        "bench/bert": (transformers.BertForMaskedLM(bert_cfg), "float32"),
+    }
     out = {}
     for repo_id, (model, dtype) in made.items():
         folder = root / repo_id.replace("/", "--")
@@ -73,22 +81,26 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _accelerate(repo_id: str, dtype: str, env: dict[str, str]) -> float | None:
-    """accelerate's 'Total Size' for ``dtype`` (its float16 row for bf16 checkpoints), in bytes."""
-    run = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.accelerate_cli", "estimate-memory", repo_id,
-         "--dtypes", "float32", "float16"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    want = "float16" if dtype in ("bfloat16", "float16") else "float32"
-    for line in run.stdout.splitlines():
-        cells = [c.strip() for c in line.strip("│|").split("│" if "│" in line else "|")]
-        if cells and cells[0] == want and len(cells) >= 3:
-            match = re.match(r"([\d.]+)\s*(bytes|KB|MB|GB|TB)", cells[2])
-            if match:  # accelerate's convert_bytes: powers of 1024, labelled KB, MB, GB
-                return float(match.group(1)) * 1024 ** _UNITS.index(match.group(2))
-    print(f"accelerate on {repo_id}: {run.stdout[-400:]} {run.stderr[-400:]}", file=sys.stderr)
-    return None
+def _accelerate(folder: str, dtype: str) -> int:
+    """What ``accelerate estimate-memory`` computes, on the local config.
+
+    The command itself refuses a local path and, offline, calls every repo "gated" (it asks the
+    Hub's API for the model's metadata first), so its computation is run here as it runs there
+    (``commands/estimate.py``): ``AutoModel.from_config`` in fp32 on the meta device,
+    ``calculate_maximum_sizes``, and the fp32 total divided by 2 for 16-bit dtypes.
+    """
+    code = (
+        "import torch, transformers\n"
+        "from accelerate import init_empty_weights\n"
+        "from accelerate.utils import calculate_maximum_sizes\n"
+        f"config = transformers.AutoConfig.from_pretrained({folder!r})\n"
+        "with init_empty_weights():\n"
+        "    model = transformers.AutoModel.from_config(config, dtype=torch.float32)\n"
+        "print(calculate_maximum_sizes(model)[0])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    fp32 = int(run.stdout.split()[-1])
+    return fp32 // 2 if dtype in ("bfloat16", "float16") else fp32
 
 
 def _measured(folder: str, kwargs: dict[str, Any], auto: str) -> int:
@@ -110,35 +122,25 @@ def main() -> None:
         hub = root / "hf" / "hub"
         for repo_id, (folder, _) in models.items():
             _cache(hub, repo_id, folder)
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hfcache", "serve", str(hub), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            time.sleep(2)
-            env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(root / "client")}
+        print(
+            "| model | dtype | hfcache fit (/ allocated) | accelerate's estimate (/ allocated) "
+            "| transformers allocates |"
+        )
+        print("| --- | --- | ---: | ---: | ---: |")
+        for repo_id, (folder, dtype) in models.items():
+            fit = subprocess.run(
+                [sys.executable, "-m", "hfcache", "fit", repo_id, "--cache-dir", str(hub), "--no-gpu",
+                 "--ram", "64GiB", "--json"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            plan = json.loads(fit.stdout)
+            acc = _accelerate(folder, dtype)
+            real = _measured(folder, plan["kwargs"], plan["auto_class"])
+            fit_ratio, acc_ratio = plan["weights_bytes"] / real, acc / real
             print(
-                "| model | dtype | hfcache fit weights_bytes | accelerate estimate-memory | transformers allocates | fit / allocated |"
+                f"| {repo_id} | {dtype} | {plan['weights_bytes']:,} ({fit_ratio:.3f}) "
+                f"| {acc:,} ({acc_ratio:.3f}) | {real:,} |"
             )
-            print("| --- | --- | ---: | ---: | ---: | ---: |")
-            for repo_id, (folder, dtype) in models.items():
-                fit = subprocess.run(
-                    [sys.executable, "-m", "hfcache", "fit", repo_id, "--cache-dir", str(hub), "--no-gpu",
-                     "--ram", "64GiB", "--json"],
-                    capture_output=True, text=True, check=False,
-                )  # fmt: skip
-                plan = json.loads(fit.stdout)
-                acc = _accelerate(repo_id, dtype, env)
-                real = _measured(folder, plan["kwargs"], plan["auto_class"])
-                shown = f"{acc:,.0f}" if acc is not None else "n/a"
-                ratio = plan["weights_bytes"] / real
-                print(
-                    f"| {repo_id} | {dtype} | {plan['weights_bytes']:,} | {shown} | {real:,} | {ratio:.3f} |"
-                )
-        finally:
-            server.terminate()
-            server.wait()
 
 
 if __name__ == "__main__":
