@@ -74,7 +74,7 @@ def _patterns(include: list[str] | None, exclude: list[str] | None) -> str:
     return " ".join(shown) or "the selection"
 
 
-def d_name(f: Finding, revision_path: str) -> str:
+def _path_in_revision(f: Finding, revision_path: str) -> str:
     """The Hub path of a finding's file inside a revision folder."""
     return os.path.relpath(f.path, revision_path).replace(os.sep, "/")
 
@@ -112,7 +112,7 @@ def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: l
         files.append(PackFile(d.name, vf.blob_id, extent.length, extent.path, vf.lfs))
     left_out = {d.path for d in all_diags if d.name not in names}
     problems += [
-        _excluded(f, d_name(f, rev.path), include, exclude)
+        _excluded(f, _path_in_revision(f, rev.path), include, exclude)
         if f.code == "shard-missing" and f.path in left_out
         else f
         for f in shard_findings(cache, diags)

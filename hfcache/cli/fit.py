@@ -8,7 +8,14 @@ import typer
 
 from hfcache.cli.errors import handled
 from hfcache.cli.fit_report import render
-from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
+from hfcache.cli.output import (
+    CACHE_DIR_OPTION,
+    JSON_OPTION,
+    QUIET_OPTION,
+    REVISION_OPTION,
+    TARGET_ARGUMENT,
+    Output,
+)
 from hfcache.errors import BadInputError
 from hfcache.fit import detect_hardware, estimate
 from hfcache.inspect import Inspection, inspect_target
@@ -33,26 +40,9 @@ def offload_folder(inspection: Inspection) -> str:
 
 
 def fit_command(
-    target: str = typer.Argument(
-        ...,
-        metavar="TARGET",
-        help="A repo id in the cache (org/name), a snapshot or model folder, or one checkpoint file.",
-        show_default=False,
-    ),
-    revision: str | None = typer.Option(
-        None,
-        "--revision",
-        metavar="REV",
-        help="With a repo id: branch, tag or commit (default: main).",
-        show_default=False,
-    ),
-    cache_dir: str | None = typer.Option(
-        None,
-        "--cache-dir",
-        metavar="DIR",
-        help="Where to find repo ids: an HF_HOME or hub cache.",
-        show_default=False,
-    ),
+    target: str = TARGET_ARGUMENT,
+    revision: str | None = REVISION_OPTION,
+    cache_dir: str | None = CACHE_DIR_OPTION,
     context: int | None = typer.Option(
         None,
         "--context",

@@ -6,33 +6,21 @@ import typer
 
 from hfcache.cli.errors import handled
 from hfcache.cli.inspect_report import render
-from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
+from hfcache.cli.output import (
+    CACHE_DIR_OPTION,
+    JSON_OPTION,
+    QUIET_OPTION,
+    REVISION_OPTION,
+    TARGET_ARGUMENT,
+    Output,
+)
 from hfcache.inspect import inspect_target
 
 
 def inspect_command(
-    target: str = typer.Argument(
-        ...,
-        metavar="TARGET",
-        help="A repo id in the cache (org/name), a snapshot or model folder, or one checkpoint file "
-        "(.safetensors, .bin/.pt/.pth, .gguf, .onnx).",
-        show_default=False,
-    ),
-    revision: str | None = typer.Option(
-        None,
-        "--revision",
-        metavar="REV",
-        help="With a repo id: branch, tag or commit (default: main).",
-        show_default=False,
-    ),
-    cache_dir: str | None = typer.Option(
-        None,
-        "--cache-dir",
-        metavar="DIR",
-        help="Where to find repo ids: an HF_HOME or hub cache folder. "
-        "Default: the cache huggingface_hub uses.",
-        show_default=False,
-    ),
+    target: str = TARGET_ARGUMENT,
+    revision: str | None = REVISION_OPTION,
+    cache_dir: str | None = CACHE_DIR_OPTION,
     strip_prefix: list[str] = typer.Option(
         [],
         "--strip-prefix",

@@ -25,6 +25,24 @@ SCHEMA_VERSION = 1
 JSON_OPTION: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (errors too).")
 QUIET_OPTION: bool = typer.Option(False, "-q", "--quiet", help="Print only the data and errors.")
 
+# What inspect and fit both take: a checkpoint, named as in the cache or by its path.
+TARGET_ARGUMENT: str = typer.Argument(
+    ...,
+    metavar="TARGET",
+    help="A repo id in the cache (org/name), a snapshot or model folder, or one checkpoint file "
+    "(.safetensors, .bin/.pt/.pth, .gguf, .onnx).",
+    show_default=False,
+)
+REVISION_OPTION: str | None = typer.Option(
+    None, "--revision", metavar="REV", help="With a repo id: branch, tag or commit (default: main).",
+    show_default=False,
+)  # fmt: skip
+CACHE_DIR_OPTION: str | None = typer.Option(
+    None, "--cache-dir", metavar="DIR",
+    help="Where to find repo ids: an HF_HOME or hub cache folder. Default: the cache huggingface_hub uses.",
+    show_default=False,
+)  # fmt: skip
+
 
 def _piped_width() -> int:
     """Columns for output that is not a terminal: ``COLUMNS`` if set, else 120."""
