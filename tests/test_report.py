@@ -83,6 +83,7 @@ def test_a_plain_folder_gets_no_invented_repo_id(fresh_cache: CachedRepo, tmp_pa
     assert report.findings
     for f in report.findings:
         assert "hf download" not in f.message and "--revision" not in f.message
+        assert "snapshot local" not in f.message and "in the cache" not in f.message
         assert f.where()["repo_id"] is None
     assert "hf download" not in _human(folder)
 

@@ -145,9 +145,9 @@ def _render_listing(out: Output, manifest: Manifest, *, verbose: bool) -> None:
         return
     for r in manifest.repos:
         size = sum(f.size for f in r.files)
-        refs = ", ".join(sorted(r.refs)) or "no refs"
+        refs = ", ".join(sorted(r.refs)) or "none"
         out.say(
-            f"{r.repo_type} {r.repo_id} @ {r.commit} ({r.revision}; {refs}): "
+            f"{r.repo_type} {r.repo_id} @ {r.commit} (asked for {r.revision}; refs: {refs}): "
             f"{len(r.files)} files, {human_size(size)}"
         )
         for f in r.files if verbose else ():

@@ -43,6 +43,11 @@ def is_local(repo: Repo, revision: Revision) -> bool:
     return repo.path == revision.path
 
 
+def in_snapshot(d: EntryDiag) -> str:
+    """Where an entry is, for people: ``in snapshot ce3ab149``, or ``in this folder`` for a plain one."""
+    return "in this folder" if is_local(d.repo, d.revision) else f"in snapshot {d.revision.commit[:8]}"
+
+
 def download_command(repo_id: str, repo_type: str, commit: str, names: Iterable[str]) -> str:
     """``hf download`` of ``names`` at a full commit, with the repo type it needs."""
     kind = "" if repo_type == "model" else f" --repo-type {repo_type}"

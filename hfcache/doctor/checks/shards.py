@@ -10,7 +10,7 @@ import os
 import posixpath
 from collections.abc import Iterator
 
-from hfcache.doctor.hints import fetch_again
+from hfcache.doctor.hints import fetch_again, in_snapshot, is_local
 from hfcache.findings import Finding, finding
 from hfcache.formats.safetensors import Header, HeaderError, read_header, read_index
 from hfcache.model import Cache
@@ -41,7 +41,7 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
         yield finding(
             "shard-header-unreadable",
             d.path,
-            f"{d.name} in snapshot {d.revision.commit[:8]}: the safetensors header cannot be read "
+            f"{d.name} {in_snapshot(d)}: the safetensors header cannot be read "
             f"({header.reason}); loading it fails: {fetch_again(d.repo, d.revision, [d.name])}.",
             repo=repo,
         )
@@ -51,7 +51,7 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
         yield finding(
             "shard-truncated",
             d.path,
-            f"{d.name} in snapshot {d.revision.commit[:8]} is {human_size(size)}, but its header needs "
+            f"{d.name} {in_snapshot(d)} is {human_size(size)}, but its header needs "
             f"{human_size(header.expected_size)}: the file was cut short; "
             f"{fetch_again(d.repo, d.revision, [d.name])}.",
             repo=repo,
@@ -83,7 +83,7 @@ def _index_findings(
     headers: dict[str, Header | HeaderError],
     usable: set[tuple[str, str]],
 ) -> Iterator[Finding]:
-    repo, rev = d.repo.folder, d.revision.commit[:8]
+    repo = d.repo.folder
     path = content_path(cache, d, usable)
     if path is None:
         return  # the index entry itself is broken: reported as such
@@ -92,7 +92,7 @@ def _index_findings(
         yield finding(
             "index-unreadable",
             d.path,
-            f"{d.name} in snapshot {rev} cannot be parsed ({index.reason}); the checkpoint cannot be "
+            f"{d.name} {in_snapshot(d)} cannot be parsed ({index.reason}); the checkpoint cannot be "
             "loaded. Download it again.",
             repo=repo,
         )
@@ -110,8 +110,9 @@ def _index_findings(
             yield finding(
                 "shard-missing",
                 sd.path if sd is not None else os.path.join(d.revision.path, *shard.split("/")),
-                f"{shard} is named by {d.name} in snapshot {rev} ({len(tensors)} tensors) but is not in the "
-                f"cache; loading the checkpoint fails: {fetch_again(d.repo, d.revision, [shard])}.",
+                f"{shard} is named by {d.name} {in_snapshot(d)} ({len(tensors)} tensors) but is not "
+                f"{'here' if is_local(d.repo, d.revision) else 'in the cache'}; loading the checkpoint "
+                f"fails: {fetch_again(d.repo, d.revision, [shard])}.",
                 repo=repo,
             )
             continue
@@ -134,7 +135,7 @@ def _index_findings(
         yield finding(
             "shard-total-size",
             d.path,
-            f"{d.name} in snapshot {rev} says total_size {index.total_size}, but its shards hold {total} "
+            f"{d.name} {in_snapshot(d)} says total_size {index.total_size}, but its shards hold {total} "
             "bytes of tensors: index and shards may come from different versions.",
             repo=repo,
         )

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from hfcache import layout
 from hfcache.actions import Action, Step
 from hfcache.doctor.context import Context, is_plain_folder
-from hfcache.doctor.hints import fetch_again, link_text, short
+from hfcache.doctor.hints import fetch_again, in_snapshot, is_local, link_text, short
 from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Kind
 from hfcache.scan.entries import EntryDiag, Form
@@ -57,7 +57,7 @@ def _describe(d: EntryDiag) -> str:
     """What is wrong with the entry, in plain words."""
     node = d.node
     t = link_text((node.target if node is not None else None) or d.link_target)
-    where = f"{d.name} in snapshot {d.revision.commit[:8]}"
+    where = f"{d.name} {in_snapshot(d)}"
     if d.form is Form.LINK_ABSOLUTE:
         return f"{where} is an absolute link ({t}); it works here but breaks when the cache is moved"
     if d.form is Form.LINK_BACKSLASH:
@@ -90,7 +90,8 @@ def _describe(d: EntryDiag) -> str:
 
 
 def _unfixable_advice(d: EntryDiag) -> str:
-    return f"Its content is not in the cache: {fetch_again(d.repo, d.revision, [d.name])}"
+    where = "here" if is_local(d.repo, d.revision) else "in the cache"
+    return f"Its content is not {where}: {fetch_again(d.repo, d.revision, [d.name])}"
 
 
 def entry_findings(ctx: Context) -> Iterator[Finding]:
