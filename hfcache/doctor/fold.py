@@ -56,8 +56,9 @@ def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Findin
     found = [replace(f, about=users[f.path]) if f.path in users and not f.about else f for f in findings]
     by_entry: dict[str, list[int]] = defaultdict(list)
     for i, f in enumerate(found):
-        for entry in f.about or (f.path,):
-            by_entry[entry].append(i)
+        if f.folded_into is None:  # already explained (by a folder that could not be read)
+            for entry in f.about or (f.path,):
+                by_entry[entry].append(i)
     folded: dict[int, int] = {}
     for members in by_entry.values():
         if len(members) < 2:
