@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, BinaryIO
 
 from hfcache.bundle.checksums import missing_volumes
-from hfcache.bundle.volumes import VOLUME_NAME, volume_name
+from hfcache.bundle.volumes import MAX_VOLUMES, VOLUME_NAME, volume_name
 from hfcache.errors import BadInputError, BundleError
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def volume_paths(first: str) -> list[str]:
     while os.path.exists(path := volume_name(match.group(1), index)):
         paths.append(path)
         index += 1
-    later = [volume_name(match.group(1), i) for i in range(index + 1, index + 1000)]
+    later = [volume_name(match.group(1), i) for i in range(index + 1, MAX_VOLUMES + 1)]
     beyond = next((p for p in later if os.path.exists(p)), None)
     if beyond is not None:
         raise BundleError(
