@@ -193,3 +193,11 @@ def test_errors_name_files_as_the_user_knows_them() -> None:
     assert public_name("/etc/passwd") == "/etc/passwd"
     full = OSError(28, "No space left on device", partial_name("/media/usb/big.tar.001"))
     assert describe_os_error(full) == "No space left on device: /media/usb/big.tar.001"
+
+
+def test_the_top_help_lists_every_command_plainly() -> None:
+    run = hfcache("--help", env={"COLUMNS": "100"})
+    assert run.returncode == 0
+    for command in ("doctor", "pack", "unpack", "quarantine", "serve", "inspect", "fit"):
+        assert f"  {command} " in run.stdout
+    assert "<bool>" not in run.stdout and "..." not in run.stdout.split("Commands:")[1]

@@ -15,7 +15,7 @@ import typer
 
 from hfcache import __version__, _hf
 from hfcache.cli import doctor, fit, inspect, pack, quarantine, serve, unpack
-from hfcache.cli.helptext import COMMAND
+from hfcache.cli.helptext import COMMAND, Group
 from hfcache.cli.output import SCHEMA_VERSION
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command(name="doctor", **COMMAND)(doctor.doctor)

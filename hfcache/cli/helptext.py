@@ -86,3 +86,27 @@ def _help(param: Any) -> str:
 
 COMMAND: dict[str, Any] = {"cls": Command}
 """Keyword arguments for ``app.command(...)`` so a command gets these help pages."""
+
+
+class Group(typer.core.TyperGroup):
+    """The ``hfcache`` group, whose ``--help`` lists the commands in the same plain style."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        formatter.write(f"Usage: {ctx.command_path} [OPTIONS] COMMAND [ARGS]...\n")
+        text = inspect.cleandoc(self.help or "")
+        if text:
+            formatter.write("\n")
+            for line in text.splitlines():
+                formatter.write(f"  {line}".rstrip() + "\n")
+        options = [p for p in self.get_params(ctx) if p.param_type_name == "option"]
+        with formatter.section("Options"):
+            formatter.write_dl([_option_row(o) for o in options])
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [
+            (name, inspect.cleandoc(cmd.help or "").split("\n")[0] if cmd else "") for name, cmd in commands
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        formatter.write(
+            f"\n  Run '{ctx.command_path} COMMAND --help' for a command's options and examples.\n"
+        )
