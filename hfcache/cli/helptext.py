@@ -67,17 +67,22 @@ class Command(typer.core.TyperCommand):
         options = [p for p in params if p.param_type_name == "option" and not getattr(p, "hidden", False)]
         usage = " ".join(["[OPTIONS]", *(_argument_name(a) for a in arguments)])
         formatter.write(f"Usage: {ctx.command_path} {usage}\n")
-        text = inspect.cleandoc(self.help or "")
-        if text:
-            formatter.write("\n")
-            for line in text.splitlines():
-                formatter.write(f"  {line}".rstrip() + "\n")
+        _write_doc(formatter, self.help)
         if arguments:
             with formatter.section("Arguments"):
                 formatter.write_dl([(_argument_name(a).strip("[]"), _help(a)) for a in arguments])
         if options:
             with formatter.section("Options"):
                 formatter.write_dl([_option_row(o) for o in options])
+
+
+def _write_doc(formatter: Any, help_text: str | None) -> None:
+    """The docstring as written (its Examples and Exit codes keep their lines), indented two."""
+    text = inspect.cleandoc(help_text or "")
+    if text:
+        formatter.write("\n")
+        for line in text.splitlines():
+            formatter.write(f"  {line}".rstrip() + "\n")
 
 
 def _help(param: Any) -> str:
@@ -93,11 +98,7 @@ class Group(typer.core.TyperGroup):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(f"Usage: {ctx.command_path} [OPTIONS] COMMAND [ARGS]...\n")
-        text = inspect.cleandoc(self.help or "")
-        if text:
-            formatter.write("\n")
-            for line in text.splitlines():
-                formatter.write(f"  {line}".rstrip() + "\n")
+        _write_doc(formatter, self.help)
         options = [p for p in self.get_params(ctx) if p.param_type_name == "option"]
         with formatter.section("Options"):
             formatter.write_dl([_option_row(o) for o in options])
