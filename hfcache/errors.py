@@ -17,25 +17,17 @@ if TYPE_CHECKING:
 class HfcacheError(Exception):
     """Base class of every error hfcache raises on purpose."""
 
-    exit_code = 1
-
 
 class BadInputError(HfcacheError):
     """The input cannot be used: no such path, not a cache, unreadable, bad option value."""
-
-    exit_code = 2
 
 
 class BundleError(HfcacheError):
     """A bundle is corrupt, truncated, hostile or not a bundle at all; nothing was installed."""
 
-    exit_code = 2
-
 
 class PackRefusedError(HfcacheError):
     """The revision to pack is incomplete or inconsistent; ``problems`` lists why."""
-
-    exit_code = 1
 
     def __init__(self, message: str, problems: Sequence[Finding]) -> None:
         super().__init__(message)

@@ -1,9 +1,18 @@
-"""Repo ids as people type them, checked by hfcache's own grammar before anything else runs.
+"""The one grammar of repo ids, revisions and repo-type prefixes; every entry point parses here.
 
-``org/name``, ``name``, ``datasets/org/name`` and ``spaces/org/name`` (how ``hf`` and Hub URLs
-name them), each optionally ``@revision``. The grammar is the Hub's: names of letters, digits,
-``-``, ``_`` and ``.``, at most 96 characters, not starting or ending with ``-`` or ``.``, no
-``--`` or ``..`` (they would break the ``models--org--name`` folder), no ``.git`` ending.
+Repo ids follow huggingface_hub's own ``validate_repo_id`` (which mirrors the Hub's): an
+optional ``namespace/`` and a name, each 1-96 ASCII letters, digits, ``-``, ``_`` or ``.``,
+starting and ending with a letter, digit or ``_``; no ``--`` or ``..`` anywhere (they would
+break the ``models--org--name`` folder) and no ``.git`` ending. ``org/_private`` is a repo id;
+``org/name-`` is not.
+
+Revisions are commit hashes or ref names as git's ``check-ref-format`` allows them (a branch,
+a tag, ``refs/pr/N``): no empty, ``.``-led or ``.lock``-ended component, no ``..``, ``@{``,
+control characters, spaces or ``~^:?*[\\``. So a revision is always a safe relative path, and a
+mirror can match it against ``refs/`` without ever leaving that folder.
+
+People name repos as ``hf`` and Hub URLs do: ``org/name``, ``datasets/org/name``,
+``spaces/org/name``, each optionally ``@revision``.
 """
 
 from __future__ import annotations
@@ -14,9 +23,26 @@ from dataclasses import dataclass
 from hfcache.errors import BadInputError
 
 REPO_TYPES = ("model", "dataset", "space")
-_PREFIXES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+TYPE_PREFIXES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+"""The plural a Hub URL (``/api/datasets/...``) or a typed id (``datasets/org/name``) uses."""
+URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+"""What comes before the repo id in a resolve URL of each type."""
+
 _PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?")
-_REVISION = re.compile(r"[A-Za-z0-9._/-]{1,255}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+MAX_REVISION = 255
+
+
+@dataclass(frozen=True, order=True)
+class RepoName:
+    """A repo as a source holds it: its type and id (``org/name``, original case)."""
+
+    repo_type: str
+    repo_id: str
+
+    def __str__(self) -> str:
+        return f"{URL_PREFIX[self.repo_type]}{self.repo_id}"
 
 
 @dataclass(frozen=True)
@@ -27,36 +53,76 @@ class RepoRef:
     repo_id: str
     revision: str | None = None
 
+    @property
+    def name(self) -> RepoName:
+        return RepoName(self.repo_type, self.repo_id)
+
     def __str__(self) -> str:
-        kind = "" if self.repo_type == "model" else f"{self.repo_type}s/"
         rev = f"@{self.revision}" if self.revision else ""
-        return f"{kind}{self.repo_id}{rev}"
+        return f"{self.name}{rev}"
 
 
-def _bad(text: str, why: str) -> BadInputError:
-    return BadInputError(f"{text!r} is not a repo id: {why} (expected org/name, e.g. hfl/rbt3)")
+def repo_id_problem(repo_id: str) -> str | None:
+    """Why ``repo_id`` is not a repo id the Hub accepts, or ``None`` when it is one."""
+    parts = repo_id.split("/")
+    if not repo_id or len(parts) > 2:
+        return "at most one '/' between owner and name"
+    for part in parts:
+        if not _PART.fullmatch(part):
+            return (
+                f"{part!r} must be 1-96 letters, digits, '-', '_' or '.', starting and ending with a "
+                "letter, digit or '_'"
+            )
+    if "--" in repo_id or ".." in repo_id:
+        return "it must not contain '--' or '..'"
+    if repo_id.endswith(".git"):
+        return "it must not end with .git"
+    return None
+
+
+def is_repo_id(repo_id: str) -> bool:
+    return repo_id_problem(repo_id) is None
 
 
 def check_repo_id(repo_id: str, text: str | None = None) -> str:
     """``repo_id`` if it is a valid Hub repo id, else :class:`BadInputError` saying why."""
-    shown = text if text is not None else repo_id
-    parts = repo_id.split("/")
-    if not repo_id or len(parts) > 2:
-        raise _bad(shown, "at most one '/' between owner and name")
-    for part in parts:
-        if not _PART.fullmatch(part):
-            raise _bad(shown, f"{part!r} must be 1-96 letters, digits, '-', '_' or '.'")
-        if "--" in part or ".." in part:
-            raise _bad(shown, f"{part!r} must not contain '--' or '..'")
-    if repo_id.endswith(".git"):
-        raise _bad(shown, "it must not end with .git")
+    why = repo_id_problem(repo_id)
+    if why is not None:
+        shown = text if text is not None else repo_id
+        raise BadInputError(f"{shown!r} is not a repo id: {why} (expected org/name, e.g. hfl/rbt3)")
     return repo_id
+
+
+def is_commit(revision: str) -> bool:
+    """A full commit hash (40 lowercase hex)."""
+    return _COMMIT.fullmatch(revision) is not None
+
+
+def revision_problem(revision: str) -> str | None:
+    """Why ``revision`` cannot be a branch, tag, ``refs/pr/N`` or commit, or ``None``."""
+    if not revision:
+        return "it is empty"
+    if len(revision) > MAX_REVISION:
+        return f"it is longer than {MAX_REVISION} characters"
+    if _REF_FORBIDDEN.search(revision):
+        return "it holds a space, a control character or one of ~^:?*[\\"
+    if ".." in revision or "@{" in revision or revision == "@":
+        return "it holds '..' or '@{'"
+    if revision.endswith(".") or revision.startswith("-"):
+        return "it starts with '-' or ends with '.'"
+    for part in revision.split("/"):
+        if not part:
+            return "it has an empty part ('/' at an end, or '//')"
+        if part.startswith(".") or part.endswith(".lock"):
+            return "a part starts with '.' or ends with '.lock'"
+    return None
 
 
 def check_revision(revision: str) -> str:
     """A branch, tag, ``refs/pr/N`` or commit as typed; :class:`BadInputError` when it cannot be one."""
-    if not _REVISION.fullmatch(revision) or ".." in revision or revision.startswith(("/", "-")):
-        raise BadInputError(f"{revision!r} is not a revision (a branch, tag or commit hash)")
+    why = revision_problem(revision)
+    if why is not None:
+        raise BadInputError(f"{revision!r} is not a revision (a branch, tag or commit hash): {why}")
     return revision
 
 
@@ -71,11 +137,20 @@ def parse_repo_ref(text: str, repo_type: str = "model") -> RepoRef:
     body, _, revision = text.partition("@")
     first, _, rest = body.partition("/")
     kind = repo_type
-    if first in _PREFIXES and rest:
-        kind = _PREFIXES[first]
+    if first in TYPE_PREFIXES and rest:
+        kind = TYPE_PREFIXES[first]
         if repo_type != "model" and kind != repo_type:
             raise BadInputError(f"{text!r} names a {kind}, but --repo-type says {repo_type}")
         body = rest
     if "@" in text and not revision:
         raise BadInputError(f"{text!r}: nothing after '@' (expected org/name@revision)")
     return RepoRef(kind, check_repo_id(body, text), check_revision(revision) if revision else None)
+
+
+def looks_like_repo_id(text: str) -> bool:
+    """Could ``text`` (not a path that exists) be meant as a repo id, typed prefix and ``@`` included?"""
+    body = text.partition("@")[0]
+    first, _, rest = body.partition("/")
+    if first in TYPE_PREFIXES and rest:
+        body = rest
+    return is_repo_id(body)

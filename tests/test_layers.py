@@ -13,7 +13,7 @@ ROOT = Path(hfcache.__file__).parent
 
 # Lowest first. A module may import from its own layer and the ones below.
 LAYERS: list[set[str]] = [
-    {"errors", "units", "progress", "_hf", "layout", "repoid"},
+    {"errors", "units", "progress", "results", "_hf", "layout", "repoid"},
     {"fs", "formats"},
     {"actions", "findings", "model"},
     {"scan", "view", "quarantine"},

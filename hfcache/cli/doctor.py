@@ -55,15 +55,7 @@ def doctor(
     if fix:
         with handled(out):
             result = run_fix(path, verify_hashes=verify, progress=out.progress(), store=store)
-        if json_out:
-            out.data(result.to_json())
-        else:
-            render_fix(out, result, verbose=verbose)
-        raise typer.Exit(1 if result.after.problems else 0)
+        out.finish(result, lambda: render_fix(out, result, verbose=verbose))
     with handled(out):
         report = diagnose(path, verify_hashes=verify, progress=out.progress(), store=store)
-    if json_out:
-        out.data(report.to_json())
-    else:
-        render(out, report, verbose=verbose)
-    raise typer.Exit(1 if report.problems else 0)
+    out.finish(report, lambda: render(out, report, verbose=verbose))

@@ -57,10 +57,4 @@ def inspect_command(
         result = inspect_target(
             target, revision=revision, cache_dir=cache_dir, strip_prefix=strip_prefix, write_to=write_to
         )
-    if json_out:
-        out.data(result.to_json())
-    else:
-        render(out, result, verbose=verbose)
-    if result.written is not None:
-        raise typer.Exit(0)
-    raise typer.Exit(1 if result.has_problems else 0)
+    out.finish(result, lambda: render(out, result, verbose=verbose))

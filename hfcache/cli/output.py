@@ -12,11 +12,14 @@ import os
 import re
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from tqdm import tqdm
+
+from hfcache.results import Result
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
 SCHEMA_VERSION = 1
@@ -109,6 +112,15 @@ class Output:
         text = json.dumps({"schema_version": SCHEMA_VERSION, **obj}, indent=2, ensure_ascii=False)
         self._data.write(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         self._data.flush()
+
+    def finish(self, result: Result, render: Callable[[], None]) -> NoReturn:
+        """End a command with its result: the JSON document with ``--json``, else ``render()`` for
+        people; the exit status is the result's own."""
+        if self.json_mode:
+            self.data(result.to_json())
+        else:
+            render()
+        raise typer.Exit(result.exit_code)
 
     def say(self, text: str) -> None:
         """A line of the human report (the command's data, so stdout unless stdout carries a bundle)."""

@@ -27,6 +27,7 @@ from hfcache.layout import Location, locate
 from hfcache.model import Cache, Kind
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.quarantine import Quarantine, list_quarantine
+from hfcache.results import EXIT_OK, EXIT_PROBLEMS
 from hfcache.scan import scan_location
 from hfcache.scan.entries import EntryDiag, Form, diagnose_cache
 
@@ -96,6 +97,10 @@ class Report:
     def plan(self) -> Plan:
         """What ``--fix`` would do: the actions of the findings, de-duplicated, in a crash-safe order."""
         return Plan.of(self.cache.root, ((f.code, f.path, f.fix) for f in self.findings if f.fix is not None))
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PROBLEMS if self.problems else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -31,6 +31,7 @@ from hfcache.inspect.keys import Tie, missing_head, prefix_problem, ties
 from hfcache.inspect.problems import Problem, file_problems
 from hfcache.inspect.rewrite import Written, write_stripped
 from hfcache.inspect.target import Target, resolve_target
+from hfcache.results import EXIT_OK, EXIT_PROBLEMS
 
 _TRAINING_STATE = re.compile(r"training_args\.bin|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
@@ -61,6 +62,13 @@ class Inspection:
     def has_problems(self) -> bool:
         """Any ``error`` or ``warning`` finding (exit code 1)."""
         return any(p.finding.severity is not Severity.INFO for p in self.problems)
+
+    @property
+    def exit_code(self) -> int:
+        """A prefix-free copy written is the work asked for, done; otherwise problems exit 1."""
+        if self.written is not None or not self.has_problems:
+            return EXIT_OK
+        return EXIT_PROBLEMS
 
     def dtypes(self) -> dict[str, dict[str, int]]:
         """Per dtype: how many tensors, parameters and bytes."""

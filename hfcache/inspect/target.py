@@ -11,16 +11,15 @@ cached revision and read the same way. A plain folder (``hf download --local-dir
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 from hfcache import layout
 from hfcache.errors import BadInputError
 from hfcache.layout import Location, PathKind
+from hfcache.repoid import looks_like_repo_id, parse_repo_ref
 from hfcache.scan import scan_location
 from hfcache.view import CacheView
 
-_REPO_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _SKIP_DIRS = frozenset({".cache", ".git", ".hfcache"})
 MAX_FILES = 100_000
 
@@ -75,12 +74,15 @@ def resolve_target(target: str, *, revision: str | None = None, cache_dir: str |
         name = os.path.basename(full)
         files[name] = _plain(folder, name)
         return Target("file", full, files, single=name)
-    if not _REPO_ID_RE.fullmatch(target) or target.count("/") != 1:
+    if not looks_like_repo_id(target):
         raise BadInputError(f"no such path, and not a repo id (org/name): {target}")
+    ref = parse_repo_ref(target)
+    if ref.revision is not None and revision is not None:
+        raise BadInputError(f"{target} names its revision; --revision {revision} contradicts it")
     loc = layout.locate(cache_dir)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{loc.path} is a plain model folder, not a cache: give the folder itself")
-    return _cached(loc.cache_root, target, revision or "main", None)
+    return _cached(loc.cache_root, ref.repo_id, ref.revision or revision or "main", None)
 
 
 def _snapshot_of(path: str) -> tuple[str, str, str] | None:

@@ -31,6 +31,11 @@ class FixResult:
         left = {(f.code, f.path) for f in self.after.findings}
         return {(f.code, f.path) for f in self.before.findings} - left
 
+    @property
+    def exit_code(self) -> int:
+        """Clean only when nothing is left after the repair."""
+        return self.after.exit_code
+
     def to_json(self) -> dict[str, Any]:
         fixed = self.fixed
         findings = [{**f.to_json(), "fixed": (f.code, f.path) in fixed} for f in self.before.findings]

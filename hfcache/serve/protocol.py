@@ -10,17 +10,14 @@ first and each segment decoded after, so ``refs%2Fpr%2F1`` is one revision and a
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
+from hfcache.repoid import TYPE_PREFIXES, URL_PREFIX, is_repo_id, revision_problem
 from hfcache.view import RevisionView, ViewFile
 
-REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
-URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-_ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
+REPO_TYPES = TYPE_PREFIXES
 _API_ACTIONS = frozenset(
     {"revision", "tree", "paths-info", "refs", "commits", "xet-read-token", "xet-write-token"}
 )
@@ -72,21 +69,18 @@ def check_path(parts: list[str]) -> str:
 
 
 def check_revision(rev: str) -> str:
-    """A commit, or a ref name of safe parts (``main``, ``refs/pr/3``), matched against refs later."""
-    if _COMMIT.fullmatch(rev):
-        return rev
-    pieces = rev.split("/")
-    if not rev or len(rev) > 256 or any(p in ("", ".", "..") or "\\" in p for p in pieces):
+    """A commit, or a ref name by the one grammar (:mod:`hfcache.repoid`): safe parts only."""
+    if revision_problem(rev) is not None:
         raise BadRequest(400, f"invalid revision {rev!r}", "RevisionNotFound")
     return rev
 
 
 def check_repo_id(parts: list[str]) -> str:
-    if not 1 <= len(parts) <= 2 or not all(_ID_PART.fullmatch(p) for p in parts):
+    """A repo id by the one grammar; anything else is a repo the Hub could not have."""
+    repo_id = "/".join(parts)
+    if not 1 <= len(parts) <= 2 or not is_repo_id(repo_id):
         raise BadRequest(404, "Repository not found", "RepoNotFound")
-    if any(".." in p or "--" in p or p.endswith(".git") for p in parts):
-        raise BadRequest(404, "Repository not found", "RepoNotFound")
-    return "/".join(parts)
+    return repo_id
 
 
 def _api_route(segs: list[str]) -> Route:
