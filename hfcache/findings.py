@@ -7,12 +7,10 @@ keeps ``docs/findings.md`` in step with that table, and ``--json`` consumers may
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from hfcache import layout
 from hfcache.actions import Action
 
 
@@ -30,100 +28,148 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class Code:
-    """Static description of one finding code: its default severity and a one-line title."""
+    """One finding code and everything that follows from it: severity, title, and its policy.
+
+    ``cause`` ranks the codes that say what is wrong with a file's bytes (lower: more telling);
+    a finding with one is primary over the others about the same file (``doctor/fold.py``).
+    ``absence`` codes say "not there", which may only mean "not seen" when a folder above could
+    not be read (``doctor/blind.py``). ``refetch`` codes need the file downloaded again when
+    ``--fix`` cannot supply its content. ``refuses_pack`` codes make ``pack`` refuse a revision.
+    """
 
     code: str
     severity: Severity
     title: str
+    cause: int | None = None
+    absence: bool = False
+    refetch: bool = False
+    refuses_pack: bool = False
 
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
+_GONE, _FETCH, _PACK = "absence", "refetch", "refuses_pack"
+
+
+def _code(code: str, severity: Severity, title: str, *flags: str, cause: int | None = None) -> Code:
+    return Code(code, severity, title, cause, _GONE in flags, _FETCH in flags, _PACK in flags)
+
 
 CODES: dict[str, Code] = {
     c.code: c
     for c in (
         # Snapshot entries that are symlinks but do not lead to a blob.
-        Code("link-backslash", _E, "snapshot link written with Windows backslashes"),
-        Code("link-absolute-foreign", _E, "absolute link into another machine's or user's cache"),
-        Code("link-absolute", _I, "absolute link into this cache (old huggingface_hub style)"),
-        Code("link-missing-blob", _E, "link to a blob that is not there"),
-        Code("link-outside-cache", _E, "link that leads outside the cache (never followed)"),
-        Code("link-bad-target", _E, "link inside the cache that does not name a blob of its repo"),
+        _code("link-backslash", _E, "snapshot link written with Windows backslashes", _FETCH),
+        _code("link-absolute-foreign", _E, "absolute link into another machine's or user's cache", _FETCH),
+        _code("link-absolute", _I, "absolute link into this cache (old huggingface_hub style)"),
+        _code("link-missing-blob", _E, "link to a blob that is not there", _GONE, _FETCH),
+        _code("link-outside-cache", _E, "link that leads outside the cache (never followed)", _FETCH),
+        _code("link-bad-target", _E, "link inside the cache that does not name a blob of its repo", _GONE, _FETCH),
         # Snapshot entries that are regular files where a link belongs.
-        Code("entry-full-copy", _W, "full copy of a file instead of a link to its blob"),
-        Code("entry-link-text", _E, "small file holding a link's target text (git core.symlinks=false)"),
-        Code("entry-cygwin-link", _E, "Cygwin/MSYS '!<symlink>' file instead of a link"),
-        Code("entry-xsym-link", _E, "Minshall-French 'XSym' file (SMB/CIFS mfsymlinks) instead of a link"),
-        Code("entry-interix-link", _E, "Interix/SFU 'IntxLNK' file instead of a link"),
-        Code("entry-lnk-shortcut", _E, "Windows .lnk shortcut left where the file should be"),
-        Code("entry-empty", _E, "zero-byte placeholder where a file with content belongs"),
-        Code("entry-lfs-pointer", _E, "Git LFS pointer file where the real content belongs"),
-        Code("entry-missing", _E, "file the revision's tree listing names is missing"),
-        Code("entry-wrong-blob", _E, "entry leads to a different blob than the tree listing names"),
-        Code("entry-size-mismatch", _E, "file size disagrees with the tree listing"),
-        Code("entry-hash-mismatch", _E, "file content does not hash to what the tree listing names"),
+        _code("entry-full-copy", _W, "full copy of a file instead of a link to its blob", _FETCH),
+        _code("entry-link-text", _E, "small file holding a link's target text instead of a link", _FETCH),
+        _code("entry-cygwin-link", _E, "Cygwin/MSYS '!<symlink>' file instead of a link", _FETCH),
+        _code("entry-xsym-link", _E, "Minshall-French 'XSym' file (SMB/CIFS mfsymlinks) instead of a link", _FETCH),
+        _code("entry-interix-link", _E, "Interix/SFU 'IntxLNK' file instead of a link", _FETCH),
+        _code("entry-lnk-shortcut", _E, "Windows .lnk shortcut left where the file should be", _FETCH),
+        _code("entry-empty", _E, "zero-byte placeholder where a file with content belongs", _FETCH),
+        _code("entry-lfs-pointer", _E, "Git LFS pointer file where the real content belongs", _FETCH),
+        _code("entry-missing", _E, "file of the revision missing from its snapshot", _GONE, _FETCH),
+        _code("entry-wrong-blob", _E, "entry leads to a different blob than the tree listing names", _FETCH, cause=6),
+        _code("entry-size-mismatch", _E, "file size disagrees with the tree listing", _FETCH, _PACK, cause=4),
+        _code("entry-hash-mismatch", _E, "file content does not hash to what the tree listing names", _FETCH, _PACK, cause=2),
         # Sharded checkpoints.
-        Code("shard-missing", _E, "shard named by an index file is missing"),
-        Code("shard-tensor-missing", _E, "tensor listed in the index is not in its shard"),
-        Code("shard-total-size", _W, "index total_size disagrees with the shards"),
-        Code("shard-header-unreadable", _E, "safetensors header cannot be read"),
-        Code("shard-truncated", _E, "safetensors file is shorter than its header says"),
-        Code("index-unreadable", _E, "checkpoint index file cannot be parsed"),
-        Code("shard-tensor-unlisted", _W, "tensor in a shard that its index does not list"),
+        _code("shard-missing", _E, "shard named by an index file is missing", _GONE, _FETCH, _PACK, cause=10),
+        _code("shard-tensor-missing", _E, "tensor listed in the index is not in its shard", _GONE, _FETCH, _PACK, cause=9),
+        _code("shard-total-size", _W, "index total_size disagrees with the shards", _FETCH, _PACK),
+        _code("shard-header-unreadable", _E, "safetensors header cannot be read", _FETCH, _PACK, cause=8),
+        _code("shard-truncated", _E, "safetensors file is shorter than its header says", _FETCH, _PACK, cause=7),
+        _code("index-unreadable", _E, "checkpoint index file cannot be parsed", _PACK),
+        _code("shard-tensor-unlisted", _W, "tensor in a shard that its index does not list", _FETCH, _PACK),
         # Checkpoint contents (hfcache inspect).
-        Code(
+        _code(
             "keys-prefixed",
             _E,
             "tensor names carry a DataParallel 'module.' or torch.compile '_orig_mod.' prefix",
         ),
-        Code("keys-missing", _E, "a tensor the architecture needs is not in the checkpoint"),
-        Code("pickle-unsafe-import", _E, "pickle imports a global outside torch's weights_only allowlist"),
-        Code("checkpoint-unreadable", _E, "checkpoint file cannot be read as its format"),
-        Code("config-unreadable", _W, "config.json cannot be parsed"),
+        _code("keys-missing", _E, "a tensor the architecture needs is not in the checkpoint"),
+        _code("pickle-unsafe-import", _E, "pickle imports a global outside torch's weights_only allowlist"),
+        _code("checkpoint-unreadable", _E, "checkpoint file cannot be read as its format"),
+        _code("config-unreadable", _W, "config.json cannot be parsed"),
         # Refs.
-        Code("ref-malformed", _E, "ref file is not exactly 40 hex characters"),
-        Code("ref-dangling", _E, "ref names a commit with no snapshot"),
+        _code("ref-malformed", _E, "ref file is not exactly 40 hex characters"),
+        _code("ref-dangling", _E, "ref names a commit with no snapshot", _GONE),
         # Tree listings.
-        Code("tree-unreadable", _W, "trees/<commit>.json cannot be parsed"),
+        _code("tree-unreadable", _W, "trees/<commit>.json cannot be parsed", _GONE),
         # Blobs.
-        Code("blob-size-mismatch", _E, "blob size disagrees with the tree listing"),
-        Code("blob-hash-mismatch", _E, "blob content does not hash to its name"),
-        Code("blob-orphan", _I, "blob no snapshot uses"),
-        Code("blob-incomplete", _W, "leftover partial download (*.incomplete)"),
-        Code("blob-bad-name", _I, "file in blobs/ whose name is not a blob id"),
+        _code("blob-size-mismatch", _E, "blob size disagrees with the tree listing", _FETCH, _PACK, cause=3),
+        _code("blob-hash-mismatch", _E, "blob content does not hash to its name", _FETCH, _PACK, cause=0),
+        _code("blob-orphan", _I, "blob no snapshot uses", _GONE),
+        _code("blob-incomplete", _W, "leftover partial download (*.incomplete)"),
+        _code("blob-bad-name", _I, "file in blobs/ whose name is not a blob id"),
         # The cache-wide shared blob store (Xet downloads).
-        Code("store-missing", _E, "repo blob links to a shared-store entry that is not there"),
-        Code("store-hash-mismatch", _E, "shared-store entry does not hash to its Xet name"),
-        Code("store-orphan", _I, "shared-store entry no repo blob uses"),
-        Code("store-unmarked", _W, "blobs/ folder at the cache root without the shared-store marker"),
+        _code("store-missing", _E, "repo blob links to a shared-store entry that is not there", _GONE, _FETCH, _PACK, cause=5),
+        _code("store-hash-mismatch", _E, "shared-store entry does not hash to its Xet name", _FETCH, _PACK, cause=1),
+        _code("store-orphan", _I, "shared-store entry no repo blob uses", _GONE),
+        _code("store-unmarked", _W, "blobs/ folder at the cache root without the shared-store marker"),
         # Cache structure and the file system.
-        Code("repo-bad-name", _W, "folder in the cache that is not a repo folder"),
-        Code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder"),
-        Code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong"),
-        Code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)"),
-        Code("special-file", _W, "device, pipe or socket inside the cache"),
-        Code("unreadable", _E, "file or folder that cannot be read (permissions)"),
-        Code("lock-stale", _I, "leftover lock file of a finished download"),
+        _code("repo-bad-name", _W, "folder in the cache that is not a repo folder"),
+        _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder"),
+        _code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong"),
+        _code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)"),
+        _code("special-file", _W, "device, pipe or socket inside the cache"),
+        _code("unreadable", _E, "file or folder that cannot be read (permissions)", _PACK),
+        _code("lock-stale", _I, "leftover lock file of a finished download"),
     )
-}
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a finding is, as fields: the repo (folder, id, type), the commit and the path in the repo.
+
+    Every field may be ``None``: a cache-wide finding has no repo, a blob no single commit, a plain
+    model folder no repo id (it records none).
+    """
+
+    folder: str | None = None
+    repo_id: str | None = None
+    repo_type: str | None = None
+    commit: str | None = None
+    path_in_repo: str | None = None
+
+    def at(self, commit: str | None, path_in_repo: str | None = None) -> Place:
+        """The same repo, at ``commit`` (and a file of it)."""
+        return replace(self, commit=commit, path_in_repo=path_in_repo)
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "repo_id": self.repo_id,
+            "repo_type": self.repo_type,
+            "commit": self.commit,
+            "path_in_repo": self.path_in_repo,
+        }
+
+
+NOWHERE = Place()
 
 
 @dataclass(frozen=True)
 class Finding:
     """One problem, about one path.
 
-    ``fix`` is the action ``--fix`` takes about it (the plan executes exactly these); it is
-    ``None`` when the problem cannot be repaired offline (then ``message`` says what the user
-    can do instead). ``repo`` is the repo folder name, ``None`` for cache-wide findings.
+    ``message`` says what is wrong; ``advice`` what the user can do when ``fix`` cannot (or
+    after it). ``fix`` is the action ``--fix`` takes about it (the plan executes exactly these),
+    ``None`` when nothing offline can repair it. ``place`` says where it is, as fields.
     """
 
     code: str
     path: str
     message: str
     fix: Action | None = None
-    repo: str | None = None
+    place: Place = NOWHERE
     severity: Severity = field(default=Severity.ERROR)
     reclaimable: int = 0
+    advice: str = ""
     about: tuple[str, ...] = ()
     """For a finding about a blob: the snapshot entries whose content it is."""
     folded_into: str | None = None
@@ -135,37 +181,33 @@ class Finding:
     def fixable(self) -> bool:
         return self.fix is not None
 
-    def where(self) -> dict[str, str | None]:
-        """The repo (id and type), commit and Hub path the finding's path belongs to, where it says.
+    @property
+    def info(self) -> Code:
+        return CODES[self.code]
 
-        Derived from the path (for a blob: the first file it holds) and the repo folder's name
-        alone; ``None`` where they do not tell (an unused blob; a plain model folder's repo id).
-        """
-        parsed = layout.parse_repo_folder(self.repo) if self.repo else None
-        commit = path_in_repo = None
-        marker = f"{os.sep}{self.repo}{os.sep}{layout.SNAPSHOTS}{os.sep}" if self.repo else None
-        path = self.about[0] if self.about else self.path
-        if marker and marker in path:
-            rest = path.split(marker, 1)[1].split(os.sep)
-            if layout.COMMIT_RE.fullmatch(rest[0]):
-                commit = rest[0]
-                path_in_repo = "/".join(rest[1:]) or None
-        return {
-            "repo_id": parsed[1] if parsed else None,
-            "repo_type": parsed[0] if parsed else None,
-            "commit": commit,
-            "path_in_repo": path_in_repo,
-        }
+    @property
+    def repo(self) -> str | None:
+        """The repo folder name (``models--org--name``); ``None`` for a cache-wide finding."""
+        return self.place.folder
+
+    @property
+    def text(self) -> str:
+        """What is wrong, then what to do: the finding as one paragraph for people."""
+        if not self.advice:
+            return self.message
+        sep = " " if self.message.endswith((".", ":", ";")) else ". "
+        return f"{self.message}{sep}{self.advice}"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "severity": self.severity.value,
             "path": self.path,
-            **self.where(),
-            "message": self.message,
+            **self.place.to_json(),
+            "message": self.text,
+            "advice": self.advice or None,
             "fixable": self.fixable,
-            "fix": self.fix.describe() if self.fix is not None else None,
+            "fix": self.fix.describe() if self.fix is not None else (self.advice or None),
             "action": self.fix.to_json() if self.fix is not None else None,
             "repo": self.repo,
             "reclaimable_bytes": self.reclaimable,
@@ -180,8 +222,9 @@ def finding(
     path: str,
     message: str,
     *,
+    advice: str = "",
     fix: Action | None = None,
-    repo: str | None = None,
+    at: Place = NOWHERE,
     severity: Severity | None = None,
     reclaimable: int = 0,
 ) -> Finding:
@@ -195,7 +238,8 @@ def finding(
         path=path,
         message=message,
         fix=fix,
-        repo=repo,
+        place=at,
         severity=severity or declared.severity,
         reclaimable=reclaimable,
+        advice=advice,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from hfcache.findings import Finding
+from hfcache.findings import Finding, Place
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,15 @@ class Repo:
     revisions: dict[str, Revision] = field(default_factory=dict)
     blobs: dict[str, Node] = field(default_factory=dict)
     incomplete: tuple[Node, ...] = ()
+    plain: bool = False
+    """A plain model folder modelled as a repo: ``repo_id`` is only its folder's name."""
+
+    @property
+    def place(self) -> Place:
+        """Where findings about this repo are: a plain folder records no repo id."""
+        if self.plain:
+            return Place(self.folder)
+        return Place(self.folder, self.repo_id, self.repo_type)
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def test_missing_blob_is_not_fixable_and_says_how_to_get_it(fresh_cache: CachedR
     damage.drop_blob(c, SMALL_FILE)
     finding = the_finding(diagnose(c.cache_dir), "link-missing-blob")
     assert not finding.fixable
-    assert "hf download" in finding.message
+    assert "hf download" in finding.text
     result = fix(c.cache_dir)
     assert result.outcomes == ()
     assert codes(result.after) == {"link-missing-blob"}

@@ -40,7 +40,7 @@ def test_shard_missing_from_a_partial_download(hub: StandinHub, tmp_path: Path, 
     report = diagnose(c.cache_dir)
     finding = the_finding(report, "shard-missing")
     assert finding.path == str(c.snapshot / SHARD2)
-    assert not finding.fixable and "hf download" in finding.message
+    assert not finding.fixable and "hf download" in finding.text
 
 
 def test_shard_the_repo_never_had(hub: StandinHub, tmp_path: Path, hf_env: Path) -> None:

@@ -29,7 +29,7 @@ def test_a_truncated_shard_on_a_windows_copy_is_one_primary_finding(listed_cache
     damage.backslash_link(c, SHARD)
     damage.truncate_blob(c, SHARD, 100)
     report = diagnose(c.cache_dir, verify_hashes=True)
-    about_shard = [f for f in report.findings if f.where()["path_in_repo"] == SHARD]
+    about_shard = [f for f in report.findings if f.place.path_in_repo == SHARD]
     primary = [f for f in about_shard if f.folded_into is None]
     assert len(about_shard) >= 3 and len(primary) == 1
     (p,) = primary
@@ -82,9 +82,9 @@ def test_a_plain_folder_gets_no_invented_repo_id(fresh_cache: CachedRepo, tmp_pa
     report = diagnose(folder)
     assert report.findings
     for f in report.findings:
-        assert "hf download" not in f.message and "--revision" not in f.message
-        assert "snapshot local" not in f.message and "in the cache" not in f.message
-        assert f.where()["repo_id"] is None
+        assert "hf download" not in f.text and "--revision" not in f.text
+        assert "snapshot local" not in f.text and "in the cache" not in f.text
+        assert f.place.repo_id is None
     assert "hf download" not in _human(folder)
 
 
@@ -97,6 +97,6 @@ def test_a_missing_shard_behind_a_windows_copy_is_an_error(listed_cache: CachedR
     damage.remove_entry(c, SHARD)
     damage.drop_blob(c, SHARD)
     report = diagnose(c.cache_dir)
-    (missing,) = (f for f in report.findings if f.where()["path_in_repo"] == SHARD and f.folded_into is None)
+    (missing,) = (f for f in report.findings if f.place.path_in_repo == SHARD and f.folded_into is None)
     assert missing.code == "shard-missing" and missing.severity.value == "error"
-    assert f"hf download {c.repo_id} {SHARD} --revision {c.commit}" in missing.message
+    assert f"hf download {c.repo_id} {SHARD} --revision {c.commit}" in missing.text

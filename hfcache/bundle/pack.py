@@ -73,7 +73,7 @@ def _entries(pick: RepoPick, digests: dict[str, dict[Algo, str]]) -> tuple[list[
         d = digests.get(f.source, {})
         if Algo.SHA256 not in d or Algo.GIT_SHA1 not in d:
             bad.append(
-                finding("unreadable", f.source, f"cannot read {f.source} to pack it", repo=pick.repo.folder)
+                finding("unreadable", f.source, f"cannot read {f.source} to pack it", at=pick.repo.place)
             )
             continue
         etag = f.etag or (d[Algo.SHA256] if f.lfs else d[Algo.GIT_SHA1])
@@ -90,7 +90,7 @@ def _corrupt(pick: RepoPick, f: PackFile, etag: str, actual: str) -> Finding:
         f.source,
         f"{f.name} of {pick.repo.repo_id} @ {pick.commit[:8]} should hash to {short(etag)} but hashes to "
         f"{short(actual)}: its bytes are corrupt. Download it again before packing.",
-        repo=pick.repo.folder,
+        at=pick.repo.place.at(pick.commit, f.name),
     )
 
 

@@ -62,7 +62,7 @@ def _missing(d: EntryDiag, explained: dict[str, Finding]) -> Finding:
         "entry-missing",
         d.path,
         f"{d.name} of {d.repo.repo_id} at {d.revision.commit[:8]} is not in the cache",
-        repo=d.repo.folder,
+        at=d.place,
     )
 
 
@@ -87,7 +87,7 @@ def _excluded(f: Finding, shard: str, include: list[str], exclude: list[str]) ->
         f"{shard} is named by the checkpoint index but {_patterns(include, exclude)} leaves it out, so the "
         "packed checkpoint would not load. Also exclude the index (--exclude '*.index.json'), include the "
         "shard, or pass --allow-incomplete to pack it anyway.",
-        repo=f.repo,
+        at=f.place,
     )
 
 

@@ -98,12 +98,11 @@ def render(out: Output, r: Inspection, *, verbose: bool) -> None:
         for t in r.tensors:
             say(f"  {t.name:<{width}}  {t.dtype:<8} {list(t.shape)!s:<16} {t.file}")
     say("")
-    for p in r.problems:
-        found = p.finding
+    for found in r.problems:
         say(f"{found.severity.value} {found.code}: {found.path}")
         say(f"  {found.message}")
-        if p.advice:
-            say(f"  fix: {p.advice}")
+        if found.advice:
+            say(f"  fix: {found.advice}")
     if not r.problems:
         say("No problems found.")
     w = r.written

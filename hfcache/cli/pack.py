@@ -157,7 +157,7 @@ def _render_pack(out: Output, result: PackResult) -> None:
             f"(check a copy: hfcache unpack --check {shlex.quote(result.paths[0])})"
         )
     for f in result.problems:
-        out.say(f"left out (--allow-incomplete): {f.code}: {f.message}")
+        out.say(f"left out (--allow-incomplete): {f.code}: {f.text}")
     if result.problems:
         out.say(f"{len(result.problems)} problem(s) were allowed and are recorded in the manifest")
     if result.paths and result.paths != ("-",):

@@ -81,23 +81,21 @@ def describe_plan(plan: Plan) -> str:
 
 
 def _repo_label(folder: str | None, f: Finding) -> str:
-    where = f.where()
-    if where["repo_id"] is None:
+    where = f.place
+    if where.repo_id is None:
         return folder or "(the cache itself)"
-    kind = "" if where["repo_type"] == "model" else f" ({where['repo_type']})"
-    return f"{where['repo_id']}{kind}"
+    kind = "" if where.repo_type == "model" else f" ({where.repo_type})"
+    return f"{where.repo_id}{kind}"
 
 
 def _files(group: list[Finding], root: str) -> str:
     """The files a group concerns, by commit: ``a.json, b.bin @ ce3ab149``, the rest counted."""
     by_commit: dict[str | None, list[str]] = defaultdict(list)
     for f in group:
-        where = f.where()
-        if where["path_in_repo"] and where["commit"]:
-            names = [str(where["path_in_repo"]), *(_rel(p, f) for p in f.about[1:])]
-            by_commit[str(where["commit"])].extend(
-                n for n in names if n not in by_commit[str(where["commit"])]
-            )
+        where = f.place
+        if where.path_in_repo and where.commit:
+            names = [where.path_in_repo, *(_rel(p, f) for p in f.about[1:])]
+            by_commit[where.commit].extend(n for n in names if n not in by_commit[where.commit])
         else:
             by_commit[None].append(short_path(f.path, root))
     parts, shown, total = [], 0, sum(len(v) for v in by_commit.values())
@@ -120,11 +118,12 @@ def _download_lines(group: list[Finding]) -> list[str]:
     """One ``hf download`` per revision for the files of ``group`` that must be fetched again."""
     wanted: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for f in group:
-        where = f.where()
-        if not needs_fetch(f) or not (where["repo_id"] and where["commit"]):
+        where = f.place
+        if not needs_fetch(f) or not (where.repo_id and where.repo_type and where.commit):
             continue
-        key = (str(where["repo_id"]), str(where["repo_type"]), str(where["commit"]))
-        wanted[key].add(str(where["path_in_repo"]))
+        key = (where.repo_id, where.repo_type, where.commit)
+        if where.path_in_repo:
+            wanted[key].add(where.path_in_repo)
         wanted[key].update(_rel(p, f) for p in f.about[1:])
     return [download_command(*key, names) for key, names in wanted.items()]
 
@@ -149,7 +148,7 @@ def _group_lines(code: str, group: list[Finding], root: str) -> list[Text]:
         lines.append(Text(f"{then}on a machine with access, download and copy the cache again:"))
         lines.extend(Text(c, style="bold") for c in downloads)
     elif len(fixable) < len(group):
-        advice = next(f for f in group if f.fix is None).message
+        advice = next(f for f in group if f.fix is None).text
         lines.append(Text(advice, style="dim" if first.severity is Severity.INFO else ""))
     return lines
 
@@ -204,7 +203,7 @@ def _table(out: Output, report: Report) -> None:
         table.add_column("problem and fix", overflow="fold", ratio=1)
         for f, count in _rows(findings):
             rel = short_path(f.path, root)
-            text = Text(f.message)
+            text = Text(f.text)
             if count > 1:
                 text = Text(f"{count} findings like this one; --json lists them all.\n") + text
             if f.fix is not None:

@@ -104,7 +104,7 @@ def _render_unpack(out: Output, result: UnpackResult) -> None:
         out.say(f"kept what was replaced in {p}")
     problems = result.problems
     for f in problems:
-        out.say(f"problem after install: {f.code} {f.path}: {f.message}")
+        out.say(f"problem after install: {f.code} {f.path}: {f.text}")
     if problems:
         out.say(f"The check after install found {len(problems)} problem(s); no load hint is given.")
         return

@@ -4,7 +4,8 @@ When a folder of a repo cannot be read (another user's cache, ``chmod 700``), th
 not *missing*, they are *unseen*: a link into an unreadable ``blobs/`` is not a "missing blob"
 to download again, and a blob whose snapshot could not be listed is not an "orphan" to delete.
 Such findings keep their code (and ``--json`` lists them) but lose their advice and their fix:
-each points at the ``unreadable`` finding that explains it, which says what to do instead.
+each points at the ``unreadable`` finding that explains it, which says what to do instead. Which
+codes say "not there" is each code's ``absence`` in :data:`hfcache.findings.CODES`.
 """
 
 from __future__ import annotations
@@ -15,22 +16,6 @@ from dataclasses import replace
 
 from hfcache.doctor.hints import needs_fetch
 from hfcache.findings import Finding
-
-UNSEEN = frozenset(
-    {
-        "link-missing-blob",
-        "link-bad-target",
-        "entry-missing",
-        "shard-missing",
-        "shard-tensor-missing",
-        "blob-orphan",
-        "ref-dangling",
-        "store-missing",
-        "store-orphan",
-        "tree-unreadable",
-    }
-)
-"""Codes that mean "not there" and so may only mean "not readable" when a folder was unreadable."""
 
 
 def _scope(f: Finding, root: str) -> str:
@@ -48,18 +33,18 @@ def blinded(findings: Iterable[Finding], root: str) -> list[Finding]:
     also: dict[int, list[str]] = {}
     result = []
     for f in found:
-        derived = f.code in UNSEEN or needs_fetch(f)  # "gone" or "download it": maybe only unseen
+        derived = f.info.absence or needs_fetch(f)  # "gone" or "download it": maybe only unseen
         inside = [u for scope, u in scopes if (f.path + os.sep).startswith(scope + os.sep)]
         if not derived or not inside or f.code == "unreadable":
             result.append(f)
             continue
         cause = inside[0]
-        what = f.message.split(". ")[0].split(": on a machine")[0].split("; ")[0].split(", but ")[0]
         message = (
-            f"{what}: not judged, {cause.path} could not be read (permissions), so this may only be unseen"
+            f"{f.message}: not judged, {cause.path} could not be read (permissions), so this may only be "
+            "unseen"
         )
-        folded = "unreadable" if f.code in UNSEEN else None  # a backslash link stays a finding of its own
-        result.append(replace(f, message=message, fix=None, folded_into=folded, reclaimable=0))
+        folded = "unreadable" if f.info.absence else None  # a backslash link stays a finding of its own
+        result.append(replace(f, message=message, advice="", fix=None, folded_into=folded, reclaimable=0))
         if folded and f.code not in also.setdefault(id(cause), []):
             also[id(cause)].append(f.code)
     return [replace(f, also=tuple(also[id(f)])) if id(f) in also else f for f in result]

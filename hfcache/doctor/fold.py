@@ -19,26 +19,14 @@ from hfcache.doctor.hints import blob_users
 from hfcache.findings import Finding
 from hfcache.scan.entries import EntryDiag
 
-CAUSES = (
-    "blob-hash-mismatch",
-    "store-hash-mismatch",
-    "entry-hash-mismatch",
-    "blob-size-mismatch",
-    "entry-size-mismatch",
-    "store-missing",
-    "entry-wrong-blob",
-    "shard-truncated",
-    "shard-header-unreadable",
-    "shard-tensor-missing",
-    "shard-missing",
-)
-"""Codes that say what is wrong with a file's bytes, most telling first; they are primary over
-the rest (how the entry is linked) and over later ones about the same file."""
-_RANK = {code: i for i, code in enumerate(CAUSES)}
+_NOT_A_CAUSE = 1 << 16
 
 
 def _rank(f: Finding) -> int:
-    return _RANK.get(f.code, len(CAUSES))
+    """The code's ``cause`` rank (what is wrong with a file's bytes, most telling first); codes
+    that are no cause (how an entry is linked) rank after every cause."""
+    cause = f.info.cause
+    return _NOT_A_CAUSE if cause is None else cause
 
 
 def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Finding]:
@@ -47,13 +35,14 @@ def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Findin
     Order is kept. A finding about a blob gets ``about``: the entries it holds. Findings about the
     same entry are then judged together: the one whose code ranks first in :data:`CAUSES` is
     primary and lists the others in ``also``; each other gets ``folded_into``. A file with no cause
-    among its findings (a backslash link and a full copy elsewhere) folds nothing.
+    among its findings (a backslash link and a full copy elsewhere) folds nothing. The order of
+    causes is each code's ``cause`` rank in :data:`hfcache.findings.CODES`.
     """
     users = {
-        os.path.join(entries[0].repo.path, "blobs", etag): tuple(sorted(d.path for d in entries))
+        os.path.join(entries[0].repo.path, "blobs", etag): sorted(entries, key=lambda d: d.path)
         for (_, etag), entries in blob_users(diags).items()
     }
-    found = [replace(f, about=users[f.path]) if f.path in users and not f.about else f for f in findings]
+    found = [_about(f, users[f.path]) if f.path in users and not f.about else f for f in findings]
     by_entry: dict[str, list[int]] = defaultdict(list)
     for i, f in enumerate(found):
         if f.folded_into is None:  # already explained (by a folder that could not be read)
@@ -65,7 +54,7 @@ def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Findin
             continue
         primary = min(members, key=lambda i: (_rank(found[i]), found[i].severity.rank, i))
         first = found[primary]
-        if _rank(first) == len(CAUSES):
+        if _rank(first) == _NOT_A_CAUSE:
             continue
         for i in members:
             f = found[i]
@@ -87,3 +76,9 @@ def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Findin
             f = replace(f, also=tuple(also[i]))
         result.append(f)
     return result
+
+
+def _about(f: Finding, users: list[EntryDiag]) -> Finding:
+    """A blob finding, named by the entries it holds; placed at the first of them if unplaced."""
+    place = f.place if f.place.commit is not None else users[0].place
+    return replace(f, about=tuple(d.path for d in users), place=place)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from hfcache.actions import Step
-from hfcache.findings import CODES, Finding
+from hfcache.findings import Finding
 from hfcache.model import Repo, Revision
 from hfcache.scan.entries import EntryDiag
 
@@ -22,6 +22,12 @@ SHORT_HASH = 12
 
 
 _BLOB_ID = re.compile(r"(?<![0-9a-f])(?:[0-9a-f]{64}|[0-9a-f]{40})(?![0-9a-f])")
+
+
+def sentence(text: str) -> str:
+    """``text`` as a sentence of advice: first letter up, a full stop at the end."""
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def short(etag: str) -> str:
@@ -55,20 +61,9 @@ def download_command(repo_id: str, repo_type: str, commit: str, names: Iterable[
     return f"hf download {shlex.quote(repo_id)} {files}{kind} --revision {commit}"
 
 
-REFETCH = frozenset(
-    {
-        *(c for c in CODES if c.startswith(("link-", "entry-", "shard-", "store-"))),
-        "blob-size-mismatch",
-        "blob-hash-mismatch",
-    }
-    - {"link-absolute", "store-orphan", "store-unmarked"}
-)
-"""Codes whose content must be downloaded again when ``--fix`` cannot supply it (or parks it)."""
-
-
 def needs_fetch(f: Finding) -> bool:
     """Does this finding's file have to be downloaded again (after ``--fix``, if it has one)?"""
-    return f.code in REFETCH and (f.fix is None or f.fix.step is Step.QUARANTINE_BLOB)
+    return f.info.refetch and (f.fix is None or f.fix.step is Step.QUARANTINE_BLOB)
 
 
 def fetch_again(repo: Repo, revision: Revision, names: list[str]) -> str:

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from hfcache import layout
-from hfcache.doctor.hints import blob_label, blob_users, fetch_again, fetch_blob_again, short
-from hfcache.findings import Finding, Severity, finding
+from hfcache.doctor.hints import blob_label, blob_users, fetch_again, fetch_blob_again, sentence, short
+from hfcache.findings import NOWHERE, Finding, Place, Severity, finding
 from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import XET_UNAVAILABLE, Algo, HashJob, HashResult, algo_for, hash_files
 from hfcache.model import Cache, Kind
@@ -76,7 +76,7 @@ class Verification:
 class _Target:
     """What one hashed file should hash to, and how to report a mismatch."""
 
-    repo: str | None
+    place: Place
     code: str
     expected: str | None
     label: str
@@ -93,12 +93,12 @@ def plan_jobs(cache: Cache, diags: Iterable[EntryDiag]) -> dict[str, tuple[HashJ
             if node.kind is Kind.FILE and layout.is_etag(etag):
                 holders = users.get((repo.folder, etag), [])
                 label = blob_label(etag, holders)
-                target = _Target(repo.folder, "blob-hash-mismatch", etag, label, fetch_blob_again(holders))
+                target = _Target(repo.place, "blob-hash-mismatch", etag, label, fetch_blob_again(holders))
                 jobs[node.path] = (HashJob(node.path, frozenset({algo_for(etag)}), node.size), target)
     if cache.store is not None:
         for name, node in cache.store.entries.items():
             if node.kind is Kind.FILE:
-                target = _Target(None, "store-hash-mismatch", name, f"shared store entry {short(name)}")
+                target = _Target(NOWHERE, "store-hash-mismatch", name, f"shared store entry {short(name)}")
                 jobs[node.path] = (HashJob(node.path, frozenset({Algo.XET}), node.size), target)
     for d in diags:
         if d.form is not Form.COPY or d.node is None or d.node.path in jobs:
@@ -106,7 +106,7 @@ def plan_jobs(cache: Cache, diags: Iterable[EntryDiag]) -> dict[str, tuple[HashJ
         algos = frozenset({algo_for(d.etag)}) if d.etag else frozenset({Algo.SHA256, Algo.GIT_SHA1})
         label = f"{d.name} in snapshot {d.revision.commit[:8]}"
         advice = fetch_again(d.repo, d.revision, [d.name])
-        target = _Target(d.repo.folder, "entry-hash-mismatch", d.etag, label, advice)
+        target = _Target(d.place, "entry-hash-mismatch", d.etag, label, advice)
         jobs[d.node.path] = (HashJob(d.node.path, algos, d.node.size), target)
     return jobs
 
@@ -119,7 +119,7 @@ def _judge(result: HashResult, target: _Target, out: Verification) -> Iterator[F
                 target.code,
                 path,
                 f"{target.label} was not checked: {result.error}",
-                repo=target.repo,
+                at=target.place,
                 severity=Severity.INFO,
             )
         else:
@@ -127,7 +127,7 @@ def _judge(result: HashResult, target: _Target, out: Verification) -> Iterator[F
                 "unreadable",
                 path,
                 f"cannot read {path} to verify it: {result.error}",
-                repo=target.repo,
+                at=target.place,
             )
         return
     out.bytes_hashed += result.nbytes
@@ -147,8 +147,9 @@ def _compare(path: str, digests: dict[Algo, str], target: _Target, out: Verifica
         target.code,
         path,
         f"{target.label} hashes to {short(actual)} ({algo.value}), not {short(target.expected)}: its bytes "
-        f"are corrupt; {target.advice}.",
-        repo=target.repo,
+        "are corrupt",
+        advice=sentence(target.advice),
+        at=target.place,
     )
 
 

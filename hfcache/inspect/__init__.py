@@ -11,7 +11,6 @@ from __future__ import annotations
 from hfcache.inspect.checkpoint import CheckpointFile, TensorRecord
 from hfcache.inspect.inspection import Inspection, inspect_target
 from hfcache.inspect.keys import Tie
-from hfcache.inspect.problems import Problem
 from hfcache.inspect.rewrite import Written
 
-__all__ = ["CheckpointFile", "Inspection", "Problem", "TensorRecord", "Tie", "Written", "inspect_target"]
+__all__ = ["CheckpointFile", "Inspection", "TensorRecord", "Tie", "Written", "inspect_target"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hfcache.findings import Finding, finding
+from hfcache.findings import Finding, Place, finding
 from hfcache.formats.safetensors import HeaderError, read_index
 from hfcache.inspect.checkpoint import SAFETENSORS, CheckpointFile
 from hfcache.inspect.target import SourceFile
@@ -62,7 +62,7 @@ def check_index(
     source: SourceFile,
     files: dict[str, SourceFile],
     read: Callable[[str], CheckpointFile | None],
-    repo: str | None,
+    at: Place,
 ) -> tuple[IndexReport | None, list[Finding]]:
     """Check one index; ``read(name)`` gives a shard's :class:`CheckpointFile` (``None``: not here)."""
     found: list[Finding] = []
@@ -73,7 +73,7 @@ def check_index(
     )
     if isinstance(index, HeaderError):
         message = f"{index_name} cannot be parsed ({index.reason}); the checkpoint cannot be loaded."
-        return None, [finding("index-unreadable", source.path, message, repo=repo)]
+        return None, [finding("index-unreadable", source.path, message, at=at.at(at.commit, index_name))]
     folder = posixpath.dirname(index_name)
     wanted: dict[str, list[str]] = {}
     for tensor, shard in index.weight_map.items():
@@ -92,8 +92,8 @@ def check_index(
                     "shard-missing",
                     path,
                     f"{shard} is named by {index_name} ({len(tensors)} tensors) but is not here; loading "
-                    "the checkpoint fails after reading the other shards. Download it.",
-                    repo=repo,
+                    "the checkpoint fails after reading the other shards",
+                    at=at.at(at.commit, shard),
                 )
             )
             continue
@@ -110,8 +110,8 @@ def check_index(
                     got.path,
                     f"{shard} lacks {len(absent)} tensor(s) that {index_name} places in it "
                     f"({_shown(absent)}): "
-                    "the shard is from another version of the model. Download the matching shard.",
-                    repo=repo,
+                    "the shard is from another version of the model",
+                    at=at.at(at.commit, shard),
                 )
             )
         listed = set(tensors)
@@ -124,7 +124,7 @@ def check_index(
                     f"{shard} holds {len(unlisted)} tensor(s) that {index_name} does not place in it "
                     f"({_shown(unlisted)}); from_pretrained reads only what the index lists, so these are "
                     "never loaded. Index and shard may come from different versions.",
-                    repo=repo,
+                    at=at.at(at.commit, shard),
                 )
             )
     if all_read and index.total_size is not None and total != index.total_size:
@@ -134,7 +134,7 @@ def check_index(
                 source.path,
                 f"{index_name} says total_size {index.total_size}, but its shards hold {total} bytes of "
                 "tensors: index and shards may come from different versions.",
-                repo=repo,
+                at=at.at(at.commit, index_name),
             )
         )
     report = IndexReport(

@@ -12,12 +12,12 @@ import posixpath
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hfcache import layout
 from hfcache.errors import BadInputError
-from hfcache.findings import Severity, finding
+from hfcache.findings import NOWHERE, Finding, Place, Severity, finding
 from hfcache.inspect.checkpoint import (
     UNKNOWN,
     WEIGHT_SUFFIXES,
@@ -28,7 +28,7 @@ from hfcache.inspect.checkpoint import (
 from hfcache.inspect.config import architecture, quantization, read_config
 from hfcache.inspect.index import INDEX_SUFFIXES, IndexReport, check_index, shard_names
 from hfcache.inspect.keys import Tie, missing_head, prefix_problem, ties
-from hfcache.inspect.problems import Problem, file_problems
+from hfcache.inspect.problems import file_problems
 from hfcache.inspect.rewrite import Written, write_stripped
 from hfcache.inspect.target import Target, resolve_target
 from hfcache.results import EXIT_OK, EXIT_PROBLEMS
@@ -49,19 +49,19 @@ class Inspection:
     ties: tuple[Tie, ...]
     architecture: dict[str, Any] | None
     quantization: dict[str, Any] | None
-    problems: tuple[Problem, ...]
+    problems: tuple[Finding, ...]
     written: Written | None = None
     tensors: tuple[TensorRecord, ...] = field(default=())
     config: dict[str, Any] | None = field(default=None, compare=False)
     """``config.json`` as read (not in ``to_json``): what ``fit`` needs beyond the architecture facts."""
 
     def count(self, severity: Severity) -> int:
-        return sum(1 for p in self.problems if p.finding.severity is severity)
+        return sum(1 for p in self.problems if p.severity is severity)
 
     @property
     def has_problems(self) -> bool:
         """Any ``error`` or ``warning`` finding (exit code 1)."""
-        return any(p.finding.severity is not Severity.INFO for p in self.problems)
+        return any(p.severity is not Severity.INFO for p in self.problems)
 
     @property
     def exit_code(self) -> int:
@@ -176,24 +176,25 @@ def inspect_target(
     ):
         raise BadInputError(f"not a checkpoint file hfcache knows (safetensors, torch, GGUF, ONNX): {target}")
     by_name = {f.name: f for f in files}
+    place = _place(t)
     named = {s for r in indexes for s in shard_names(r, t.files[r]) or []}
     # A shard whose bytes are not here is the index's shard-missing finding, not a second one.
     problems = [
-        p for f in files if f.size is not None or f.name not in named for p in file_problems(f, t.repo_folder)
+        p for f in files if f.size is not None or f.name not in named for p in file_problems(f, place)
     ]
     reports = []
     for i in indexes:
-        report, found = check_index(i, t.files[i], t.files, by_name.get, t.repo_folder)
+        report, found = check_index(i, t.files[i], t.files, by_name.get, place)
         reports += [report] if report is not None else []
-        problems += [Problem(f, _download(t, f.path)) for f in found]
+        problems += [replace(f, advice=_download(t, f.path)) for f in found]
     config = _config(t, problems)
     records = [r for f in files for r in f.tensors]
     # One shard of a sharded checkpoint holds only part of the model: the head is elsewhere.
     whole = config if t.single is None or t.single.endswith(INDEX_SUFFIXES) or not _is_shard(t) else None
     where = t.path
     for check in (
-        prefix_problem(records, where, target, t.repo_folder),
-        missing_head(records, whole, where, t.repo_folder, _listed(reports)),
+        prefix_problem(records, where, target, place),
+        missing_head(records, whole, where, place, _listed(reports)),
     ):
         if check is not None:
             problems.append(check)
@@ -210,11 +211,18 @@ def inspect_target(
         tuple(ties(records, whole)),
         architecture(config) if config is not None else None,
         quantization(config, records) if config is not None else None,
-        tuple(sorted(problems, key=lambda p: (p.finding.severity.rank, p.finding.code, p.finding.path))),
+        tuple(sorted(problems, key=lambda p: (p.severity.rank, p.code, p.path))),
         written,
         tuple(records),
         config,
     )
+
+
+def _place(t: Target) -> Place:
+    """Where findings about the target are: its repo and commit when it is a cached revision."""
+    if t.repo_folder is None:
+        return NOWHERE
+    return Place(t.repo_folder, t.repo_id, t.repo_type, t.commit)
 
 
 def _download(t: Target, path: str) -> str:
@@ -237,7 +245,7 @@ def _is_shard(t: Target) -> bool:
     return any(t.single in (shard_names(i, t.files[i]) or []) for i in indexes)
 
 
-def _config(t: Target, problems: list[Problem]) -> dict[str, Any] | None:
+def _config(t: Target, problems: list[Finding]) -> dict[str, Any] | None:
     source = t.files.get("config.json")
     if source is None:
         return None
@@ -246,6 +254,7 @@ def _config(t: Target, problems: list[Problem]) -> dict[str, Any] | None:
         message = (
             f"config.json cannot be used ({got}): architecture facts, ties and the head are not checked."
         )
-        problems.append(Problem(finding("config-unreadable", source.path, message, repo=t.repo_folder), None))
+        at = _place(t).at(t.commit, "config.json")
+        problems.append(finding("config-unreadable", source.path, message, at=at))
         return None
     return got

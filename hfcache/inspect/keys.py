@@ -16,10 +16,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from hfcache.findings import finding
+from hfcache.findings import Finding, Place, finding
 from hfcache.inspect.checkpoint import TensorRecord
 from hfcache.inspect.config import is_causal_lm, tie_word_embeddings
-from hfcache.inspect.problems import Problem
 
 WRAPPERS = ("module.", "_orig_mod.")
 PREFIXED_SHARE = 0.95
@@ -104,7 +103,7 @@ def _split(prefix: str) -> list[str]:
     return parts
 
 
-def prefix_problem(records: list[TensorRecord], path: str, target: str, repo: str | None) -> Problem | None:
+def prefix_problem(records: list[TensorRecord], path: str, target: str, at: Place) -> Finding | None:
     """``keys-prefixed`` when (nearly) every tensor name carries a wrapper prefix."""
     found = common_prefix(records)
     if found is None:
@@ -117,7 +116,7 @@ def prefix_problem(records: list[TensorRecord], path: str, target: str, repo: st
         "model's state_dict was saved). from_pretrained and load_state_dict match none of them: the model "
         "loads without an error and stays randomly initialised."
     )
-    return Problem(finding("keys-prefixed", path, message, repo=repo), prefix_advice(prefix, target))
+    return finding("keys-prefixed", path, message, advice=prefix_advice(prefix, target), at=at)
 
 
 def ties(records: list[TensorRecord], config: dict[str, Any] | None) -> list[Tie]:
@@ -146,9 +145,9 @@ def missing_head(
     records: list[TensorRecord],
     config: dict[str, Any] | None,
     path: str,
-    repo: str | None,
+    at: Place,
     listed: frozenset[str] = frozenset(),
-) -> Problem | None:
+) -> Finding | None:
     """``keys-missing``: a causal LM whose config unties the head, without the head's weights.
 
     A head an index lists (``listed``) but whose shard is missing is that shard's finding instead.
@@ -171,4 +170,4 @@ def missing_head(
         "If the head should share the input embeddings, set tie_word_embeddings to true in config.json; "
         "otherwise the checkpoint is incomplete: obtain the full weights."
     )
-    return Problem(finding("keys-missing", path, message, repo=repo), advice)
+    return finding("keys-missing", path, message, advice=advice, at=at)

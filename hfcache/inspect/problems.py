@@ -1,29 +1,14 @@
 """Findings about checkpoint files, each with the text of what to do about it.
 
-A :class:`Problem` is a doctor :class:`~hfcache.findings.Finding` (same code table, same JSON
-keys) plus ``advice``: what the user can do. ``inspect`` repairs nothing in place, so
-``fixable`` is always false and ``action`` ``null``; in JSON, ``fix`` carries the advice.
+They are doctor :class:`~hfcache.findings.Finding` values (same code table, same JSON keys) with
+``advice``: what the user can do. ``inspect`` repairs nothing in place, so ``fixable`` is
+always false and ``action`` ``null``; in JSON, ``fix`` carries the advice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from hfcache.findings import Finding, finding
+from hfcache.findings import Finding, Place, finding
 from hfcache.inspect.checkpoint import SAFETENSORS, UNKNOWN, CheckpointFile
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A finding and what to do about it (``None``: nothing hfcache can say)."""
-
-    finding: Finding
-    advice: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.finding.to_json(), "fix": self.advice}
-
 
 DOWNLOAD_AGAIN = "Download the file again."
 NO_UNPICKLING = (
@@ -32,8 +17,9 @@ NO_UNPICKLING = (
 )
 
 
-def file_problems(got: CheckpointFile, repo: str | None) -> list[Problem]:
+def file_problems(got: CheckpointFile, at: Place) -> list[Finding]:
     """What is wrong with one file on its own: unreadable, truncated, or a pickle importing code."""
+    at = at.at(at.commit, got.name)
     if got.unsafe:
         shown = ", ".join(got.unsafe)
         message = (
@@ -41,7 +27,7 @@ def file_problems(got: CheckpointFile, repo: str | None) -> list[Problem]:
             f"allowlist: {shown}. Loading it with torch.load(weights_only=False) or pickle would run that "
             "code. hfcache read its opcodes without executing anything, and never will execute it."
         )
-        return [Problem(finding("pickle-unsafe-import", got.path, message, repo=repo), NO_UNPICKLING)]
+        return [finding("pickle-unsafe-import", got.path, message, advice=NO_UNPICKLING, at=at)]
     if got.problem is None:
         return []
     if got.format == SAFETENSORS and got.problem == "truncated" and got.header is not None:
@@ -49,10 +35,10 @@ def file_problems(got: CheckpointFile, repo: str | None) -> list[Problem]:
             f"{got.name} is {got.size} bytes, but its header needs {got.header.expected_size}: the file was "
             "cut short."
         )
-        return [Problem(finding("shard-truncated", got.path, message, repo=repo), DOWNLOAD_AGAIN)]
+        return [finding("shard-truncated", got.path, message, advice=DOWNLOAD_AGAIN, at=at)]
     if got.format == SAFETENSORS:
         message = f"{got.name}: the safetensors header cannot be read ({got.problem}); loading it fails."
-        return [Problem(finding("shard-header-unreadable", got.path, message, repo=repo), DOWNLOAD_AGAIN)]
+        return [finding("shard-header-unreadable", got.path, message, advice=DOWNLOAD_AGAIN, at=at)]
     kind = "" if got.format == UNKNOWN else f" as a {got.format} checkpoint"
     message = f"{got.name} cannot be read{kind}: {got.problem}."
-    return [Problem(finding("checkpoint-unreadable", got.path, message, repo=repo), DOWNLOAD_AGAIN)]
+    return [finding("checkpoint-unreadable", got.path, message, advice=DOWNLOAD_AGAIN, at=at)]

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 
 from hfcache import layout
-from hfcache.findings import finding
+from hfcache.findings import NOWHERE, Place, finding
 from hfcache.layout import Location
 from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeEntry
 from hfcache.scan.walk import Walk, read_tree
@@ -46,8 +46,9 @@ def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision
                     "snapshot-stray-file",
                     node.path,
                     f"{node.path} is a file where only commit folders belong; huggingface_hub's cache "
-                    "scan rejects the whole repo because of it. Move it out of snapshots/.",
-                    repo=w.repo,
+                    "scan rejects the whole repo because of it",
+                    advice="Move it out of snapshots/.",
+                    at=w.place,
                 )
             )
         return None
@@ -66,8 +67,9 @@ def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision
                     "tree-unreadable",
                     tree_path,
                     f"cannot use the tree listing {tree_path}: {parsed}. Files of this revision are "
-                    "checked without it; an online `hf download` of the revision rewrites it.",
-                    repo=w.repo,
+                    "checked without it",
+                    advice="An online `hf download` of the revision rewrites it.",
+                    at=w.place.at(entry.name),
                 )
             )
         else:
@@ -77,7 +79,7 @@ def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision
 
 def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str) -> Repo:
     """Scan one repo folder; every problem met becomes a finding in ``w``."""
-    w.repo = folder
+    w.place = Place(folder, repo_id, repo_type)
     blobs: dict[str, Node] = {}
     incomplete: list[Node] = []
     refs: dict[str, bytes] = {}
@@ -111,11 +113,12 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
                 "repo-no-snapshots",
                 repo_path,
                 f"{folder} has no snapshots/ folder, so no revision of it can be loaded; huggingface_hub's "
-                "cache scan reports the repo as corrupted. Download it again or delete the folder.",
-                repo=folder,
+                "cache scan reports the repo as corrupted",
+                advice="Download it again or delete the folder.",
+                at=w.place,
             )
         )
-    w.repo = None
+    w.place = NOWHERE
     return Repo(repo_path, folder, repo_type, repo_id, refs, revisions, blobs, tuple(incomplete))
 
 
@@ -162,8 +165,8 @@ def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
                         "store-unmarked",
                         entry.path,
                         f"{entry.path} has no {layout.SHARED_STORE_MARKER} marker, so huggingface_hub "
-                        "treats it as a broken repo folder. If it came from another cache, copy the "
-                        "marker file too.",
+                        "treats it as a broken repo folder",
+                        advice="If it came from another cache, copy the marker file too.",
                     )
                 )
             continue
@@ -180,7 +183,8 @@ def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
                     "repo-bad-name",
                     entry.path,
                     f"{name} is not a repo folder (models--*, datasets--*, spaces--*); huggingface_hub's "
-                    "cache scan warns about it. Move it out of the cache.",
+                    "cache scan warns about it",
+                    advice="Move it out of the cache.",
                 )
             )
             continue

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from hfcache import layout
+from hfcache.findings import Place
 from hfcache.formats.linkforms import SNIFF_LIMIT, EmulatedLink, LfsPointer, parse_lnk, parse_target, sniff
 from hfcache.model import Cache, Kind, Node, Repo, Revision
 
@@ -78,6 +79,12 @@ class EntryDiag:
     link_target: str | None = None
     leftover: str | None = None
     expected_size: int | None = None
+
+    @property
+    def place(self) -> Place:
+        """Where the entry is: its repo, its commit (when the folder records a real one) and its name."""
+        commit = self.revision.commit
+        return self.repo.place.at(commit if layout.COMMIT_RE.fullmatch(commit) else None, self.name)
 
     @property
     def healthy(self) -> bool:

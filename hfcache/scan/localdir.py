@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from hfcache import _hf, layout
+from hfcache.findings import Place
 from hfcache.model import Cache, Kind, Node, Repo, Revision, TreeEntry
 from hfcache.scan.walk import Walk, read_tree
 
@@ -42,7 +43,7 @@ def scan_local_dir(path: str) -> Cache:
     """Model a plain folder of files as a one-revision cache. Never raises on bad content."""
     w = Walk()
     name = os.path.basename(path.rstrip(os.sep)) or path
-    w.repo = name
+    w.place = Place(name)
     entries: dict[str, Node] = {}
     for entry in w.scandir(path):
         if entry.name in _SKIP_TOP or entry.name in layout.FILES_TO_IGNORE:
@@ -66,5 +67,5 @@ def scan_local_dir(path: str) -> Cache:
             if not isinstance(parsed, str):
                 tree, tree_path = parsed, candidate
     revision = Revision(commit or LOCAL_REVISION, path, entries, tree, tree_path, etags)
-    repo = Repo(path, name, "model", name, {}, {revision.commit: revision})
+    repo = Repo(path, name, "model", name, {}, {revision.commit: revision}, plain=True)
     return Cache(path, (repo,), None, (), tuple(w.findings), local_dir=True)

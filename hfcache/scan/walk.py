@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from hfcache import _hf
-from hfcache.findings import Finding, finding
+from hfcache.findings import NOWHERE, Finding, Place, finding
 from hfcache.model import Kind, Node, TreeEntry
 
 _EUID = os.geteuid() if hasattr(os, "geteuid") else -1
@@ -36,7 +36,8 @@ class Walk:
     """Mutable state of one scan: the findings met so far."""
 
     findings: list[Finding] = field(default_factory=list)
-    repo: str | None = None
+    place: Place = NOWHERE
+    """The repo being scanned, for the findings met inside it."""
 
     def unreadable(self, path: str, err: OSError) -> None:
         reason = err.strerror or str(err)
@@ -44,8 +45,9 @@ class Walk:
             finding(
                 "unreadable",
                 path,
-                f"cannot read {path}: {reason}. Check its owner and permissions (chmod u+rX).",
-                repo=self.repo,
+                f"cannot read {path}: {reason}",
+                advice="Check its owner and permissions (chmod u+rX).",
+                at=self.place,
             )
         )
 
@@ -70,9 +72,9 @@ class Walk:
             finding(
                 "special-file",
                 entry.path,
-                f"{entry.path} is a device, pipe or socket; a cache holds only files, folders and links. "
-                "Remove it.",
-                repo=self.repo,
+                f"{entry.path} is a device, pipe or socket; a cache holds only files, folders and links",
+                advice="Remove it.",
+                at=self.place,
             )
         )
         return Node(entry.path, Kind.OTHER, 0, st.st_mtime)
@@ -91,8 +93,9 @@ class Walk:
                 "dir-is-link",
                 node.path,
                 f"{node.path} is a link to {node.target!r} where a folder belongs; hfcache does not "
-                "follow it. Replace the link with the folder it points to.",
-                repo=self.repo,
+                "follow it",
+                advice="Replace the link with the folder it points to.",
+                at=self.place,
             )
         )
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from hfcache import layout
 from hfcache.doctor.context import Context
-from hfcache.doctor.hints import blob_label, blob_users, fetch_blob_again, link_text, short
+from hfcache.doctor.hints import blob_label, blob_users, fetch_blob_again, link_text, sentence, short
 from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Cache, Kind, Node, Repo
 from hfcache.scan.entries import EntryDiag
@@ -60,17 +60,18 @@ def _blob_link_finding(cache: Cache, repo: Repo, node: Node) -> Finding | None:
             code,
             node.path,
             f"blob {short(os.path.basename(node.path))} is a link to {link_text(node.target)}, which is not "
-            "an entry of the shared blob store; hfcache did not follow it. Download the file again.",
-            repo=repo.folder,
+            "an entry of the shared blob store; hfcache did not follow it",
+            advice="Download the file again.",
+            at=repo.place,
         )
     if cache.store is None or os.path.basename(target) not in cache.store.entries:
         return finding(
             "store-missing",
             node.path,
             f"blob {short(os.path.basename(node.path))} links to the shared store entry {target}, "
-            "which is not there (the store was not copied along?). Copy <cache>/blobs/ too, "
-            "or download again.",
-            repo=repo.folder,
+            "which is not there (the store was not copied along?)",
+            advice="Copy <cache>/blobs/ too, or download again.",
+            at=repo.place,
         )
     return None
 
@@ -101,8 +102,9 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
                 "blob-bad-name",
                 node.path,
                 f"{node.path} is not a blob huggingface_hub would write (blobs are files named by a "
-                "sha256 or git sha1); it is ignored. Move it out of blobs/ if you put it there.",
-                repo=repo.folder,
+                "sha256 or git sha1); it is ignored",
+                advice="Move it out of blobs/ if you put it there.",
+                at=repo.place,
             )
             continue
         content = content_node(cache, repo, etag)
@@ -112,23 +114,23 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
             if fix is None and node.kind is Kind.FILE:
                 fix = ctx.restore(repo.folder, node.path, etag, actual)
             holders = users.get((repo.folder, etag), [])
-            advice = "" if fix is not None else f"; {fetch_blob_again(holders)}"
             yield finding(
                 "blob-size-mismatch",
                 node.path,
                 f"{blob_label(etag, holders)} holds {human_size(actual)}, but the tree listing says "
-                f"{human_size(sizes[etag])}: it was truncated or overwritten{advice}.",
+                f"{human_size(sizes[etag])}: it was truncated or overwritten",
+                advice="" if fix is not None else sentence(fetch_blob_again(holders)),
                 fix=fix,
-                repo=repo.folder,
+                at=repo.place,
             )
         if etag not in used:
             size = actual if node.kind is Kind.FILE and actual is not None else 0
             yield finding(
                 "blob-orphan",
                 node.path,
-                f"blob {short(etag)} is not used by any snapshot ({human_size(size)}); "
-                "`hf cache prune` or deleting the file reclaims it.",
-                repo=repo.folder,
+                f"blob {short(etag)} is not used by any snapshot ({human_size(size)})",
+                advice="`hf cache prune` or deleting the file reclaims it.",
+                at=repo.place,
                 reclaimable=size,
             )
     now = time.time()
@@ -142,7 +144,7 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
                 node.path,
                 f"{node.path} is a partial download ({human_size(node.size)}) changed in the last "
                 f"{int(STALE_AFTER // 60)} minutes; a download may still resume it.",
-                repo=repo.folder,
+                at=repo.place,
                 severity=Severity.INFO,
             )
             continue
@@ -152,7 +154,7 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
             f"{node.path} is a leftover partial download ({human_size(node.size)}), untouched for over "
             f"{int(STALE_AFTER // 60)} minutes and not locked by any download.",
             fix=ctx.leftover(repo.folder, node.path, etag),
-            repo=repo.folder,
+            at=repo.place,
             reclaimable=node.size,
         )
 
@@ -172,8 +174,8 @@ def store_findings(cache: Cache) -> Iterator[Finding]:
             yield finding(
                 "store-orphan",
                 node.path,
-                f"shared store entry {short(name)} is used by no repo ({human_size(node.size)}); "
-                "`hf cache prune` reclaims it.",
+                f"shared store entry {short(name)} is used by no repo ({human_size(node.size)})",
+                advice="`hf cache prune` reclaims it.",
                 reclaimable=node.size,
             )
 
@@ -196,6 +198,6 @@ def lock_findings(ctx: Context) -> Iterator[Finding]:
         yield finding(
             "lock-stale",
             path,
-            f"{len(nodes)} lock file(s) of {folder}, which is no longer in the cache; they are harmless.",
+            f"{len(nodes)} lock file(s) of {folder}, which is no longer in the cache; they are harmless",
             fix=ctx.leftover(None, path) if all(is_stale(n) for n in nodes) else None,
         )

@@ -30,15 +30,15 @@ def ref_findings(ctx: Context, repo: Repo) -> Iterator[Finding]:
                     f"ref {name} of {repo.folder} holds {shown!r}, not exactly 40 hex characters, so "
                     f"huggingface_hub cannot resolve '{name}' offline",
                     fix=ctx.ref(repo.folder, path, commit),
-                    repo=repo.folder,
+                    at=repo.place.at(commit),
                 )
             else:
                 yield finding(
                     "ref-malformed",
                     path,
-                    f"ref {name} of {repo.folder} holds {shown!r}, which is not a commit hash; load by "
-                    "commit hash instead, or delete the ref and download the revision again",
-                    repo=repo.folder,
+                    f"ref {name} of {repo.folder} holds {shown!r}, which is not a commit hash",
+                    advice="Load by commit hash instead, or delete the ref and download the revision again.",
+                    at=repo.place,
                 )
                 continue
         if commit is not None and commit not in repo.revisions:
@@ -46,7 +46,7 @@ def ref_findings(ctx: Context, repo: Repo) -> Iterator[Finding]:
                 "ref-dangling",
                 path,
                 f"ref {name} of {repo.folder} names commit {commit}, which has no snapshot here; loading "
-                f"'{name}' offline fails and huggingface_hub's cache scan drops the repo. Download that "
-                "revision, or delete the ref.",
-                repo=repo.folder,
+                f"'{name}' offline fails and huggingface_hub's cache scan drops the repo",
+                advice="Download that revision, or delete the ref.",
+                at=repo.place.at(commit),
             )

@@ -10,7 +10,7 @@ import os
 import posixpath
 from collections.abc import Iterator
 
-from hfcache.doctor.hints import fetch_again, in_snapshot, is_local
+from hfcache.doctor.hints import fetch_again, in_snapshot, is_local, sentence
 from hfcache.findings import Finding, finding
 from hfcache.formats.safetensors import Header, HeaderError, read_header, read_index
 from hfcache.model import Cache
@@ -36,14 +36,14 @@ def _size_of(path: str) -> int | None:
 
 
 def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> Iterator[Finding]:
-    repo = d.repo.folder
     if isinstance(header, HeaderError):
         yield finding(
             "shard-header-unreadable",
             d.path,
             f"{d.name} {in_snapshot(d)}: the safetensors header cannot be read "
-            f"({header.reason}); loading it fails: {fetch_again(d.repo, d.revision, [d.name])}.",
-            repo=repo,
+            f"({header.reason}); loading it fails",
+            advice=sentence(fetch_again(d.repo, d.revision, [d.name])),
+            at=d.place,
         )
         return
     size = _size_of(path)
@@ -52,9 +52,9 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
             "shard-truncated",
             d.path,
             f"{d.name} {in_snapshot(d)} is {human_size(size)}, but its header needs "
-            f"{human_size(header.expected_size)}: the file was cut short; "
-            f"{fetch_again(d.repo, d.revision, [d.name])}.",
-            repo=repo,
+            f"{human_size(header.expected_size)}: the file was cut short",
+            advice=sentence(fetch_again(d.repo, d.revision, [d.name])),
+            at=d.place,
         )
 
 
@@ -83,7 +83,6 @@ def _index_findings(
     headers: dict[str, Header | HeaderError],
     usable: set[tuple[str, str]],
 ) -> Iterator[Finding]:
-    repo = d.repo.folder
     path = content_path(cache, d, usable)
     if path is None:
         return  # the index entry itself is broken: reported as such
@@ -93,8 +92,9 @@ def _index_findings(
             "index-unreadable",
             d.path,
             f"{d.name} {in_snapshot(d)} cannot be parsed ({index.reason}); the checkpoint cannot be "
-            "loaded. Download it again.",
-            repo=repo,
+            "loaded",
+            advice=sentence(fetch_again(d.repo, d.revision, [d.name])),
+            at=d.place,
         )
         return
     folder = posixpath.dirname(d.name)
@@ -112,8 +112,9 @@ def _index_findings(
                 sd.path if sd is not None else os.path.join(d.revision.path, *shard.split("/")),
                 f"{shard} is named by {d.name} {in_snapshot(d)} ({len(tensors)} tensors) but is not "
                 f"{'here' if is_local(d.repo, d.revision) else 'in the cache'}; loading the checkpoint "
-                f"fails: {fetch_again(d.repo, d.revision, [shard])}.",
-                repo=repo,
+                "fails",
+                advice=sentence(fetch_again(d.repo, d.revision, [shard])),
+                at=d.place.at(d.place.commit, shard),
             )
             continue
         header = headers.get(shard)
@@ -128,8 +129,9 @@ def _index_findings(
                 "shard-tensor-missing",
                 sd.path,
                 f"{shard} lacks {len(absent)} tensor(s) that {d.name} places in it ({shown}): the shard is "
-                f"from another version of the model; {fetch_again(d.repo, d.revision, [shard])}.",
-                repo=repo,
+                "from another version of the model",
+                advice=sentence(fetch_again(d.repo, d.revision, [shard])),
+                at=sd.place,
             )
     if all_read and index.total_size is not None and total != index.total_size:
         yield finding(
@@ -137,7 +139,7 @@ def _index_findings(
             d.path,
             f"{d.name} {in_snapshot(d)} says total_size {index.total_size}, but its shards hold {total} "
             "bytes of tensors: index and shards may come from different versions.",
-            repo=repo,
+            at=d.place,
         )
 
 

@@ -46,7 +46,8 @@ FORM_CODES = {
 }
 
 _FORM_TEXT = {
-    Form.LINK_TEXT: "a small file holding the link text {t} (what git writes when core.symlinks=false)",
+    Form.LINK_TEXT: "a small file holding the link text {t} (what a zip made on Windows, or git with "
+    "core.symlinks=false, leaves instead of a link)",
     Form.CYGWIN: "a Cygwin/MSYS '!<symlink>' file pointing to {t}; only Cygwin programs follow it",
     Form.XSYM: "a Minshall-French 'XSym' file pointing to {t}, left by an SMB/CIFS copy with mfsymlinks",
     Form.INTERIX: "an Interix/SFU 'IntxLNK' file pointing to {t}",
@@ -91,7 +92,7 @@ def _describe(d: EntryDiag) -> str:
 
 def _unfixable_advice(d: EntryDiag) -> str:
     where = "here" if is_local(d.repo, d.revision) else "in the cache"
-    return f"Its content is not {where}: {fetch_again(d.repo, d.revision, [d.name])}"
+    return f"Its content is not {where}: {fetch_again(d.repo, d.revision, [d.name])}."
 
 
 def entry_findings(ctx: Context) -> Iterator[Finding]:
@@ -100,16 +101,19 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
         if d.form in (Form.OTHER, Form.LOCAL_LINK):
             continue  # special files were reported by the scan; links out of a plain folder are fine
         repo = d.repo.folder
+        at = d.place
         if d.form is Form.LINK:
             wrong = d.wrong_blob
             if wrong is not None:
+                fix = ctx.link(d)
                 yield finding(
                     "entry-wrong-blob",
                     d.path,
                     f"{d.name} in snapshot {d.revision.commit[:8]} leads to blob {short(wrong)}, but the "
                     f"tree listing names blob {short(d.etag or '')}: programs silently read the wrong bytes",
-                    fix=ctx.link(d),
-                    repo=repo,
+                    advice="" if fix is not None else _unfixable_advice(d),
+                    fix=fix,
+                    at=at,
                 )
             continue
         if d.form is Form.COPY:
@@ -122,13 +126,13 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
                 code,
                 d.path,
                 f"{message}; its blob is not cached either (fine if you downloaded only part of the repo)",
-                repo=repo,
+                at=at,
                 severity=Severity.INFO,
             )
             continue
         if d.form is Form.LINK_ABSOLUTE:
             fix = Action(Step.LINK, repo, d.path, d.linked_blob)
-            yield finding(code, d.path, message, fix=fix, repo=repo)
+            yield finding(code, d.path, message, fix=fix, at=at)
             continue
         severity = None
         maybe_empty = d.etag is None or d.etag in EMPTY_CONTENT_ETAGS
@@ -143,9 +147,8 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
                 continue
             severity = Severity.WARNING
         action = ctx.link(d)
-        if action is None:
-            message = f"{message}. {_unfixable_advice(d)}"
-        yield finding(code, d.path, message, fix=action, repo=repo, severity=severity)
+        advice = "" if action is not None else _unfixable_advice(d)
+        yield finding(code, d.path, message, advice=advice, fix=action, at=at, severity=severity)
 
 
 def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:
@@ -156,13 +159,15 @@ def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:
         return  # real files are normal there; a copy that failed its hash is reported as such
     repo = d.repo.folder
     if d.expected_size is not None and node.size != d.expected_size:
+        fix = ctx.replace_copy(d)
         yield finding(
             "entry-size-mismatch",
             d.path,
             f"{d.name} in snapshot {d.revision.commit[:8]} is a {human_size(node.size)} file, but the tree "
             f"listing says {human_size(d.expected_size)}: it is truncated or a different version",
-            fix=ctx.replace_copy(d),
-            repo=repo,
+            advice="" if fix is not None else _unfixable_advice(d),
+            fix=fix,
+            at=d.place,
         )
         return
     blob = d.repo.blobs.get(d.etag or "")
@@ -173,5 +178,5 @@ def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:
     if hard_link:
         extra = "; it is a hard link to its blob (rsync -H, cp -l), so no space is wasted"
     yield finding(
-        "entry-full-copy", d.path, _describe(d) + extra, fix=ctx.adopt(d), repo=repo, reclaimable=reclaim
+        "entry-full-copy", d.path, _describe(d) + extra, fix=ctx.adopt(d), at=d.place, reclaimable=reclaim
     )
