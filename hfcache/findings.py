@@ -35,6 +35,8 @@ class Code:
     ``absence`` codes say "not there", which may only mean "not seen" when a folder above could
     not be read (``doctor/blind.py``). ``refetch`` codes need the file downloaded again when
     ``--fix`` cannot supply its content. ``refuses_pack`` codes make ``pack`` refuse a revision.
+    ``whole_repo`` codes concern every revision of their repo (a folder that could not be read,
+    a link where a folder belongs), even without a commit in their place.
     """
 
     code: str
@@ -44,14 +46,15 @@ class Code:
     absence: bool = False
     refetch: bool = False
     refuses_pack: bool = False
+    whole_repo: bool = False
 
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
-_GONE, _FETCH, _PACK = "absence", "refetch", "refuses_pack"
+_GONE, _FETCH, _PACK, _REPO = "absence", "refetch", "refuses_pack", "whole_repo"
 
 
 def _code(code: str, severity: Severity, title: str, *flags: str, cause: int | None = None) -> Code:
-    return Code(code, severity, title, cause, _GONE in flags, _FETCH in flags, _PACK in flags)
+    return Code(code, severity, title, cause, _GONE in flags, _FETCH in flags, _PACK in flags, _REPO in flags)
 
 
 CODES: dict[str, Code] = {
@@ -65,7 +68,7 @@ CODES: dict[str, Code] = {
         _code("link-outside-cache", _E, "link that leads outside the cache (never followed)", _FETCH),
         _code("link-bad-target", _E, "link inside the cache that does not name a blob of its repo", _GONE, _FETCH),
         # Snapshot entries that are regular files where a link belongs.
-        _code("entry-full-copy", _W, "full copy of a file instead of a link to its blob", _FETCH),
+        _code("entry-full-copy", _I, "full copy of a file instead of a link to its blob (space to reclaim)", _FETCH),
         _code("entry-link-text", _E, "small file holding a link's target text instead of a link", _FETCH),
         _code("entry-cygwin-link", _E, "Cygwin/MSYS '!<symlink>' file instead of a link", _FETCH),
         _code("entry-xsym-link", _E, "Minshall-French 'XSym' file (SMB/CIFS mfsymlinks) instead of a link", _FETCH),
@@ -113,11 +116,11 @@ CODES: dict[str, Code] = {
         _code("store-unmarked", _W, "blobs/ folder at the cache root without the shared-store marker"),
         # Cache structure and the file system.
         _code("repo-bad-name", _W, "folder in the cache that is not a repo folder"),
-        _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder"),
-        _code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong"),
-        _code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)"),
-        _code("special-file", _W, "device, pipe or socket inside the cache"),
-        _code("unreadable", _E, "file or folder that cannot be read (permissions)", _PACK),
+        _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder", _REPO),
+        _code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong", _REPO),
+        _code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)", _REPO),
+        _code("special-file", _W, "device, pipe or socket inside the cache", _REPO),
+        _code("unreadable", _E, "file or folder that cannot be read (permissions)", _PACK, _REPO),
         _code("lock-stale", _I, "leftover lock file of a finished download"),
     )
 }  # fmt: skip

@@ -49,13 +49,25 @@ WEIGHT_SUFFIXES = (
 
 # Files that mark a plain model folder (``hf download --local-dir``, ``git clone``, a copied snapshot).
 _MODEL_FILE_RE = re.compile(
-    r"(config\.json|.*\.safetensors|.*\.index\.json|.*\.gguf|tokenizer(_config)?\.json)"
+    r"(config\.json|.*\.index\.json|tokenizer(_config)?\.json|.*("
+    + "|".join(re.escape(suffix) for suffix in WEIGHT_SUFFIXES)
+    + "))"
 )
 
 
 def is_etag(name: str) -> bool:
     """True for names huggingface_hub uses for blobs: a git sha1 or a sha256, lowercase hex."""
     return GIT_SHA1_RE.fullmatch(name) is not None or SHA256_RE.fullmatch(name) is not None
+
+
+def clean_ref(raw: bytes) -> str | None:
+    """The commit a ref file means, if that is certain: 40 hex once whitespace and a BOM are gone.
+
+    huggingface_hub reads a ref with ``f.read()`` and no strip; the doctor reports any difference
+    (``ref-malformed``) and repairs it, but what the ref means is never in doubt.
+    """
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip().lower()
+    return text if COMMIT_RE.fullmatch(text) else None
 
 
 def parse_repo_folder(name: str) -> tuple[str, str] | None:
@@ -87,6 +99,7 @@ class PathKind(str, Enum):
     HF_HOME = "hf-home"
     HUB_CACHE = "hub-cache"
     REPO = "repo"
+    SNAPSHOT = "snapshot"
     LOCAL_DIR = "local-dir"
 
 
@@ -96,13 +109,16 @@ class Location:
 
     ``cache_root`` is the hub cache folder (the one holding ``models--*``); for a single repo
     folder it is that folder's parent, and for a plain model folder it is the folder itself.
-    ``only_repo`` restricts the scan to one repo folder name.
+    ``only_repo`` restricts the scan to one repo folder name. A snapshot folder, or a file in
+    one (the paths transformers' errors print), is its repo at ``commit``, ``file`` the Hub path.
     """
 
     kind: PathKind
     path: str
     cache_root: str
     only_repo: str | None = None
+    commit: str | None = None
+    file: str | None = None
 
 
 def _looks_like_hub_cache(entries: list[str]) -> bool:
@@ -130,18 +146,38 @@ def _listdir(path: str) -> list[str]:
         raise BadInputError(f"cannot read {path}: {e.strerror or e}") from e
 
 
+def in_snapshot(path: str) -> Location | None:
+    """The repo revision a path lies in, when it is ``<cache>/<repo folder>/snapshots/<commit>``
+    or something inside that folder (judged by the path alone, and by the repo folder existing)."""
+    parts = os.path.abspath(path).split(os.sep)
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] != SNAPSHOTS or parse_repo_folder(parts[i - 1]) is None:
+            continue
+        repo_path = os.sep.join(parts[:i])
+        if not os.path.isdir(os.path.join(repo_path, SNAPSHOTS)):
+            return None
+        inside = "/".join(parts[i + 2 :]) or None
+        root = os.path.dirname(repo_path)
+        return Location(PathKind.SNAPSHOT, os.path.abspath(path), root, parts[i - 1], parts[i + 1], inside)
+    return None
+
+
 def locate(path: str | os.PathLike[str] | None = None) -> Location:
-    """Work out what ``path`` is: an HF_HOME folder, a hub cache, one repo folder, or a model folder.
+    """Work out what ``path`` is: an HF_HOME folder, a hub cache, one repo folder, a snapshot
+    folder or a file in one (that repo's revision), or a model folder.
 
     With no path, use the cache huggingface_hub itself would use (not there yet: an empty cache).
     An empty folder is an empty hub cache. Raises :class:`BadInputError` for a path that does not
-    exist, is not a folder, cannot be read, or holds none of these.
+    exist, cannot be read, or is none of these.
     """
     default = path is None
     if path is None:
         path = default_cache_dir()
     raw = os.fspath(path)
     full = os.path.abspath(os.path.expanduser(raw))
+    snapshot = in_snapshot(full)
+    if snapshot is not None:  # even a link to nothing there: the revision is judged, the file named
+        return snapshot
     try:
         st = os.stat(full)
     except FileNotFoundError as e:
@@ -233,6 +269,6 @@ def cache_target(path: str | os.PathLike[str] | None) -> str:
     loc = locate(full)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{raw} is a plain model folder, not a cache (use --local-dir to write one)")
-    if loc.kind is PathKind.REPO:
-        raise BadInputError(f"{raw} is one repo's folder; give the cache that holds it: {loc.cache_root}")
+    if loc.kind in (PathKind.REPO, PathKind.SNAPSHOT):
+        raise BadInputError(f"{raw} is in one repo's folder; give the cache that holds it: {loc.cache_root}")
     return loc.cache_root

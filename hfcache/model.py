@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from hfcache import layout
 from hfcache.findings import Finding, Place
 
 
@@ -118,6 +119,11 @@ class Repo:
     incomplete: tuple[Node, ...] = ()
     plain: bool = False
     """A plain model folder modelled as a repo: ``repo_id`` is only its folder's name."""
+
+    @property
+    def ref_commits(self) -> dict[str, str]:
+        """Ref name → the commit it names, for every ref whose text names one with certainty."""
+        return {name: c for name, raw in self.refs.items() if (c := layout.clean_ref(raw)) is not None}
 
     @property
     def place(self) -> Place:

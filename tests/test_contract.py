@@ -27,7 +27,9 @@ SUMMARY = {
     "repos", "revisions", "files", "bytes", "bytes_hashed", "bytes_reused", "errors", "warnings",
     "infos", "fixable", "reclaimable", "quarantine_items", "quarantine_bytes",
 }  # fmt: skip
-REPORT = {"schema_version", "path", "kind", "cache_dir", "verified", "summary", "findings", "plan"}
+REPORT = {
+    "schema_version", "path", "kind", "cache_dir", "revision", "verified", "summary", "findings", "plan",
+}  # fmt: skip
 
 
 def _json(*args: str | Path, code: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"actions", "findings", "model"},
     {"scan", "view", "quarantine"},
     {"doctor"},
+    {"sources"},
     {"repair", "bundle", "serve", "fit", "inspect"},
     {"cli", "__main__"},
 ]

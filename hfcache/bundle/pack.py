@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from hfcache import __version__, layout
 from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
-from hfcache.bundle.select import PackFile, RepoPick, select
+from hfcache.bundle.select import RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter, link_target
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
 from hfcache.doctor.hints import short
@@ -28,6 +28,7 @@ from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
 from hfcache.units import parse_size
+from hfcache.view import ViewFile
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,25 @@ class PackResult:
     """With split volumes: the ``sha256sum`` file beside them."""
 
 
+def _source(f: ViewFile) -> str:
+    """The one file holding a cached file's bytes (a blob, or a full copy in the snapshot)."""
+    if f.path is None:
+        raise ValueError(f"{f.name}: its bytes are not in one file")
+    return f.path
+
+
+def _size(f: ViewFile) -> int:
+    return f.size if f.size is not None else sum(e.length for e in f.extents)
+
+
 def _prehash(picks: list[RepoPick], progress: Progress) -> dict[str, dict[Algo, str]]:
     """sha256 of files not named by one (git-sha1 blobs, copies of unknown blob): the manifest,
     written first, must list it. These are the Hub's small, non-LFS files."""
     jobs = {}
     for p in picks:
         for f in p.files:
-            if f.etag is None or not f.lfs:
-                jobs[f.source] = (f.source, frozenset({Algo.SHA256, Algo.GIT_SHA1}), f.size)
+            if f.blob_id is None or not f.lfs:
+                jobs[_source(f)] = (_source(f), frozenset({Algo.SHA256, Algo.GIT_SHA1}), _size(f))
     if not jobs:
         return {}
     out: dict[str, dict[Algo, str]] = {}
@@ -67,27 +79,27 @@ def _entries(pick: RepoPick, digests: dict[str, dict[Algo, str]]) -> tuple[list[
     files: list[FileEntry] = []
     bad: list[Finding] = []
     for f in pick.files:
-        if f.etag is not None and f.lfs:
-            files.append(FileEntry(f.name, f.size, f.etag, f.etag))  # checked while streaming
+        if f.blob_id is not None and f.lfs:
+            files.append(FileEntry(f.name, _size(f), f.blob_id, f.blob_id))  # checked while streaming
             continue
-        d = digests.get(f.source, {})
+        d = digests.get(_source(f), {})
         if Algo.SHA256 not in d or Algo.GIT_SHA1 not in d:
             bad.append(
-                finding("unreadable", f.source, f"cannot read {f.source} to pack it", at=pick.repo.place)
+                finding("unreadable", _source(f), f"cannot read {_source(f)} to pack it", at=pick.repo.place)
             )
             continue
-        etag = f.etag or (d[Algo.SHA256] if f.lfs else d[Algo.GIT_SHA1])
+        etag = f.blob_id or (d[Algo.SHA256] if f.lfs else d[Algo.GIT_SHA1])
         if d[algo_for(etag)] != etag:
             bad.append(_corrupt(pick, f, etag, d[algo_for(etag)]))
             continue
-        files.append(FileEntry(f.name, f.size, d[Algo.SHA256], etag))
+        files.append(FileEntry(f.name, _size(f), d[Algo.SHA256], etag))
     return files, bad
 
 
-def _corrupt(pick: RepoPick, f: PackFile, etag: str, actual: str) -> Finding:
+def _corrupt(pick: RepoPick, f: ViewFile, etag: str, actual: str) -> Finding:
     return finding(
         "blob-hash-mismatch",
-        f.source,
+        _source(f),
         f"{f.name} of {pick.repo.repo_id} @ {pick.commit[:8]} should hash to {short(etag)} but hashes to "
         f"{short(actual)}: its bytes are corrupt. Download it again before packing.",
         at=pick.repo.place.at(pick.commit, f.name),
@@ -101,7 +113,7 @@ def _without_broken(p: RepoPick) -> RepoPick:
     keep = tuple(
         f
         for f in p.files
-        if f.source not in broken
+        if _source(f) not in broken
         and os.path.join(p.repo.path, layout.SNAPSHOTS, p.commit, *f.name.split("/")) not in broken
     )
     return replace(p, files=keep)
@@ -120,17 +132,17 @@ def _one_owner_per_ref(picks: list[RepoPick]) -> None:
 
 def _all_corrupt(picks: list[RepoPick], entries: list[RepoEntry], progress: Progress) -> list[Finding]:
     """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed)."""
-    jobs: dict[str, tuple[RepoPick, PackFile, str]] = {}
+    jobs: dict[str, tuple[RepoPick, ViewFile, str]] = {}
     for p, entry in zip(picks, entries, strict=True):
         sha = {f.path: f.sha256 for f in entry.files}
         for f in p.files:
             if f.lfs and f.name in sha:
-                jobs.setdefault(f.source, (p, f, sha[f.name]))
-    progress.start("check", sum(f.size for _, f, _ in jobs.values()))
+                jobs.setdefault(_source(f), (p, f, sha[f.name]))
+    progress.start("check", sum(_size(f) for _, f, _ in jobs.values()))
     found = []
     try:
         hashed = hash_files(
-            (HashJob(path, frozenset({Algo.SHA256}), f.size) for path, (_, f, _) in jobs.items()),
+            (HashJob(path, frozenset({Algo.SHA256}), _size(f)) for path, (_, f, _) in jobs.items()),
             progress=progress.advance,
         )
         for result in hashed:
@@ -167,7 +179,7 @@ def _repo_members(
     for f in entry.files:
         if (folder, f.etag) not in seen:
             seen.add((folder, f.etag))
-            yield member_name(folder, layout.BLOBS, f.etag), _Blob(sources[f.path].source, f.size, f.sha256)
+            yield member_name(folder, layout.BLOBS, f.etag), _Blob(_source(sources[f.path]), f.size, f.sha256)
     if pick.tree_path is not None:
         with open(pick.tree_path, "rb") as t:
             yield member_name(folder, layout.TREES, f"{pick.commit}.json"), t.read()

@@ -1,42 +1,29 @@
-"""Choose what ``pack`` ships, from the doctor's own scan and checks (no second scanner).
+"""Choose what ``pack`` ships: revisions read through the cache view, judged by the doctor.
 
-For each requested repo: resolve the revision to a commit, pick the files (the tree listing's,
-or the snapshot's when there is none) through ``--include``/``--exclude`` with
-huggingface_hub's own pattern filter, find where each file's bytes really are (a blob, a
-shared-store entry, or a full copy in the snapshot), and collect every reason the result
-would not be a complete, correct model.
+For each requested repo: resolve the revision (the view's one rule), pick its files through
+``--include``/``--exclude`` with huggingface_hub's own pattern filter, and collect every reason
+the result would not be a complete, correct model: a selected file whose bytes are not here,
+the doctor's findings that refuse a pack (:attr:`hfcache.findings.Code.refuses_pack`), and a
+shard the selection leaves out while its index stays in.
 """
 
 from __future__ import annotations
 
-import os
+import posixpath
 import shlex
 from dataclasses import dataclass
 
 from hfcache import _hf, layout
-from hfcache.doctor.checks.blobs import blob_findings
-from hfcache.doctor.checks.shards import shard_findings
-from hfcache.doctor.checks.snapshots import entry_findings
-from hfcache.doctor.context import Context
-from hfcache.errors import BadInputError
+from hfcache.errors import BadInputError, PackRefusedError
 from hfcache.findings import Finding, Severity, finding
+from hfcache.formats.safetensors import HeaderError, read_index
 from hfcache.layout import Location, PathKind
-from hfcache.model import Cache, Repo
+from hfcache.model import Repo
 from hfcache.repoid import RepoRef
-from hfcache.scan import scan_location
-from hfcache.scan.entries import EntryDiag, diagnose_revision
-from hfcache.view import CacheView, clean_ref, resolve_commit, view_files
+from hfcache.sources import CacheView
+from hfcache.view import RevisionView, ViewFile
 
-
-@dataclass(frozen=True)
-class PackFile:
-    """One file to ship: ``source`` holds its bytes; ``etag`` is ``None`` until its content is hashed."""
-
-    name: str
-    etag: str | None
-    size: int
-    source: str
-    lfs: bool
+INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
 
 @dataclass(frozen=True)
@@ -47,23 +34,11 @@ class RepoPick:
     requested: str
     commit: str
     refs: dict[str, str]
-    files: tuple[PackFile, ...]
+    files: tuple[ViewFile, ...]
     problems: tuple[Finding, ...]
     tree_path: str | None
     include: tuple[str, ...]
     exclude: tuple[str, ...]
-
-
-def _missing(d: EntryDiag, explained: dict[str, Finding]) -> Finding:
-    known = explained.get(d.path)
-    if known is not None:
-        return known
-    return finding(
-        "entry-missing",
-        d.path,
-        f"{d.name} of {d.repo.repo_id} at {d.revision.commit[:8]} is not in the cache",
-        at=d.place,
-    )
 
 
 def _patterns(include: list[str] | None, exclude: list[str] | None) -> str:
@@ -74,68 +49,97 @@ def _patterns(include: list[str] | None, exclude: list[str] | None) -> str:
     return " ".join(shown) or "the selection"
 
 
-def _path_in_revision(f: Finding, revision_path: str) -> str:
-    """The Hub path of a finding's file inside a revision folder."""
-    return os.path.relpath(f.path, revision_path).replace(os.sep, "/")
+def _about(f: Finding, names: set[str], commit: str, rv: RevisionView) -> bool:
+    """Does a finding of the revision concern one of the ``names`` selected, or all of it?"""
+    if f.info.whole_repo:
+        return True
+    if f.place.commit == commit and f.place.path_in_repo in names:
+        return True
+    locations = {rv.files[n].location for n in names if n in rv.files}
+    return any(entry in locations for entry in f.about)
 
 
-def _excluded(f: Finding, shard: str, include: list[str], exclude: list[str]) -> Finding:
-    """A shard the index needs, left out on purpose by the user's patterns: say so, and the ways out."""
+def _missing(rv: RevisionView, vf: ViewFile, at: Repo) -> Finding:
+    """Why a selected file cannot be packed: the doctor's own finding about it, else a plain one."""
+    known = [f for f in rv.findings if f.folded_into is None and _about(f, {vf.name}, rv.commit, rv)]
+    if known:
+        return min(known, key=lambda f: f.severity.rank)
     return finding(
-        "shard-missing",
-        f.path,
-        f"{shard} is named by the checkpoint index but {_patterns(include, exclude)} leaves it out, so the "
-        "packed checkpoint would not load. Also exclude the index (--exclude '*.index.json'), include the "
-        "shard, or pass --allow-incomplete to pack it anyway.",
-        at=f.place,
+        "entry-missing",
+        vf.location,
+        f"{vf.name} of {rv.repo_id} at {rv.commit[:8]} is not in the cache",
+        at=at.place.at(rv.commit, vf.name),
     )
 
 
-def pick(cache: Cache, repo: Repo, revision: str, include: list[str], exclude: list[str]) -> RepoPick:
-    """Everything needed to pack one revision of ``repo``."""
-    commit = resolve_commit(repo, revision)
-    rev = repo.revisions[commit]
-    all_diags = diagnose_revision(cache, repo, rev)
-    names = set(_hf.filter_repo_objects([d.name for d in all_diags], include or None, exclude or None))
-    diags = [d for d in all_diags if d.name in names]
-    ctx = Context(cache, diags)
-    explained = {f.path: f for f in entry_findings(ctx)}
-    problems: list[Finding] = []
-    files: list[PackFile] = []
-    viewed = view_files(cache, all_diags)
-    for d in diags:
-        vf = viewed[d.name]
-        if not vf.available:
-            problems.append(_missing(d, explained))
+def _left_out(
+    rv: RevisionView, chosen: set[str], include: list[str], exclude: list[str], at: Repo
+) -> list[Finding]:
+    """Shards an index among the chosen files names, present in the revision but left out on
+    purpose by the user's patterns: the packed checkpoint would not load. Say so, and the ways out."""
+    found = []
+    for name in sorted(chosen):
+        vf = rv.files[name]
+        if not name.endswith(INDEX_SUFFIXES) or vf.path is None:
             continue
-        extent = vf.extents[0]
-        files.append(PackFile(d.name, vf.blob_id, extent.length, extent.path, vf.lfs))
-    left_out = {d.path for d in all_diags if d.name not in names}
-    problems += [
-        _excluded(f, _path_in_revision(f, rev.path), include, exclude)
-        if f.code == "shard-missing" and f.path in left_out
-        else f
-        for f in shard_findings(cache, diags)
-        if f.severity is not Severity.INFO
-    ]
-    selected = {f.etag for f in files}
+        index = read_index(vf.path)
+        if isinstance(index, HeaderError):
+            continue  # the doctor's index-unreadable says so
+        folder = posixpath.dirname(name)
+        shards = {posixpath.normpath(posixpath.join(folder, s)) for s in index.weight_map.values()}
+        for shard in sorted(shards):
+            if shard in rv.files and shard not in chosen:
+                found.append(
+                    finding(
+                        "shard-missing",
+                        rv.files[shard].location,
+                        f"{shard} is named by {name} but {_patterns(include, exclude)} leaves it out, so the "
+                        "packed checkpoint would not load",
+                        advice="Also exclude the index (--exclude '*.index.json'), include the shard, or "
+                        "pass --allow-incomplete to pack it anyway.",
+                        at=at.place.at(rv.commit, shard),
+                    )
+                )
+    return found
+
+
+def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclude: list[str]) -> RepoPick:
+    """Everything needed to pack one revision of a repo, judged by the doctor through the view."""
+    repo = view.repo(ref.name)
+    rv = view.revision(ref.name, revision)
+    chosen = set(_hf.filter_repo_objects(list(rv.files), include or None, exclude or None))
+    files = [rv.files[n] for n in sorted(chosen)]
+    problems = [_missing(rv, vf, repo) for vf in files if not vf.available]
+    explained = {id(f) for f in problems}
     problems += [
         f
-        for f in blob_findings(ctx, repo, diags)
-        if f.code == "blob-size-mismatch" and os.path.basename(f.path) in selected
+        for f in rv.findings
+        if f.info.refuses_pack
+        and f.severity is not Severity.INFO
+        and f.folded_into is None
+        and id(f) not in explained
+        and _about(f, chosen, rv.commit, rv)
     ]
-    unread = [f for f in cache.findings if f.code == "unreadable" and f.repo in (None, repo.folder)]
+    problems += _left_out(rv, chosen, include, exclude, repo)
+    unread = [f for f in problems if f.code == "unreadable"]
     if unread:  # what could not be read is a permission problem, not a missing file to download
         problems = unread
-    refs = {name: commit for name, raw in repo.refs.items() if clean_ref(raw) == commit}
+    if not chosen and (include or exclude):
+        raise BadInputError(f"no file of {ref} matches {_patterns(include, exclude)}: nothing to pack")
+    if not chosen:
+        errors = list(rv.errors)
+        if errors:
+            raise PackRefusedError(f"{ref} at {rv.commit[:8]} cannot be packed: {errors[0].message}", errors)
+        raise BadInputError(f"{ref} at {rv.commit[:8]} holds no file: nothing to pack")
+    tree = repo.revisions[rv.commit].tree_path
     return RepoPick(
         repo,
         revision,
-        commit,
-        refs,
-        tuple(files),
-        tuple(problems),
-        rev.tree_path,
+        rv.commit,
+        {name: rv.commit for name in rv.refs},
+        tuple(vf for vf in files if vf.available),
+        tuple(dict.fromkeys(problems)),
+        tree,
         tuple(include),
         tuple(exclude),
     )
@@ -148,7 +152,7 @@ def select(
     revision: str = "main",
     include: list[str] | None = None,
     exclude: list[str] | None = None,
-) -> tuple[Cache, list[RepoPick]]:
+) -> tuple[CacheView, list[RepoPick]]:
     """Scan the cache once and pick each requested repo (at its ``@revision``, else ``revision``).
 
     :class:`BadInputError` for unknown repos and revisions, and for a selection with no file.
@@ -156,18 +160,9 @@ def select(
     loc = layout.locate(cache_dir)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{loc.path} is a plain model folder, not a cache: nothing to pack from it")
-    cache = scan_location(Location(PathKind.HUB_CACHE, loc.cache_root, loc.cache_root))
-    view = CacheView(cache)
-    picks = []
-    for ref in dict.fromkeys(repos):
-        chosen = pick(
-            cache,
-            view.repo(ref.repo_id, ref.repo_type),
-            ref.revision or revision,
-            include or [],
-            exclude or [],
-        )
-        if not chosen.files and not chosen.problems:
-            raise BadInputError(f"no file of {ref} matches {_patterns(include, exclude)}: nothing to pack")
-        picks.append(chosen)
-    return cache, picks
+    view = CacheView.open(Location(PathKind.HUB_CACHE, loc.cache_root, loc.cache_root))
+    picks = [
+        pick(view, ref, ref.revision or revision, include or [], exclude or [])
+        for ref in dict.fromkeys(repos)
+    ]
+    return view, picks

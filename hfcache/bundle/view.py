@@ -20,7 +20,8 @@ from hfcache.bundle.manifest import Manifest, RepoEntry
 from hfcache.bundle.members import Kind, classify
 from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.errors import BadInputError, BundleError
-from hfcache.view import Extent, RevisionView, Trust, ViewFile
+from hfcache.repoid import RepoName
+from hfcache.view import Extent, RevisionView, Trust, ViewFile, find_repo, resolve_revision
 
 
 class BundleView:
@@ -35,6 +36,7 @@ class BundleView:
             raise BadInputError(f"cannot read {first}: {e.strerror or e}") from None
         if not self.paths:
             raise BadInputError("a bundle read in place must be a file, not stdin")
+        self.label = first
         self._starts = [0, *accumulate(sizes)]
         self._blobs: dict[tuple[str, str], tuple[int, int]] = {}
         self.manifest = self._read(first)
@@ -68,40 +70,42 @@ class BundleView:
                 out.append(Extent(path, lo - start, hi - lo))
         return tuple(out)
 
-    def repos(self) -> list[tuple[str, str]]:
-        return list(dict.fromkeys((r.repo_type, r.repo_id) for r in self.manifest.repos))
+    @property
+    def where(self) -> str:
+        return f"the bundle {self.label}"
 
-    def _entries(self, repo_id: str, repo_type: str) -> list[RepoEntry]:
-        folder = layout.repo_folder(repo_id, repo_type)
-        entries = [r for r in self.manifest.repos if r.folder == folder]
-        if not entries:
-            raise BadInputError(f"{repo_type} {repo_id} is not in the bundle {self.paths[0]}")
-        return entries
+    def repos(self) -> list[RepoName]:
+        return sorted({RepoName(r.repo_type, r.repo_id) for r in self.manifest.repos})
 
-    def revision(self, repo_id: str, revision: str, repo_type: str = "model") -> RevisionView:
-        entries = self._entries(repo_id, repo_type)
-        wanted = revision.lower()
+    def _entries(self, name: RepoName) -> list[RepoEntry]:
+        find_repo(name, self.repos(), self.where)
+        return [r for r in self.manifest.repos if (r.repo_type, r.repo_id) == (name.repo_type, name.repo_id)]
 
-        def names(e: RepoEntry) -> bool:
-            prefix = len(revision) >= 7 and e.commit.startswith(wanted)
-            return revision == e.commit or e.refs.get(revision) == e.commit or prefix
+    def refs(self, name: RepoName) -> dict[str, str]:
+        """Every ref of every revision of the repo the bundle holds, each to its own commit."""
+        return {
+            ref: e.commit
+            for e in self._entries(name)
+            for ref, commit in sorted(e.refs.items())
+            if commit == e.commit
+        }
 
-        entry = next((e for e in entries if names(e)), None)
-        if entry is None:
-            held = ", ".join(e.commit[:12] for e in entries)
-            known = ", ".join(sorted(name for e in entries for name in e.refs)) or "(none)"
-            raise BadInputError(
-                f"revision {revision!r} of {repo_id} is not in the bundle (it holds {held}, refs: {known})"
-            )
+    def resolve(self, name: RepoName, revision: str) -> str:
+        commits = [e.commit for e in self._entries(name)]
+        return resolve_revision(name, self.refs(name), commits, revision, self.where)
+
+    def revision(self, name: RepoName, revision: str) -> RevisionView:
+        commit = self.resolve(name, revision)
+        entry = next(e for e in self._entries(name) if e.commit == commit)
         files: dict[str, ViewFile] = {}
         for f in entry.files:
             where = self._blobs.get((entry.folder, f.etag))
             extents = self.extents(*where) if where is not None and where[1] == f.size else ()
             trust = Trust.SIZE_CHECKED if extents else Trust.UNKNOWN
             lfs = layout.SHA256_RE.fullmatch(f.etag) is not None
-            files[f.path] = ViewFile(f.path, f.etag, f.size, lfs, extents, trust)
-        refs = tuple(sorted(name for name, commit in entry.refs.items() if commit == entry.commit))
-        return RevisionView(entry.repo_id, entry.repo_type, entry.commit, refs, files)
+            files[f.path] = ViewFile(f.path, f.etag, f.size, lfs, extents, trust, f.path)
+        refs = tuple(ref for ref, c in self.refs(name).items() if c == commit)
+        return RevisionView(entry.repo_id, entry.repo_type, entry.commit, refs, files, (), self.label)
 
 
 def read_listing(source: str) -> Manifest:

@@ -18,7 +18,7 @@ from rich.text import Text
 from hfcache.actions import Plan, Step
 from hfcache.cli.output import Output
 from hfcache.doctor import Report
-from hfcache.doctor.hints import download_command, needs_fetch
+from hfcache.doctor.hints import download_command, needs_fetch, repair_command
 from hfcache.findings import CODES, Finding, Severity
 from hfcache.layout import SNAPSHOTS
 from hfcache.units import human_size
@@ -220,13 +220,20 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
     if s.bytes_reused:
         again = f", {human_size(s.bytes_hashed)} hashed now" if s.bytes_hashed else ""
         hashed = f", {human_size(s.bytes_reused)} verified by an earlier --verify and unchanged{again}"
-    wrapped(
-        out,
-        Text(
-            f"{report.location.kind.value} {report.location.path}: {s.repos} repo(s), "
-            f"{s.revisions} revision(s), {s.files} file(s), {human_size(s.bytes)}{hashed}"
-        ),
-    )
+    judged = report.revision
+    if judged is not None:
+        kind = "" if judged["repo_type"] == "model" else f" ({judged['repo_type']})"
+        refs = f" ({', '.join(judged['refs'])})" if judged["refs"] else ""
+        scope = f"revision {judged['commit']}{refs} of {judged['repo_id']}{kind}, {s.files} file(s)"
+        wrapped(out, Text(f"judged {scope} in {report.cache.root}{hashed}"))
+    else:
+        wrapped(
+            out,
+            Text(
+                f"{report.location.kind.value} {report.location.path}: {s.repos} repo(s), "
+                f"{s.revisions} revision(s), {s.files} file(s), {human_size(s.bytes)}{hashed}"
+            ),
+        )
     if s.quarantine_items:
         out.say(
             f"quarantine: {human_size(s.quarantine_bytes)} in {s.quarantine_items} item(s) kept by --fix "
@@ -254,7 +261,6 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
     wrapped(out, Text(line))
     if report.plan.actions and not fixed:
         wrapped(out, Text(describe_plan(report.plan)))
-        verify = " --verify" if report.plan.needs_verify else ""
-        out.say(f"To repair: hfcache doctor {shlex.quote(report.location.path)} --fix{verify}")
+        out.say(f"To repair: {repair_command(report.location.path, verify=report.plan.needs_verify)}")
     if not report.problems:
         out.out.print("[green]No errors or warnings.[/green]")

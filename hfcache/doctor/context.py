@@ -9,14 +9,15 @@ when nothing offline can. The plan is made of these actions alone.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hfcache.actions import Action, Step
+from hfcache.doctor.content import copy_sources, is_lfs, lfs_attributes, usable_blobs
+from hfcache.doctor.verify import Verification
 from hfcache.formats import textforms
 from hfcache.fs.hashing import algo_for, hash_bytes
 from hfcache.model import Cache, Kind
 from hfcache.scan.entries import EntryDiag, Form, read_small
-from hfcache.view import copy_sources, is_lfs, lfs_attributes, usable_blobs
 
 
 @dataclass
@@ -25,12 +26,18 @@ class Context:
 
     cache: Cache
     diags: list[EntryDiag]
-    corrupt: set[str] = field(default_factory=set)
-    """Content paths that failed verification."""
-    hashed: set[str] = field(default_factory=set)
-    """Content paths that were hashed and matched."""
+    verification: Verification | None = None
+    """What ``--verify`` (or a repair) hashed; ``None`` when nothing was."""
 
     def __post_init__(self) -> None:
+        v = self.verification
+        self.corrupt: set[str] = set(v.corrupt) if v is not None else set()
+        """Content paths that failed verification."""
+        self.hashed: set[str] = set(v.digests) if v is not None else set()
+        """Content paths that were hashed."""
+        self.by_repo: dict[str, list[EntryDiag]] = {r.folder: [] for r in self.cache.repos}
+        for d in self.diags:
+            self.by_repo.setdefault(d.repo.folder, []).append(d)
         self.usable = usable_blobs(self.cache, self.corrupt)
         self.copies = copy_sources(self.diags, self.corrupt)
         self._patterns: dict[tuple[str, str], list[str]] = {}

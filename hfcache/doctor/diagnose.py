@@ -7,17 +7,13 @@ This is the library entry point the CLI calls; it prints nothing and raises only
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from hfcache.actions import Plan
 from hfcache.doctor.blind import blinded
-from hfcache.doctor.checks.blobs import blob_findings, lock_findings, store_findings
-from hfcache.doctor.checks.hashes import hash_findings
-from hfcache.doctor.checks.refs import ref_findings
-from hfcache.doctor.checks.shards import shard_findings
-from hfcache.doctor.checks.snapshots import entry_findings
+from hfcache.doctor.checks import CHECKS
 from hfcache.doctor.context import Context
 from hfcache.doctor.fold import fold
 from hfcache.doctor.verify import Verification, verify
@@ -79,7 +75,7 @@ class Report:
         fixable = [f for f in self.findings if f.fixable]
         return Summary(
             repos=len(cache.repos),
-            revisions=sum(len(r.revisions) for r in cache.repos),
+            revisions=1 if self.location.commit else sum(len(r.revisions) for r in cache.repos),
             files=len(self.diags),
             bytes=content,
             bytes_hashed=self.verification.bytes_hashed if self.verification else 0,
@@ -102,11 +98,28 @@ class Report:
     def exit_code(self) -> int:
         return EXIT_PROBLEMS if self.problems else EXIT_OK
 
+    @property
+    def revision(self) -> dict[str, Any] | None:
+        """With a snapshot folder (or a file in one) given: the repo revision judged."""
+        commit = self.location.commit
+        if commit is None or not self.cache.repos:
+            return None
+        repo = self.cache.repos[0]
+        refs = sorted(name for name, c in repo.ref_commits.items() if c == commit)
+        return {
+            "repo_id": repo.repo_id,
+            "repo_type": repo.repo_type,
+            "commit": commit,
+            "refs": refs,
+            "file": self.location.file,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.location.path,
             "kind": self.location.kind.value,
             "cache_dir": self.cache.root,
+            "revision": self.revision,
             "verified": self.verification is not None,
             "summary": self.summary.to_json(),
             "findings": [f.to_json() for f in self.findings],
@@ -119,31 +132,22 @@ def _sort_key(f: Finding) -> tuple[str, int, str, str]:
 
 
 def run_checks(cache: Cache, diags: list[EntryDiag], verification: Verification | None) -> list[Finding]:
-    """Every check over an already scanned cache, in a stable order."""
-    ctx = Context(
-        cache,
-        diags,
-        corrupt=set(verification.corrupt) if verification is not None else set(),
-        hashed=set(verification.digests) if verification is not None else set(),
-    )
-
-    def all_findings() -> Iterator[Finding]:
-        yield from cache.findings
-        yield from entry_findings(ctx)
-        by_repo: dict[str, list[EntryDiag]] = {r.folder: [] for r in cache.repos}
-        for d in diags:
-            by_repo[d.repo.folder].append(d)
-        for repo in cache.repos:
-            yield from ref_findings(ctx, repo)
-            yield from blob_findings(ctx, repo, by_repo[repo.folder])
-        yield from shard_findings(cache, diags)
-        yield from store_findings(cache)
-        yield from lock_findings(ctx)
-        if verification is not None:
-            yield from hash_findings(ctx, verification.findings)
-
-    found = all_findings() if not cache.local_dir else _without_fixes(all_findings())
+    """Every check of the registry over an already scanned cache, in a stable order."""
+    ctx = Context(cache, diags, verification)
+    found: Iterator[Finding] = (f for check in CHECKS for f in check(ctx))
+    if cache.local_dir:
+        found = _without_fixes(found)
     return fold(blinded(sorted(found, key=_sort_key), cache.root), diags)
+
+
+def concerns(f: Finding, commit: str, entries: Collection[str]) -> bool:
+    """Is a finding about the revision ``commit`` whose snapshot entries are ``entries``: its place
+    is that commit, its blob holds one of those files, or it concerns every revision of its repo."""
+    if f.place.commit is not None:
+        return f.place.commit == commit or any(path in entries for path in f.about)
+    if f.about:
+        return any(path in entries for path in f.about)
+    return f.info.whole_repo
 
 
 def _without_fixes(findings: Iterator[Finding]) -> Iterator[Finding]:
@@ -177,5 +181,9 @@ def diagnose(
             cache, diags, progress=progress, known=known, only_known=not verify_hashes, store=store
         )
     findings = run_checks(cache, diags, verification)
+    if location.commit is not None:  # a snapshot folder, or a file in one: judge that revision
+        diags = [d for d in diags if d.revision.commit == location.commit]
+        entries = {d.path for d in diags}
+        findings = [f for f in findings if concerns(f, location.commit, entries)]
     shown = verification if verify_hashes else None
     return Report(location, cache, tuple(diags), tuple(findings), shown, list_quarantine(location))

@@ -54,6 +54,11 @@ def in_snapshot(d: EntryDiag) -> str:
     return "in this folder" if is_local(d.repo, d.revision) else f"in snapshot {d.revision.commit[:8]}"
 
 
+def repair_command(path: str, *, verify: bool = False) -> str:
+    """The doctor run that repairs what ``--fix`` can, for a cache, repo or snapshot folder."""
+    return f"hfcache doctor {shlex.quote(path)} --fix" + (" --verify" if verify else "")
+
+
 def download_command(repo_id: str, repo_type: str, commit: str, names: Iterable[str]) -> str:
     """``hf download`` of ``names`` at a full commit, with the repo type it needs."""
     kind = "" if repo_type == "model" else f" --repo-type {repo_type}"

@@ -16,7 +16,7 @@ from typing import Any
 from hfcache.findings import Finding, Place, finding
 from hfcache.formats.safetensors import HeaderError, read_index
 from hfcache.inspect.checkpoint import SAFETENSORS, CheckpointFile
-from hfcache.inspect.target import SourceFile
+from hfcache.view import ViewFile
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
@@ -42,11 +42,11 @@ class IndexReport:
         }
 
 
-def shard_names(index_name: str, source: SourceFile) -> list[str] | None:
+def shard_names(index_name: str, source: ViewFile) -> list[str] | None:
     """The shard names an index file names (as target file names), ``None`` if it cannot be read."""
-    if source.content is None:
+    if source.path is None:
         return None
-    index = read_index(source.content, follow_symlinks=True)
+    index = read_index(source.path, follow_symlinks=True)
     if isinstance(index, HeaderError):
         return None
     folder = posixpath.dirname(index_name)
@@ -59,21 +59,21 @@ def _shown(names: list[str]) -> str:
 
 def check_index(
     index_name: str,
-    source: SourceFile,
-    files: dict[str, SourceFile],
+    source: ViewFile,
+    files: dict[str, ViewFile],
     read: Callable[[str], CheckpointFile | None],
     at: Place,
 ) -> tuple[IndexReport | None, list[Finding]]:
     """Check one index; ``read(name)`` gives a shard's :class:`CheckpointFile` (``None``: not here)."""
     found: list[Finding] = []
     index = (
-        read_index(source.content, follow_symlinks=True)
-        if source.content is not None
+        read_index(source.path, follow_symlinks=True)
+        if source.path is not None
         else HeaderError("its bytes are not here (run hfcache doctor)")
     )
     if isinstance(index, HeaderError):
         message = f"{index_name} cannot be parsed ({index.reason}); the checkpoint cannot be loaded."
-        return None, [finding("index-unreadable", source.path, message, at=at.at(at.commit, index_name))]
+        return None, [finding("index-unreadable", source.location, message, at=at.at(at.commit, index_name))]
     folder = posixpath.dirname(index_name)
     wanted: dict[str, list[str]] = {}
     for tensor, shard in index.weight_map.items():
@@ -84,9 +84,8 @@ def check_index(
         got = read(shard) if shard in files and not shard.startswith("../") else None
         if got is None or got.size is None:
             all_read = False
-            path = (
-                files[shard].path if shard in files else posixpath.join(posixpath.dirname(source.path), shard)
-            )
+            beside = posixpath.join(posixpath.dirname(source.location), shard)
+            path = files[shard].location if shard in files else beside
             found.append(
                 finding(
                     "shard-missing",
@@ -131,7 +130,7 @@ def check_index(
         found.append(
             finding(
                 "shard-total-size",
-                source.path,
+                source.location,
                 f"{index_name} says total_size {index.total_size}, but its shards hold {total} bytes of "
                 "tensors: index and shards may come from different versions.",
                 at=at.at(at.commit, index_name),

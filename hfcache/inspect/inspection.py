@@ -8,6 +8,7 @@ GGUF and ONNX files are recognised and listed with their size; their tensors are
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import shlex
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hfcache import layout
+from hfcache.doctor.hints import repair_command
 from hfcache.errors import BadInputError
 from hfcache.findings import NOWHERE, Finding, Place, Severity, finding
 from hfcache.inspect.checkpoint import (
@@ -168,7 +170,7 @@ def inspect_target(
     t = resolve_target(target, revision=revision, cache_dir=cache_dir)
     chosen, indexes, ignored = _choose(t)
     follow = t.kind != "repo"
-    files = [read_checkpoint(n, t.files[n].path, t.files[n].content, follow_symlinks=follow) for n in chosen]
+    files = [read_checkpoint(n, t.files[n].location, t.files[n].path, follow_symlinks=follow) for n in chosen]
     if (
         t.single is not None
         and [f.format for f in files] == [UNKNOWN]
@@ -187,6 +189,7 @@ def inspect_target(
         report, found = check_index(i, t.files[i], t.files, by_name.get, place)
         reports += [report] if report is not None else []
         problems += [replace(f, advice=_download(t, f.path)) for f in found]
+    problems += judgement(t, problems)
     config = _config(t, problems)
     records = [r for f in files for r in f.tensors]
     # One shard of a sharded checkpoint holds only part of the model: the head is elsewhere.
@@ -218,6 +221,26 @@ def inspect_target(
     )
 
 
+def judgement(t: Target, own: list[Finding]) -> list[Finding]:
+    """The doctor's findings about the revision (about the one file, when one was named) that
+    inspect's own reading did not already make: every command judges a revision the same way."""
+    if t.judged is None:
+        return []
+    seen = {(f.code, f.path) for f in own}
+    entry = t.files[t.single].location if t.single in t.files else None
+    repo_path = os.path.join(t.cache_dir, t.repo_folder) if t.cache_dir and t.repo_folder else t.path
+    found = []
+    for f in t.judged.findings:
+        if f.severity is Severity.INFO or f.folded_into is not None or (f.code, f.path) in seen:
+            continue
+        if entry is not None and f.path != entry and entry not in f.about and not f.info.whole_repo:
+            continue
+        if f.fix is not None and not f.advice:
+            f = replace(f, advice=f"Repair it: {repair_command(repo_path, verify=f.fix.needs_verify)}")
+        found.append(f)
+    return found
+
+
 def _place(t: Target) -> Place:
     """Where findings about the target are: its repo and commit when it is a cached revision."""
     if t.repo_folder is None:
@@ -229,7 +252,7 @@ def _download(t: Target, path: str) -> str:
     """How to get a file again: the exact ``hf download`` for a cached repo."""
     if t.repo_id is None or t.commit is None:
         return "Download the file again."
-    name = next((n for n, f in t.files.items() if f.path == path), None)
+    name = next((n for n, f in t.files.items() if f.location == path), None)
     if name is None or name.endswith(INDEX_SUFFIXES):
         return f"Download it again: hf download {t.repo_id} --revision {t.commit}"
     return f"Download it again: hf download {t.repo_id} {shlex.quote(name)} --revision {t.commit}"
@@ -249,12 +272,12 @@ def _config(t: Target, problems: list[Finding]) -> dict[str, Any] | None:
     source = t.files.get("config.json")
     if source is None:
         return None
-    got = read_config(source.content) if source.content is not None else "its bytes are not here"
+    got = read_config(source.path) if source.path is not None else "its bytes are not here"
     if isinstance(got, str):
         message = (
             f"config.json cannot be used ({got}): architecture facts, ties and the head are not checked."
         )
         at = _place(t).at(t.commit, "config.json")
-        problems.append(finding("config-unreadable", source.path, message, at=at))
+        problems.append(finding("config-unreadable", source.location, message, at=at))
         return None
     return got

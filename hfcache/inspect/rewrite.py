@@ -204,15 +204,15 @@ def write_stripped(
     total = 0
     for got in checkpoints:
         source = target.files[got.name]
-        assert source.content is not None
+        assert source.path is not None
         mapping = _renamed((t.name for t in got.tensors), prefixes, got.name)
         out_name = _out_name(got.name)
         with _create(dest, out_name) as out:
             try:
                 if got.format == SAFETENSORS:
-                    _from_safetensors(got, source.content, out, mapping)
+                    _from_safetensors(got, source.path, out, mapping)
                 else:
-                    _from_torch_zip(got, source.content, out, mapping)
+                    _from_torch_zip(got, source.path, out, mapping)
             except (zipfile.BadZipFile, NotImplementedError, EOFError) as e:
                 raise HfcacheError(f"cannot read {got.name} while copying it: {e}") from None
         expected = {mapping[t.name]: (t.dtype, t.shape) for t in got.tensors}
@@ -227,8 +227,8 @@ def write_stripped(
         written.append(name)
     copied = []
     for name, source in sorted(target.files.items()):
-        if "/" not in name and COMPANIONS.fullmatch(name) and source.content is not None:
-            with open(source.content, "rb") as src, _create(dest, name) as out:
+        if "/" not in name and COMPANIONS.fullmatch(name) and source.path is not None:
+            with open(source.path, "rb") as src, _create(dest, name) as out:
                 _copy(src, out, os.fstat(src.fileno()).st_size)
             copied.append(name)
     return Written(dest, tuple(written), tuple(copied), renamed, len(names))

@@ -21,7 +21,8 @@ def client_settings(url: str) -> list[str]:
 def index_page(mirror: Mirror, url: str) -> str:
     rows = []
     for source in mirror.sources:
-        for repo_type, repo_id in source.repos():
+        for name in source.repos():
+            repo_type, repo_id = name.repo_type, name.repo_id
             for ref, commit in sorted(source.refs(repo_id, repo_type).items()) or [("", "")]:
                 try:
                     view = source.revision(repo_id, commit or "main", repo_type)

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from hfcache import layout
 from hfcache.bundle.view import BundleView
-from hfcache.doctor import diagnose
 from hfcache.doctor.checks.blobs import is_held
 from hfcache.errors import BadInputError
 from hfcache.layout import Location, PathKind
+from hfcache.repoid import RepoName
 from hfcache.scan import scan_location
-from hfcache.view import CacheView, RevisionView, ViewFile, clean_ref
+from hfcache.sources import CacheView
+from hfcache.view import RevisionView, ViewFile
 
 RESCAN_INTERVAL = 2.0
 
@@ -68,7 +69,7 @@ class CacheSource:
     def _scan(self) -> CacheView:
         self._signature = self._sign()
         self._views = {}
-        return CacheView(scan_location(self.loc))
+        return CacheView(scan_location(self.loc), label=self.loc.path)
 
     def refresh(self) -> bool:
         """Re-scan if anything changed since the last scan; at most once per interval. True if it did."""
@@ -82,20 +83,19 @@ class CacheSource:
             self.view = self._scan()
             return True
 
-    def repos(self) -> list[tuple[str, str]]:
+    def repos(self) -> list[RepoName]:
         return self.view.repos()
 
     def revision(self, repo_id: str, revision: str, repo_type: str) -> RevisionView:
         key = (repo_type, repo_id, revision)
         found = self._views.get(key)
         if found is None:
-            found = self.view.revision(repo_id, revision, repo_type)
+            found = self.view.revision(RepoName(repo_type, repo_id), revision)
             self._views[key] = found
         return found
 
     def refs(self, repo_id: str, repo_type: str) -> dict[str, str]:
-        repo = self.view.repo(repo_id, repo_type)
-        return {name: c for name, raw in repo.refs.items() if (c := clean_ref(raw)) and c in repo.revisions}
+        return self.view.refs(RepoName(repo_type, repo_id))
 
     def _paths(self, view: RevisionView, f: ViewFile) -> tuple[str, str, str]:
         root = self.loc.cache_root
@@ -105,11 +105,7 @@ class CacheSource:
 
     def explain(self, view: RevisionView, f: ViewFile) -> str:
         """Why a listed file is not served: the codes of the doctor's findings about it."""
-        folder, entry, blob = self._paths(view, f)
-        root = self.loc.cache_root
-        report = diagnose(Location(PathKind.REPO, os.path.join(root, folder), root, folder))
-        codes = sorted({x.code for x in report.findings if x.path in (entry, blob)})
-        return ", ".join(codes) or "its bytes are not in the cache"
+        return ", ".join(f.problems) or "its bytes are not in the cache"
 
     def writing(self, view: RevisionView, f: ViewFile) -> bool:
         """Is a download or an unpack holding huggingface_hub's lock for this blob right now?"""
@@ -127,15 +123,14 @@ class BundleSource:
     def refresh(self) -> bool:
         return False
 
-    def repos(self) -> list[tuple[str, str]]:
+    def repos(self) -> list[RepoName]:
         return self.view.repos()
 
     def revision(self, repo_id: str, revision: str, repo_type: str) -> RevisionView:
-        return self.view.revision(repo_id, revision, repo_type)
+        return self.view.revision(RepoName(repo_type, repo_id), revision)
 
     def refs(self, repo_id: str, repo_type: str) -> dict[str, str]:
-        entry = next(r for r in self.view.manifest.repos if (r.repo_type, r.repo_id) == (repo_type, repo_id))
-        return {name: c for name, c in entry.refs.items() if c == entry.commit}
+        return self.view.refs(RepoName(repo_type, repo_id))
 
     def explain(self, view: RevisionView, f: ViewFile) -> str:
         entry = next(r for r in self.view.manifest.repos if r.commit == view.commit)
@@ -178,7 +173,7 @@ class Mirror:
             s.refresh()
 
     def holders(self, repo_type: str, repo_id: str) -> list[Source]:
-        return [s for s in self.sources if (repo_type, repo_id) in s.repos()]
+        return [s for s in self.sources if RepoName(repo_type, repo_id) in s.repos()]
 
     def find(self, repo_type: str, repo_id: str, revision: str) -> Found | None:
         """The revision, or ``None`` if a source holds the repo but not the revision.

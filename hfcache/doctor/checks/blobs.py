@@ -10,16 +10,16 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from hfcache import layout
+from hfcache.doctor.content import content_node, expected_sizes, store_target
 from hfcache.doctor.context import Context
 from hfcache.doctor.hints import blob_label, blob_users, fetch_blob_again, link_text, sentence, short
 from hfcache.findings import Finding, Severity, finding
 from hfcache.model import Cache, Kind, Node, Repo
 from hfcache.scan.entries import EntryDiag
 from hfcache.units import human_size
-from hfcache.view import content_node, expected_sizes, store_target
 
 STALE_AFTER = 3600.0
 """A leftover untouched for this long (seconds), with no download holding its lock, is stale."""
@@ -81,10 +81,14 @@ def is_stale(node: Node, now: float | None = None) -> bool:
     return (now if now is not None else time.time()) - node.mtime >= float(STALE_AFTER)
 
 
-def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Iterator[Finding]:
-    """Blob-level findings for one repo: broken store links, sizes, names, orphans, partial downloads."""
+def blob_findings(ctx: Context) -> Iterator[Finding]:
+    """Blob-level findings of every repo: broken store links, sizes, names, orphans, partial downloads."""
+    for repo in ctx.cache.repos:
+        yield from _repo_blobs(ctx, repo, ctx.by_repo.get(repo.folder, []))
+
+
+def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Finding]:
     cache = ctx.cache
-    diags = list(diags)
     used = {d.etag for d in diags if d.etag} | {b for d in diags if (b := d.linked_blob)}
     # A full copy that is a hard link of a blob (rsync -H, cp -l) is that blob, listing or not.
     copied = {d.node.inode for d in diags if d.node is not None and d.node.kind is Kind.FILE and d.node.inode}
@@ -159,8 +163,9 @@ def blob_findings(ctx: Context, repo: Repo, diags: Iterable[EntryDiag]) -> Itera
         )
 
 
-def store_findings(cache: Cache) -> Iterator[Finding]:
-    """Shared-store entries no repo blob links to."""
+def store_findings(ctx: Context) -> Iterator[Finding]:
+    """Shared-store entries no repo blob links to (judged only when every repo was scanned)."""
+    cache = ctx.cache
     if cache.store is None or cache.partial:
         return
     used = set()

@@ -9,7 +9,7 @@ so that nothing reads it as good.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 
 from hfcache.actions import Action
@@ -31,10 +31,12 @@ def _blob_fix(ctx: Context, f: Finding) -> Action | None:
     return restored or ctx.quarantine_blob(f.repo, f.path, etag)
 
 
-def hash_findings(ctx: Context, found: Iterable[Finding]) -> Iterator[Finding]:
-    """``found`` (verification findings) with their repairs attached."""
+def hash_findings(ctx: Context) -> Iterator[Finding]:
+    """What verification found (content not hashing to its name), with the repairs attached."""
+    if ctx.verification is None:
+        return
     copies = {d.node.path: d for d in ctx.diags if d.form is Form.COPY and d.node is not None}
-    for f in found:
+    for f in ctx.verification.findings:
         fix: Action | None = None
         if f.code == "blob-hash-mismatch":
             fix = _blob_fix(ctx, f)

@@ -13,14 +13,19 @@ from hfcache import layout
 from hfcache.doctor.context import Context
 from hfcache.findings import Finding, finding
 from hfcache.model import Repo
-from hfcache.view import clean_ref
 
 
-def ref_findings(ctx: Context, repo: Repo) -> Iterator[Finding]:
+def ref_findings(ctx: Context) -> Iterator[Finding]:
+    """Every ref of every repo: exactly a commit hash, naming a snapshot that is here."""
+    for repo in ctx.cache.repos:
+        yield from _repo_refs(ctx, repo)
+
+
+def _repo_refs(ctx: Context, repo: Repo) -> Iterator[Finding]:
     for name, raw in sorted(repo.refs.items()):
         path = os.path.join(repo.path, layout.REFS, *name.split("/"))
         exact = raw.decode("ascii", errors="replace")
-        commit = clean_ref(raw)
+        commit = layout.clean_ref(raw)
         if layout.COMMIT_RE.fullmatch(exact) is None:
             shown = raw[:60].decode("utf-8", errors="replace")
             if commit is not None:

@@ -10,13 +10,14 @@ import os
 import posixpath
 from collections.abc import Iterator
 
+from hfcache.doctor.content import source_path
+from hfcache.doctor.context import Context
 from hfcache.doctor.hints import fetch_again, in_snapshot, is_local, sentence
 from hfcache.findings import Finding, finding
 from hfcache.formats.safetensors import Header, HeaderError, read_header, read_index
 from hfcache.model import Cache
 from hfcache.scan.entries import EntryDiag, Form
 from hfcache.units import human_size
-from hfcache.view import source_path, usable_blobs
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
@@ -58,12 +59,13 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
         )
 
 
-def shard_findings(cache: Cache, diags: list[EntryDiag]) -> Iterator[Finding]:
+def shard_findings(ctx: Context) -> Iterator[Finding]:
     """Check every ``*.index.json`` and every safetensors file of each revision."""
+    cache = ctx.cache
     by_rev: dict[tuple[str, str], dict[str, EntryDiag]] = {}
-    for d in diags:
+    for d in ctx.diags:
         by_rev.setdefault((d.repo.folder, d.revision.commit), {})[d.name] = d
-    usable = usable_blobs(cache, set())
+    usable = ctx.usable
     for entries in by_rev.values():
         headers: dict[str, Header | HeaderError] = {}
         for name, d in entries.items():

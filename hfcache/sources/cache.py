@@ -1,0 +1,157 @@
+"""A cache as a source of revisions, every revision judged by the doctor.
+
+:class:`CacheView` answers the :class:`~hfcache.view.RevisionSource` questions over one scan: a
+hub cache, one repo folder of it, or a plain model folder (``hf download --local-dir``), which
+is one repo with one revision. A revision's files come with where their bytes are (the doctor's
+content rules, :mod:`hfcache.doctor.content`), the findings the doctor's checks make about
+that revision, and a trust that says what vouches for the bytes: the doctor's findings, what
+this run hashed, and the digest record that ``doctor --verify`` and ``serve`` share.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import replace
+
+from hfcache.doctor import concerns, judge_repo
+from hfcache.doctor.content import view_files
+from hfcache.doctor.verify import Verification
+from hfcache.findings import Finding, Severity
+from hfcache.fs.digests import DigestStore, identity_of
+from hfcache.fs.hashing import algo_for
+from hfcache.layout import Location, locate
+from hfcache.model import Cache, Repo
+from hfcache.repoid import RepoName
+from hfcache.scan import scan_location
+from hfcache.scan.entries import EntryDiag, diagnose_revision
+from hfcache.view import RevisionView, Trust, ViewFile, find_repo, resolve_revision
+
+
+class CacheView:
+    """:class:`~hfcache.view.RevisionSource` over one scanned cache, judged by the doctor.
+
+    ``verification`` is what a ``--verify`` in this process hashed; ``digests`` the persistent
+    record of earlier hashes (unchanged files keep their verdict).
+    """
+
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        verification: Verification | None = None,
+        digests: DigestStore | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.cache = cache
+        self.label = label or cache.root
+        self._verification = verification
+        self._digests = digests
+        self._repos = {RepoName(r.repo_type, r.repo_id): r for r in cache.repos}
+        self._judged: dict[str, tuple[Finding, ...]] = {}
+
+    @classmethod
+    def open(
+        cls, target: str | os.PathLike[str] | Location | None = None, *, digests: DigestStore | None = None
+    ) -> CacheView:
+        """Locate and scan ``target`` (anything ``doctor`` accepts; ``None``: huggingface_hub's cache)."""
+        loc = target if isinstance(target, Location) else locate(target)
+        return cls(scan_location(loc), digests=digests, label=loc.path)
+
+    @property
+    def where(self) -> str:
+        """The source as messages name it."""
+        return "this folder" if self.cache.local_dir else f"the cache {self.label}"
+
+    # --- the RevisionSource questions -----------------------------------------------------------
+
+    def repos(self) -> list[RepoName]:
+        return sorted(self._repos)
+
+    def repo(self, name: RepoName) -> Repo:
+        """The scanned repo; :class:`~hfcache.view.RepoNotFoundError` with a "did you mean" if absent."""
+        return self._repos[find_repo(name, self._repos, self.where)]
+
+    def commits(self, name: RepoName) -> list[str]:
+        """Every commit held (the snapshot folders), sorted."""
+        return sorted(self.repo(name).revisions)
+
+    def refs(self, name: RepoName) -> dict[str, str]:
+        repo = self.repo(name)
+        return {ref: c for ref, c in sorted(repo.ref_commits.items()) if c in repo.revisions}
+
+    def resolve(self, name: RepoName, revision: str) -> str:
+        repo = self.repo(name)
+        return resolve_revision(name, self.refs(name), repo.revisions.keys(), revision, self.where)
+
+    def revision(self, name: RepoName, revision: str) -> RevisionView:
+        repo = self.repo(name)
+        commit = self.resolve(name, revision)
+        diags = diagnose_revision(self.cache, repo, repo.revisions[commit])
+        entries = {d.path for d in diags}
+        found = tuple(f for f in self.findings(name) if concerns(f, commit, entries))
+        files = self._files(diags, found)
+        refs = tuple(ref for ref, c in self.refs(name).items() if c == commit)
+        return RevisionView(repo.repo_id, repo.repo_type, commit, refs, files, found, self.label)
+
+    # --- judgement ------------------------------------------------------------------------------
+
+    def findings(self, name: RepoName) -> tuple[Finding, ...]:
+        """Every finding of the doctor's checks about one repo (judged once per view)."""
+        repo = self.repo(name)
+        if repo.folder not in self._judged:
+            self._judged[repo.folder] = tuple(judge_repo(self.cache, repo, self._verification))
+        return self._judged[repo.folder]
+
+    def _files(self, diags: list[EntryDiag], found: tuple[Finding, ...]) -> dict[str, ViewFile]:
+        by_name = {d.name: d for d in diags}
+        by_path = {d.path: d for d in diags}
+        problems: dict[str, list[str]] = {}
+        damaged: set[str] = set()
+        for f in found:
+            if f.severity is Severity.INFO:
+                continue
+            for d in _entries_of(f, by_name, by_path):
+                problems.setdefault(d.path, []).append(f.code)
+                if f.info.cause is not None or (f.info.refetch and f.fix is None):
+                    damaged.add(d.path)
+        v = self._verification
+        files = view_files(
+            self.cache,
+            diags,
+            hashed=frozenset(v.digests) - v.corrupt if v is not None else frozenset(),
+            corrupt=frozenset(v.corrupt) if v is not None else frozenset(),
+            problems={p: tuple(dict.fromkeys(codes)) for p, codes in problems.items()},
+            damaged=frozenset(damaged),
+        )
+        return self._recorded(files) if self._digests is not None else files
+
+    def _recorded(self, files: dict[str, ViewFile]) -> dict[str, ViewFile]:
+        """Files whose bytes the digest record says hashed to their blob id, unchanged since."""
+        assert self._digests is not None
+        out = dict(files)
+        for name, f in files.items():
+            path = f.path
+            if path is None or f.blob_id is None or f.trust in (Trust.HASHED, Trust.DAMAGED):
+                continue
+            try:
+                ident = identity_of(os.lstat(path))
+            except OSError:
+                continue
+            digest = self._digests.get(path, ident).get(algo_for(f.blob_id).value)
+            if digest is not None:
+                out[name] = replace(f, trust=Trust.HASHED if digest == f.blob_id else Trust.DAMAGED)
+        return out
+
+
+def _entries_of(
+    f: Finding, by_name: dict[str, EntryDiag], by_path: dict[str, EntryDiag]
+) -> Iterable[EntryDiag]:
+    """The revision's entries a finding is about: the file it names, or the files its blob holds."""
+    named = by_name.get(f.place.path_in_repo or "") if f.place.path_in_repo else None
+    if named is not None and f.place.commit == named.revision.commit:
+        yield named
+    for path in f.about:
+        d = by_path.get(path)
+        if d is not None and d is not named:
+            yield d
