@@ -15,7 +15,8 @@ from test_cli import hfcache
 from test_fit import sparse_llama
 
 PLAN = {
-    "schema_version", "target", "model", "auto_class", "fits", "verdict", "reasons", "dtype", "dtype_source",
+    "schema_version", "target", "checkpoint", "no_plan", "model", "auto_class", "fits", "verdict", "reasons",
+    "dtype", "dtype_source",
     "context", "batch", "weights_bytes", "weights", "kv_cache_bytes", "kv_cache", "activations_bytes",
     "largest_layer_bytes", "quantization", "device_map", "max_memory", "offload_folder", "per_device",
     "unplaced_bytes", "kwargs", "call", "vllm", "hardware",
@@ -36,6 +37,11 @@ def test_json_shape_and_exit_codes(tmp_path: Path) -> None:
     save_llama(tmp_path / "m", tied=True)
     doc = _json(tmp_path / "m", "--gpu", "8GiB", "--ram", "16G", "--disk", "1G", code=0)
     assert doc.keys() == PLAN and doc["hardware"].keys() == HARDWARE
+    assert doc["checkpoint"] == {
+        "kind": "folder", "path": str(tmp_path / "m"), "repo_id": None, "repo_type": None, "revision": None,
+        "commit": None, "cache_dir": None,
+    }  # fmt: skip
+    assert doc["no_plan"] is None
     assert doc["per_device"][0].keys() == DEVICE
     assert (doc["verdict"], doc["fits"], doc["device_map"]) == ("fits-gpu", True, {"": 0})
     assert doc["kwargs"] == {"dtype": "bfloat16", "device_map": {"": 0}}
@@ -104,6 +110,7 @@ def test_repo_id_from_a_cache(
     doc = _json(repo_id, "--no-gpu", "--ram", "8G", code=0)
     local = _json(tmp_path / "model", "--no-gpu", "--ram", "8G", code=0)
     assert doc["model"] == repo_id and doc["kwargs"] == {"dtype": "bfloat16"}
+    assert (doc["checkpoint"]["repo_id"], doc["checkpoint"]["commit"]) == (repo_id, cached.commit)
     assert doc["weights_bytes"] == local["weights_bytes"]
     assert doc["hardware"]["offload_folder"] == str(cache_dir.parent / "offload")
     snap = _json(cached.snapshot, "--no-gpu", "--ram", "8G", code=0)
