@@ -22,7 +22,7 @@ PLAN = {
     "unplaced_bytes", "kwargs", "call", "vllm", "hardware",
 }  # fmt: skip
 DEVICE = {"device", "name", "budget", "weights", "kv_cache", "activations", "reserved", "total", "modules"}
-HARDWARE = {"gpus", "ram_available", "disk_free", "source", "offload_folder", "notes"}
+HARDWARE = {"gpus", "ram_available", "disk_free", "source", "offload_folder", "notes", "given"}
 
 
 def _json(*args: str | Path, code: int) -> dict[str, Any]:
@@ -55,6 +55,8 @@ def test_json_shape_and_exit_codes(tmp_path: Path) -> None:
     )
     assert 0 < float(flags["gpu-memory-utilization"]) <= 0.95
     assert doc["hardware"]["gpus"][0]["total"] == 8 << 30 and doc["hardware"]["source"]["gpus"] == "--gpu"
+    assert doc["hardware"]["gpus"][0]["given"] == "8 GiB"
+    assert doc["hardware"]["given"] == {"ram": "16 GiB", "disk": "1 GiB"}
 
 
 def test_offload_plan_json_and_exit_1_when_nothing_fits(tmp_path: Path) -> None:
@@ -115,3 +117,34 @@ def test_repo_id_from_a_cache(
     assert doc["hardware"]["offload_folder"] == str(cache_dir.parent / "offload")
     snap = _json(cached.snapshot, "--no-gpu", "--ram", "8G", code=0)
     assert snap["kwargs"]["revision"] == cached.commit
+
+
+@pytest.mark.parametrize("option", ["--gpu", "--ram", "--disk"])
+def test_a_size_without_a_unit_is_refused(tmp_path: Path, option: str) -> None:
+    save_bert(tmp_path / "bert")
+    run = hfcache("fit", tmp_path / "bert", option, "24")
+    assert run.returncode == 2 and run.stdout == ""
+    assert (
+        run.stderr
+        == f"hfcache: error: {option} 24: give a unit, 24GiB or 24GB (a number alone would be 24 bytes)\n"
+    )
+    doc = json.loads(hfcache("fit", tmp_path / "bert", option, "24", "--json").stdout)
+    assert doc["error"]["code"] == "bad-input" and "24GiB or 24GB" in doc["error"]["message"]
+
+
+def test_sizes_are_shown_as_given(tmp_path: Path) -> None:
+    save_llama(tmp_path / "m", tied=False)
+    run = hfcache("fit", tmp_path / "m", "--gpu", "24GiB", "--gpu", "80GB", "--ram", "64G", "--disk", "1.5TB")
+    assert run.returncode == 0, run.stderr
+    for text in (
+        "GPUs (--gpu): 0: 24 GiB free, 1: 80 GB free",
+        "RAM available (--ram): 64 GiB",  # G is 1024^3 bytes, as for pack --split-size
+        "Disk free (--disk): 1.5 TB at",
+        "GPU 0 (24 GiB given): ",
+    ):
+        assert text in run.stdout, run.stdout
+    doc = _json(tmp_path / "m", "--gpu", "80G", "--gpu", "80GB", "--ram", "64GB", "--disk", "1TiB", code=0)
+    hw = doc["hardware"]
+    assert [(g["total"], g["given"]) for g in hw["gpus"]] == [(80 << 30, "80 GiB"), (80 * 10**9, "80 GB")]
+    assert (hw["ram_available"], hw["disk_free"]) == (64 * 10**9, 1 << 40)
+    assert hw["given"] == {"ram": "64 GB", "disk": "1 TiB"}

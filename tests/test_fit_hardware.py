@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from hfcache.errors import BadInputError
 from hfcache.fit import detect_hardware
 from hfcache.fit.hardware import mig_devices, parse_meminfo, parse_nvidia_smi
+from hfcache.fit.sizes import GivenSize, given_size
 
 MIB = 1 << 20
 TWO_GPUS = (
@@ -96,3 +98,45 @@ def test_meminfo_and_csv_parsing() -> None:
     if os.path.exists("/proc/meminfo"):
         ram = detect_hardware(no_gpu=True, environ={}, disk=1).ram_available
         assert ram is not None and ram > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "shown"),
+    [
+        ("24GiB", 24 << 30, "24 GiB"),
+        ("24G", 24 << 30, "24 GiB"),  # G: 1024^3, as parse_size (pack --split-size) reads it
+        ("24 gib", 24 << 30, "24 GiB"),
+        ("80GB", 80 * 10**9, "80 GB"),
+        ("80gb", 80 * 10**9, "80 GB"),
+        ("1.5T", 3 << 39, "1.5 TiB"),
+        ("16000MiB", 16000 << 20, "16000 MiB"),
+        ("512M", 512 << 20, "512 MiB"),
+        ("64KB", 64000, "64 KB"),
+        ("4096B", 4096, "4096 B"),
+    ],
+)
+def test_given_sizes_keep_their_unit(text: str, size: int, shown: str) -> None:
+    assert given_size("--gpu", text) == GivenSize(size, shown)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("24", "--ram 24: give a unit, 24GiB or 24GB (a number alone would be 24 bytes)"),
+        ("1.5", "--ram 1.5: give a unit, 1.5GiB or 1.5GB (a number alone would be 1.5 bytes)"),
+        ("24Gi", "--ram 24Gi: unknown unit 'Gi'; use GiB, GB, MiB, MB, TiB or TB"),
+        ("lots", "--ram lots: not a size; give a number and a unit, e.g. 24GiB or 24GB"),
+        ("fat32", "--ram fat32: not a size; give a number and a unit, e.g. 24GiB or 24GB"),
+        ("0GiB", "--ram 0GiB: a size must be at least 1 byte"),
+    ],
+)
+def test_given_sizes_refused(text: str, message: str) -> None:
+    with pytest.raises(BadInputError) as refused:
+        given_size("--ram", text)
+    assert str(refused.value) == message
+
+
+def test_given_sizes_reach_the_hardware() -> None:
+    hw = detect_hardware(gpus=[given_size("--gpu", "24GiB"), 1000], ram=given_size("--ram", "8GB"), disk=5)
+    assert [(g.free, g.given) for g in hw.gpus] == [(24 << 30, "24 GiB"), (1000, None)]
+    assert (hw.ram_available, hw.disk_free, hw.given) == (8 * 10**9, 5, {"ram": "8 GB"})

@@ -36,15 +36,15 @@ def fit_command(
         [],
         "--gpu",
         metavar="SIZE",
-        help="Plan for a GPU with this much free (24GiB, 80G); repeatable.",
+        help="Plan for a GPU with this much free, with a unit (24GiB, 80GB); repeatable.",
         show_default=False,
     ),
     no_gpu: bool = typer.Option(False, "--no-gpu", help="Plan for no GPU."),
     ram: str | None = typer.Option(
-        None, "--ram", metavar="SIZE", help="RAM available, not detected.", show_default=False
+        None, "--ram", metavar="SIZE", help="RAM available (64GiB) instead of detected.", show_default=False
     ),
     disk: str | None = typer.Option(
-        None, "--disk", metavar="SIZE", help="Free disk for offload instead of detected.", show_default=False
+        None, "--disk", metavar="SIZE", help="Free disk for offload (500GB) instead.", show_default=False
     ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,

@@ -20,11 +20,16 @@ def _hardware(out: Output, hw: Hardware) -> None:
     say = out.say
     src = hw.source
     gpus = ", ".join(
-        f"{g.index}: {g.name} {human_size(g.free)} free of {human_size(g.total)}" for g in hw.gpus
+        f"{g.index}: {g.given} free"
+        if g.given
+        else f"{g.index}: {g.name} {human_size(g.free)} free of {human_size(g.total)}"
+        for g in hw.gpus
     )
+    ram = hw.given.get("ram") or human_size(hw.ram_available)
+    disk = hw.given.get("disk") or human_size(hw.disk_free)
     say(f"GPUs ({src.get('gpus', '?')}): {gpus or 'none'}")
-    say(f"RAM available ({src.get('ram', '?')}): {human_size(hw.ram_available)}")
-    say(f"Disk free ({src.get('disk', '?')}): {human_size(hw.disk_free)} at {hw.offload_folder or '?'}")
+    say(f"RAM available ({src.get('ram', '?')}): {ram}")
+    say(f"Disk free ({src.get('disk', '?')}): {disk} at {hw.offload_folder or '?'}")
 
 
 def _no_plan(out: Output, result: FitResult, why: NoPlan) -> None:

@@ -31,13 +31,18 @@ CPU_SHARE = 0.90
 QUANTIZER_SHARE = 0.90
 
 
+def gpu_label(g: Gpu) -> str:
+    """``GPU 0 (NVIDIA A100…)``, or ``GPU 0 (24 GiB given)``: a given size as it was given."""
+    return f"GPU {g.index} ({g.given} given)" if g.given else f"GPU {g.index} ({g.name})"
+
+
 def _gpu_slots(gpus: Sequence[Gpu], act: int, share: float) -> list[Slot]:
     slots = []
     for g in gpus:
         if g.free is None:
             continue
         budget = int(GPU_SHARE * share * max(0, g.free - CUDA_CONTEXT)) // MIB * MIB
-        slots.append(Slot(g.index, f"GPU {g.index} ({g.name})", budget, act, True))
+        slots.append(Slot(g.index, gpu_label(g), budget, act, True))
     return slots
 
 

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hfcache.fit.sizes import GivenSize
+
 MIB = 1 << 20
 NVIDIA_SMI_TIMEOUT = 10
 _QUERY = "--query-gpu=index,uuid,name,memory.total,memory.free"
@@ -34,6 +36,8 @@ class Gpu:
     total: int | None
     free: int | None
     uuid: str | None = None
+    given: str | None = None
+    """The size as ``--gpu`` gave it, for showing back (``"24 GiB"``); ``None`` when detected."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,7 @@ class Gpu:
             "total": self.total,
             "free": self.free,
             "uuid": self.uuid,
+            "given": self.given,
         }
 
 
@@ -55,6 +60,8 @@ class Hardware:
     source: Mapping[str, str] = field(default_factory=dict)
     offload_folder: str | None = None
     notes: tuple[str, ...] = ()
+    given: Mapping[str, str] = field(default_factory=dict)
+    """``"ram"`` and ``"disk"`` as ``--ram`` and ``--disk`` gave them, for showing back."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +71,7 @@ class Hardware:
             "source": dict(self.source),
             "offload_folder": self.offload_folder,
             "notes": list(self.notes),
+            "given": dict(self.given),
         }
 
 
@@ -255,28 +263,41 @@ def detect_disk(folder: str) -> int | None:
         return None
 
 
+def _given(size: int | GivenSize | None) -> tuple[int | None, str | None]:
+    if isinstance(size, GivenSize):
+        return size.bytes, size.shown
+    return size, None
+
+
 def detect_hardware(
     *,
-    gpus: Sequence[int] | None = None,
+    gpus: Sequence[int | GivenSize] | None = None,
     no_gpu: bool = False,
-    ram: int | None = None,
-    disk: int | None = None,
+    ram: int | GivenSize | None = None,
+    disk: int | GivenSize | None = None,
     offload_folder: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Hardware:
     """This machine, with any part given instead of detected.
 
     ``gpus``: sizes of GPUs to plan for (each taken as wholly free); ``no_gpu``: plan for none.
+    Sizes are bytes, or a :class:`GivenSize` that also says how to show them back.
     ``environ`` defaults to ``os.environ`` (read for ``CUDA_VISIBLE_DEVICES``).
     """
     env = os.environ if environ is None else environ
     notes: list[str] = []
     source: dict[str, str] = {}
+    ram_bytes, shown_ram = _given(ram)
+    disk_bytes, shown_disk = _given(disk)
+    given = {k: v for k, v in (("ram", shown_ram), ("disk", shown_disk)) if v is not None}
     if no_gpu:
         found: list[Gpu] = []
         source["gpus"] = "--no-gpu"
     elif gpus:
-        found = [Gpu(i, "given", size, size) for i, size in enumerate(gpus)]
+        found = []
+        for i, size in enumerate(gpus):
+            free, shown = _given(size)
+            found.append(Gpu(i, "given", free, free, given=shown))
         source["gpus"] = "--gpu"
     else:
         listed = _from_nvml(notes)
@@ -292,13 +313,13 @@ def detect_hardware(
                 "GPUs differ: CUDA numbers them fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, "
                 "so its indices may not be nvidia-smi's."
             )
-    ram_available: int | None = ram
+    ram_available: int | None = ram_bytes
     source["ram"] = "--ram"
-    if ram is None:
+    if ram_bytes is None:
         ram_available, source["ram"] = detect_ram()
-    disk_free: int | None = disk
+    disk_free: int | None = disk_bytes
     source["disk"] = "--disk"
-    if disk is None:
+    if disk_bytes is None:
         disk_free = detect_disk(offload_folder) if offload_folder else None
         source["disk"] = "shutil.disk_usage" if disk_free is not None else "unknown"
-    return Hardware(tuple(found), ram_available, disk_free, source, offload_folder, tuple(notes))
+    return Hardware(tuple(found), ram_available, disk_free, source, offload_folder, tuple(notes), given)

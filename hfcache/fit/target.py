@@ -15,9 +15,9 @@ from hfcache.errors import BadInputError
 from hfcache.fit.estimate import estimate
 from hfcache.fit.hardware import detect_hardware
 from hfcache.fit.result import Checkpoint, FitResult
+from hfcache.fit.sizes import GivenSize, given_size
 from hfcache.inspect import inspect_target
 from hfcache.inspect.target import Target
-from hfcache.units import parse_size
 
 
 def offload_folder(target: Target) -> str:
@@ -28,13 +28,8 @@ def offload_folder(target: Target) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(target.cache_dir)), "offload")
 
 
-def _size(option: str, value: str | int | None) -> int | None:
-    if value is None or isinstance(value, int):
-        return value
-    try:
-        return parse_size(value)
-    except ValueError as e:
-        raise BadInputError(f"{option}: {e}") from None
+def _size(option: str, value: str | int | None) -> GivenSize | None:
+    return None if value is None else given_size(option, value)
 
 
 def fit_target(
@@ -54,13 +49,14 @@ def fit_target(
     """Will ``target`` (a repo id in the cache, a folder or a file) load on this machine, and how.
 
     ``gpus``, ``ram`` and ``disk`` describe another machine instead of detecting this one: sizes
-    as text (``"24GiB"``) or bytes; ``no_gpu`` plans for none. ``environ`` (default
+    as text with a unit (``"24GiB"``, ``"80GB"``; :func:`hfcache.fit.sizes.given_size`) or bytes
+    as ints; ``no_gpu`` plans for none. ``environ`` (default
     ``os.environ``) is read for ``CUDA_VISIBLE_DEVICES``. Raises :class:`BadInputError` for a
     target that is not there or an option it cannot use.
     """
     if gpus and no_gpu:
         raise BadInputError("--gpu and --no-gpu contradict each other")
-    sizes = [s for s in (_size("--gpu", g) for g in gpus) if s is not None]
+    sizes = [given_size("--gpu", g) for g in gpus]
     ram_bytes, disk_bytes = _size("--ram", ram), _size("--disk", disk)
     inspection = inspect_target(target, revision=revision, cache_dir=cache_dir)
     hardware = detect_hardware(
