@@ -65,6 +65,8 @@ def test_offload_plan_json_and_exit_1_when_nothing_fits(tmp_path: Path) -> None:
     assert doc["verdict"] == "fits-gpu-cpu-offload" and doc["device_map"] == "auto"
     assert set(doc["max_memory"]) == {"0", "cpu"} and doc["kwargs"]["max_memory"] == doc["max_memory"]
     assert 'max_memory={0: "' in doc["call"]  # the Python line has the int key
+    tiny_gpu = _json(tmp_path / "m", "--gpu", "600MiB", "--ram", "64GiB", "--context", "1024", code=0)
+    assert tiny_gpu["verdict"] == "fits-cpu" and "GPU 0 (600 MiB given)" in tiny_gpu["reasons"][1]
     small = _json(tmp_path / "m", "--no-gpu", "--ram", "100MiB", "--disk", "100MiB", code=1)
     assert small["verdict"] == "does-not-fit" and small["fits"] is False
     human = hfcache("fit", tmp_path / "m", "--no-gpu", "--ram", "100MiB", "--disk", "100MiB")

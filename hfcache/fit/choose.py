@@ -11,19 +11,22 @@ Margins are those real loaders apply (sources in ``docs/fit.md``):
 - bitsandbytes shrinks ``max_memory`` to 90% again (``adjust_max_memory``).
 
 Plans are tried from the fastest: GPUs only, GPUs after 8-bit then 4-bit quantization, GPUs and
-RAM, then the disk too. The first that holds is the plan; no device is ever given more than its
+RAM, then the disk too; when none holds, the plans without a GPU (RAM, then RAM and disk), for a
+GPU too small to run anything on (GPU 0 must hold the activations and the largest layer) on a
+machine with RAM enough. The first that holds is the plan; no device is ever given more than its
 budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hfcache.fit.hardware import MIB, Gpu, Hardware
 from hfcache.fit.kvcache import KvCache
 from hfcache.fit.placement import Fill, Slot, fill
 from hfcache.fit.weights import Unit, largest_layer
+from hfcache.units import human_size
 
 CUDA_CONTEXT = 500 * MIB
 GPU_SHARE = 0.90
@@ -57,6 +60,7 @@ class Choice:
     kv: Callable[[Unit], int]
     reserve: int
     share: float
+    gpus_left_out: bool = False  # there are GPUs, too small to use: the plan is for the CPU
 
 
 def _kv_of(found: Sequence[Unit], cache: KvCache) -> Callable[[Unit], int]:
@@ -81,19 +85,7 @@ def choose(
     if hw.disk_free is None:
         reasons.append("free disk is unknown: counted as none (give --disk SIZE)")
     if not gpus:
-        alone = [Slot("cpu", "RAM", ram, act, False, kv_fixed=cache.bytes)]
-        got = fill(found, alone, None, kv)
-        if not got.left:
-            return Choice("fits-cpu", got, None, None, kv, 0, 1.0)
-        reserve = largest_layer(found)
-        slots = [
-            Slot("cpu", "RAM", ram, act, False, reserve, cache.bytes),
-            Slot("disk", "disk", disk, 0, False),
-        ]
-        got = fill(found, slots, None, kv)
-        return Choice(
-            "needs-disk-offload" if not got.left else "does-not-fit", got, None, "auto", kv, reserve, 1.0
-        )
+        return _on_cpu(found, cache, act, ram, disk, kv)
     single = len(gpus) == 1
     attempts: list[tuple[str, int | None]] = [("fits-gpu", None)]
     if not quantized and any(u.quantizable for u in found):
@@ -118,5 +110,47 @@ def choose(
     if not got.left:
         return Choice("fits-gpu-cpu-offload", got, None, device_map, kv, reserve, 1.0)
     got = fill(found, [*slots, Slot("disk", "disk", disk, 0, False)], None, kv)
-    verdict = "needs-disk-offload" if not got.left else "does-not-fit"
-    return Choice(verdict, got, None, device_map, kv, reserve, 1.0)
+    if not got.left:
+        return Choice("needs-disk-offload", got, None, device_map, kv, reserve, 1.0)
+    on_cpu = _on_cpu(found, cache, act, ram, disk, kv)
+    if on_cpu.verdict == "does-not-fit":
+        return Choice("does-not-fit", got, None, device_map, kv, reserve, 1.0)
+    reasons.append(_gpus_left_out(gpus[0], slots[0], got.extra_kv))
+    return replace(on_cpu, gpus_left_out=True)
+
+
+def _on_cpu(
+    found: list[Unit], cache: KvCache, act: int, ram: int, disk: int, kv: Callable[[Unit], int]
+) -> Choice:
+    """The plan without a GPU: everything in RAM (a plain ``from_pretrained``), else RAM and disk."""
+    alone = [Slot("cpu", "RAM", ram, act, False, kv_fixed=cache.bytes)]
+    got = fill(found, alone, None, kv)
+    if not got.left:
+        return Choice("fits-cpu", got, None, None, kv, 0, 1.0)
+    reserve = largest_layer(found)
+    slots = [Slot("cpu", "RAM", ram, act, False, reserve, cache.bytes), Slot("disk", "disk", disk, 0, False)]
+    got = fill(found, slots, None, kv)
+    return Choice(
+        "needs-disk-offload" if not got.left else "does-not-fit", got, None, "auto", kv, reserve, 1.0
+    )
+
+
+def _gpus_left_out(gpu: Gpu, first: Slot, extra_kv: int) -> str:
+    """Why a plan that fits without the GPUs leaves them out: GPU 0 cannot hold what running there takes.
+
+    accelerate runs every offloaded layer on GPU 0, which must hold the activations, the largest
+    layer it brings in and the KV cache of the layers it runs; "if your first layer is bigger
+    than the size of the GPU you have, it will end up with everything on the CPU/Disk"
+    (``big_model_inference.md``). The plan says so instead of failing.
+    """
+    need = first.act + first.reserve + extra_kv
+    if need <= first.budget:  # not GPU 0's fixed costs: the GPUs and RAM placed as accelerate would
+        return "on the GPUs with RAM it does not fit the way accelerate places it; in RAM alone it does"
+    parts = [f"activations {human_size(first.act)}", f"the largest layer {human_size(first.reserve)}"]
+    if extra_kv:
+        parts.append(f"the KV cache of the layers it runs {human_size(extra_kv)}")
+    return (
+        f"the GPU is too small, not the machine: {gpu_label(gpu)} leaves {human_size(first.budget)} after "
+        f"the margins, and running layers there takes {human_size(need)} ({', '.join(parts)}); the plan "
+        "leaves the GPUs out and runs on the CPU (slower)"
+    )

@@ -157,7 +157,7 @@ def _plan(
     disk_used = any(s.key == "disk" and p for s, p in zip(c.fill.slots, c.fill.placed, strict=True))
     if disk_used:
         kwargs["offload_folder"] = hw.offload_folder or "offload"
-    reasons.insert(0, _why(c.verdict, len([s for s in c.fill.slots if s.gpu])))
+    reasons.insert(0, _why(c.verdict, len([s for s in c.fill.slots if s.gpu]), c.gpus_left_out))
     weights_bytes = sum(w["loaded_bytes"] for w in weights.values())
     auto = auto_class(inspection.config)
     vllm = None
@@ -207,7 +207,12 @@ def _plan(
     )
 
 
-def _why(verdict: str, gpus: int) -> str:
+def _why(verdict: str, gpus: int, left_out: bool) -> str:
+    if left_out:  # GPUs too small to run on (the next reason says why): a plan without them
+        return {
+            "fits-cpu": "the GPUs are too small to use: the weights, KV cache and activations fit in RAM",
+            "needs-disk-offload": "the GPUs are too small to use and RAM too: the rest is read from disk",
+        }[verdict]
     where = f"{gpus} GPU{'s' if gpus != 1 else ''}"
     return {
         "fits-gpu": f"the weights, KV cache and activations fit on {where}",
