@@ -11,7 +11,8 @@ import pytest
 
 from hfcache.errors import BadInputError
 from hfcache.fit import detect_hardware
-from hfcache.fit.hardware import mig_devices, parse_meminfo, parse_nvidia_smi
+from hfcache.fit.gpus import mig_devices, parse_nvidia_smi
+from hfcache.fit.hardware import parse_meminfo
 from hfcache.fit.sizes import GivenSize, given_size
 
 MIB = 1 << 20

@@ -11,7 +11,8 @@ and ``vllm serve`` flags to use.
 from __future__ import annotations
 
 from hfcache.fit.estimate import estimate
-from hfcache.fit.hardware import Gpu, Hardware, detect_hardware
+from hfcache.fit.gpus import Gpu
+from hfcache.fit.hardware import Hardware, detect_hardware
 from hfcache.fit.kvcache import KvCache, kv_cache
 from hfcache.fit.plan import VERDICTS, DevicePlan, FitPlan
 from hfcache.fit.result import NO_PLAN, Checkpoint, FitResult, NoPlan

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from hfcache.fit.hardware import MIB, Gpu, Hardware
+from hfcache.fit.gpus import MIB, Gpu
+from hfcache.fit.hardware import Hardware
 from hfcache.fit.kvcache import KvCache
 from hfcache.fit.placement import Fill, Slot, fill
 from hfcache.fit.weights import Unit, largest_layer

@@ -20,7 +20,8 @@ from hfcache import layout
 from hfcache.errors import BadInputError
 from hfcache.fit.calls import auto_class, python_call, size_text, vllm_plan
 from hfcache.fit.choose import CPU_SHARE, Choice, choose
-from hfcache.fit.hardware import MIB, Hardware
+from hfcache.fit.gpus import MIB
+from hfcache.fit.hardware import Hardware
 from hfcache.fit.kvcache import KvCache, kv_cache
 from hfcache.fit.plan import DevicePlan, FitPlan
 from hfcache.fit.weights import TARGET_BYTES, Unit, auto_dtype, counted, largest_layer, loaded_bytes, units
