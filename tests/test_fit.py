@@ -207,6 +207,28 @@ def test_a_gpu_too_small_with_ram_enough_gives_the_cpu_plan(tmp_path: Path, gpu:
     assert estimate(inspection, _hw(700 * MIB), context=1024).verdict == "fits-gpu-cpu-offload"
 
 
+def test_accelerate_advice_only_where_it_may_be_missing(tmp_path: Path) -> None:
+    """Every device_map needs accelerate where the model loads (transformers 5 check_and_set_device_map):
+    no word when it is there, advice for that machine when it is not or cannot be known."""
+    sparse_llama(tmp_path / "m")
+    inspection = inspect_target(str(tmp_path / "m"))
+
+    def said(accelerate: bool | None, *gpus: int) -> list[str]:
+        plan = estimate(inspection, replace(_hw(*gpus), accelerate=accelerate), context=1024)
+        return [r for r in plan.reasons if "accelerate" in r]
+
+    assert said(True, 700 * MIB) == [] and said(True, 8 * GIB) == []  # offload, and device_map={"": 0}
+    assert said(False, 700 * MIB) == [
+        "device_map needs accelerate (1.1.0 or later), and this Python has none: "
+        "install accelerate on the machine that loads it: pip install accelerate"
+    ]
+    assert said(None, 8 * GIB) == [
+        "device_map needs accelerate (1.1.0 or later): if it is missing, "
+        "install accelerate on the machine that loads it: pip install accelerate"
+    ]
+    assert said(False) == [] and said(None) == []  # fits-cpu: no device_map, nothing to install
+
+
 def test_nothing_fits_a_machine_too_small(tmp_path: Path) -> None:
     sparse_llama(tmp_path / "m")
     plan = estimate(inspect_target(str(tmp_path / "m")), _hw(ram=100 * MIB, disk=100 * MIB))

@@ -22,7 +22,7 @@ PLAN = {
     "unplaced_bytes", "kwargs", "call", "vllm", "hardware",
 }  # fmt: skip
 DEVICE = {"device", "name", "budget", "weights", "kv_cache", "activations", "reserved", "total", "modules"}
-HARDWARE = {"gpus", "ram_available", "disk_free", "source", "offload_folder", "notes", "given"}
+HARDWARE = {"gpus", "ram_available", "disk_free", "source", "offload_folder", "notes", "given", "accelerate"}
 
 
 def _json(*args: str | Path, code: int) -> dict[str, Any]:
@@ -57,6 +57,11 @@ def test_json_shape_and_exit_codes(tmp_path: Path) -> None:
     assert doc["hardware"]["gpus"][0]["total"] == 8 << 30 and doc["hardware"]["source"]["gpus"] == "--gpu"
     assert doc["hardware"]["gpus"][0]["given"] == "8 GiB"
     assert doc["hardware"]["given"] == {"ram": "16 GiB", "disk": "1 GiB"}
+    assert doc["hardware"]["accelerate"] is None  # another machine's Python cannot be seen: advice
+    assert (
+        "if it is missing, install accelerate on the machine that loads it: pip install accelerate"
+        in (doc["reasons"])[1]
+    )
 
 
 def test_offload_plan_json_and_exit_1_when_nothing_fits(tmp_path: Path) -> None:

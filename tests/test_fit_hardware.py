@@ -3,6 +3,7 @@ what the real one prints), ``CUDA_VISIBLE_DEVICES`` applied as CUDA applies it, 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import stat
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from hfcache.errors import BadInputError
 from hfcache.fit import detect_hardware
 from hfcache.fit.gpus import mig_devices, parse_nvidia_smi
-from hfcache.fit.hardware import parse_meminfo
+from hfcache.fit.hardware import accelerate_installed, parse_meminfo
 from hfcache.fit.sizes import GivenSize, given_size
 
 MIB = 1 << 20
@@ -141,3 +142,35 @@ def test_given_sizes_reach_the_hardware() -> None:
     hw = detect_hardware(gpus=[given_size("--gpu", "24GiB"), 1000], ram=given_size("--ram", "8GB"), disk=5)
     assert [(g.free, g.given) for g in hw.gpus] == [(24 << 30, "24 GiB"), (1000, None)]
     assert (hw.ram_available, hw.disk_free, hw.given) == (8 * 10**9, 5, {"ram": "8 GB"})
+
+
+def _fake_accelerate(root: Path, version: str | None) -> None:
+    (root / "accelerate").mkdir(parents=True)
+    (root / "accelerate" / "__init__.py").write_text("")
+    if version is not None:
+        info = root / f"accelerate-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: accelerate\nVersion: {version}\n")
+
+
+@pytest.mark.parametrize(
+    ("version", "found"), [("1.2.0", True), ("1.1.0", True), ("1.0.1", False), (None, True)]
+)
+def test_accelerate_is_judged_as_transformers_judges_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str | None, found: bool
+) -> None:
+    assert accelerate_installed() is (importlib.util.find_spec("accelerate") is not None)
+    _fake_accelerate(tmp_path, version)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert accelerate_installed() is found
+
+
+def test_accelerate_is_known_only_for_this_machine(smi_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_smi(smi_path, TWO_GPUS)
+    for here in (True, False):
+        monkeypatch.setattr("hfcache.fit.hardware.accelerate_installed", lambda here=here: here)
+        this = detect_hardware(environ={})
+        assert this.accelerate is here and this.source["accelerate"] == "this Python"
+        for described in ({"gpus": [1 << 30]}, {"no_gpu": True}, {"ram": 1 << 30}, {"disk": 1 << 30}):
+            other = detect_hardware(environ={}, **described)  # type: ignore[arg-type]
+            assert other.accelerate is None and other.to_json()["accelerate"] is None

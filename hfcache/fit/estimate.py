@@ -152,7 +152,8 @@ def _plan(
         )
     if c.device_map is not None:
         kwargs["device_map"] = c.device_map
-        reasons.append("device_map needs accelerate installed (pip install accelerate)")
+        if hw.accelerate is not True:
+            reasons.append(_ACCELERATE[hw.accelerate])
     if accelerate:
         kwargs["max_memory"] = {str(k): v for k, v in max_memory.items()}
     disk_used = any(s.key == "disk" and p for s, p in zip(c.fill.slots, c.fill.placed, strict=True))
@@ -206,6 +207,15 @@ def _plan(
         vllm=vllm,
         hardware=hw,
     )
+
+
+_ACCELERATE = {
+    False: "device_map needs accelerate (1.1.0 or later), and this Python has none: install accelerate on "
+    "the machine that loads it: pip install accelerate",
+    None: "device_map needs accelerate (1.1.0 or later): if it is missing, install accelerate on the machine "
+    "that loads it: pip install accelerate",
+}
+"""What the plan says about accelerate: nothing where it is installed (``Hardware.accelerate``)."""
 
 
 def _why(verdict: str, gpus: int, left_out: bool) -> str:

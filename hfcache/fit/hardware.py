@@ -3,14 +3,18 @@
 Detection touches the system and lives here and in :mod:`hfcache.fit.gpus` alone: GPUs through
 NVML or ``nvidia-smi`` with ``CUDA_VISIBLE_DEVICES`` applied (:mod:`hfcache.fit.gpus`); RAM from
 ``/proc/meminfo`` ``MemAvailable`` (what accelerate reads through psutil), capped by a cgroup v2
-``memory.max``; disk from ``shutil.disk_usage``. Each part can be given instead (``--gpu``,
-``--no-gpu``, ``--ram``, ``--disk``), so a plan for another machine needs no GPU here. The
-estimate itself (:mod:`hfcache.fit.estimate`) never probes anything.
+``memory.max``; disk from ``shutil.disk_usage``; whether accelerate is installed (any
+``device_map`` needs it). Each size can be given instead (``--gpu``, ``--no-gpu``, ``--ram``,
+``--disk``), so a plan for another machine needs no GPU here; that machine's accelerate is then
+not known. The estimate itself (:mod:`hfcache.fit.estimate`) never probes anything.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +22,8 @@ from typing import Any
 
 from hfcache.fit.gpus import Gpu, from_nvidia_smi, from_nvml, visible
 from hfcache.fit.sizes import GivenSize
+
+ACCELERATE_MIN = (1, 1)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class Hardware:
     notes: tuple[str, ...] = ()
     given: Mapping[str, str] = field(default_factory=dict)
     """``"ram"`` and ``"disk"`` as ``--ram`` and ``--disk`` gave them, for showing back."""
+    accelerate: bool | None = None
+    """Whether transformers would find accelerate where the model loads: known (this Python) only
+    for this machine as detected, ``None`` for a machine described (any size given)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +51,7 @@ class Hardware:
             "offload_folder": self.offload_folder,
             "notes": list(self.notes),
             "given": dict(self.given),
+            "accelerate": self.accelerate,
         }
 
 
@@ -90,6 +100,22 @@ def detect_disk(folder: str) -> int | None:
         return shutil.disk_usage(path).free
     except OSError:
         return None
+
+
+def accelerate_installed() -> bool:
+    """Whether transformers in this Python finds accelerate, as ``is_accelerate_available`` decides:
+    importable and at least ``ACCELERATE_MIN_VERSION`` 1.1.0 (transformers 5 ``import_utils.py``)."""
+    try:
+        if importlib.util.find_spec("accelerate") is None:
+            return False
+    except (ImportError, ValueError):
+        return False
+    try:
+        version = importlib.metadata.version("accelerate")
+    except importlib.metadata.PackageNotFoundError:
+        return True  # importable without metadata (a source checkout): transformers imports it to see
+    numbers = re.match(r"(\d+)\.(\d+)", version)
+    return numbers is None or (int(numbers[1]), int(numbers[2])) >= ACCELERATE_MIN
 
 
 def _given(size: int | GivenSize | None) -> tuple[int | None, str | None]:
@@ -151,4 +177,9 @@ def detect_hardware(
     if disk_bytes is None:
         disk_free = detect_disk(offload_folder) if offload_folder else None
         source["disk"] = "shutil.disk_usage" if disk_free is not None else "unknown"
-    return Hardware(tuple(found), ram_available, disk_free, source, offload_folder, tuple(notes), given)
+    described = no_gpu or bool(gpus) or ram is not None or disk is not None
+    accelerate = None if described else accelerate_installed()
+    source["accelerate"] = "not known: a machine described" if described else "this Python"
+    return Hardware(
+        tuple(found), ram_available, disk_free, source, offload_folder, tuple(notes), given, accelerate
+    )
