@@ -58,10 +58,8 @@ def test_json_shape_and_exit_codes(tmp_path: Path) -> None:
     assert doc["hardware"]["gpus"][0]["given"] == "8 GiB"
     assert doc["hardware"]["given"] == {"ram": "16 GiB", "disk": "1 GiB"}
     assert doc["hardware"]["accelerate"] is None  # another machine's Python cannot be seen: advice
-    assert (
-        "if it is missing, install accelerate on the machine that loads it: pip install accelerate"
-        in (doc["reasons"])[1]
-    )
+    said = "if it is missing, install accelerate on the machine that loads it: pip install accelerate"
+    assert doc["reasons"][1].endswith(said)
 
 
 def test_offload_plan_json_and_exit_1_when_nothing_fits(tmp_path: Path) -> None:
