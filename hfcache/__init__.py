@@ -41,6 +41,8 @@ _API = {
     "unpack": "hfcache.bundle.unpack",
     "inspect_target": "hfcache.inspect",
     "Inspection": "hfcache.inspect",
+    "fit_target": "hfcache.fit",
+    "FitResult": "hfcache.fit",
     "estimate": "hfcache.fit",
     "detect_hardware": "hfcache.fit",
     "FitPlan": "hfcache.fit",

@@ -11,6 +11,7 @@ import json
 import struct
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,58 @@ def test_plans_never_overfill(tmp_path: Path, gpus: tuple[int, ...], ram: int, v
             assert plan.max_memory[d.device] == size_text(d.weights + d.reserved)
     if verdict == "needs-disk-offload":
         assert plan.kwargs["offload_folder"] == "/tmp/off"
+
+
+@pytest.mark.parametrize("gpu", [600 * MIB, 100 * MIB])  # below what GPU 0 must hold; below the CUDA context
+def test_a_gpu_too_small_with_ram_enough_gives_the_cpu_plan(tmp_path: Path, gpu: int) -> None:
+    from hfcache.fit import Gpu
+
+    data = sparse_llama(tmp_path / "m")
+    inspection = inspect_target(str(tmp_path / "m"))
+    given = Gpu(0, "given", gpu, gpu, given=f"{gpu // MIB} MiB")
+    hw = Hardware((given,), 64 * GIB, 100 * GIB, {"gpus": "--gpu"}, "/tmp/off")
+    plan = estimate(inspection, hw, context=1024)
+    assert (plan.verdict, plan.fits, plan.device_map, plan.quantization) == ("fits-cpu", True, None, None)
+    assert plan.kwargs == {"dtype": "bfloat16"}  # a plain from_pretrained: on the CPU, no accelerate
+    assert [d.device for d in plan.per_device] == ["cpu"] and plan.per_device[0].weights == data
+    _feasible(plan)
+    first, why = plan.reasons[:2]
+    assert first.startswith("the GPUs are too small to use")
+    assert why.startswith(f"the GPU is too small, not the machine: GPU 0 ({gpu // MIB} MiB given) leaves ")
+    assert "the largest layer" in why and "activations" in why and "runs on the CPU" in why
+    # RAM too small as well: RAM and disk, still without the GPU (max_memory names no GPU).
+    small = estimate(inspection, replace(hw, ram_available=700 * MIB), context=1024)
+    assert small.verdict == "needs-disk-offload" and small.fits
+    assert small.max_memory is not None and list(small.max_memory) == ["cpu"]
+    assert [d.device for d in small.per_device] == ["cpu", "disk"] and small.kwargs[
+        "offload_folder"
+    ] == "/tmp/off"
+    _feasible(small)
+    assert small.reasons[0].startswith("the GPUs are too small to use and RAM too")
+    # A GPU big enough to run layers on keeps its place: GPU plus RAM, as before.
+    assert estimate(inspection, _hw(700 * MIB), context=1024).verdict == "fits-gpu-cpu-offload"
+
+
+def test_accelerate_advice_only_where_it_may_be_missing(tmp_path: Path) -> None:
+    """Every device_map needs accelerate where the model loads (transformers 5 check_and_set_device_map):
+    no word when it is there, advice for that machine when it is not or cannot be known."""
+    sparse_llama(tmp_path / "m")
+    inspection = inspect_target(str(tmp_path / "m"))
+
+    def said(accelerate: bool | None, *gpus: int) -> list[str]:
+        plan = estimate(inspection, replace(_hw(*gpus), accelerate=accelerate), context=1024)
+        return [r for r in plan.reasons if "accelerate" in r]
+
+    assert said(True, 700 * MIB) == [] and said(True, 8 * GIB) == []  # offload, and device_map={"": 0}
+    assert said(False, 700 * MIB) == [
+        "device_map needs accelerate (1.1.0 or later), and this Python has none: "
+        "install accelerate on the machine that loads it: pip install accelerate"
+    ]
+    assert said(None, 8 * GIB) == [
+        "device_map needs accelerate (1.1.0 or later): if it is missing, "
+        "install accelerate on the machine that loads it: pip install accelerate"
+    ]
+    assert said(False) == [] and said(None) == []  # fits-cpu: no device_map, nothing to install
 
 
 def test_nothing_fits_a_machine_too_small(tmp_path: Path) -> None:

@@ -15,13 +15,14 @@ from test_cli import hfcache
 from test_fit import sparse_llama
 
 PLAN = {
-    "schema_version", "target", "model", "auto_class", "fits", "verdict", "reasons", "dtype", "dtype_source",
+    "schema_version", "target", "checkpoint", "no_plan", "model", "auto_class", "fits", "verdict", "reasons",
+    "dtype", "dtype_source",
     "context", "batch", "weights_bytes", "weights", "kv_cache_bytes", "kv_cache", "activations_bytes",
     "largest_layer_bytes", "quantization", "device_map", "max_memory", "offload_folder", "per_device",
     "unplaced_bytes", "kwargs", "call", "vllm", "hardware",
 }  # fmt: skip
 DEVICE = {"device", "name", "budget", "weights", "kv_cache", "activations", "reserved", "total", "modules"}
-HARDWARE = {"gpus", "ram_available", "disk_free", "source", "offload_folder", "notes"}
+HARDWARE = {"gpus", "ram_available", "disk_free", "source", "offload_folder", "notes", "given", "accelerate"}
 
 
 def _json(*args: str | Path, code: int) -> dict[str, Any]:
@@ -36,6 +37,11 @@ def test_json_shape_and_exit_codes(tmp_path: Path) -> None:
     save_llama(tmp_path / "m", tied=True)
     doc = _json(tmp_path / "m", "--gpu", "8GiB", "--ram", "16G", "--disk", "1G", code=0)
     assert doc.keys() == PLAN and doc["hardware"].keys() == HARDWARE
+    assert doc["checkpoint"] == {
+        "kind": "folder", "path": str(tmp_path / "m"), "repo_id": None, "repo_type": None, "revision": None,
+        "commit": None, "cache_dir": None,
+    }  # fmt: skip
+    assert doc["no_plan"] is None
     assert doc["per_device"][0].keys() == DEVICE
     assert (doc["verdict"], doc["fits"], doc["device_map"]) == ("fits-gpu", True, {"": 0})
     assert doc["kwargs"] == {"dtype": "bfloat16", "device_map": {"": 0}}
@@ -49,6 +55,11 @@ def test_json_shape_and_exit_codes(tmp_path: Path) -> None:
     )
     assert 0 < float(flags["gpu-memory-utilization"]) <= 0.95
     assert doc["hardware"]["gpus"][0]["total"] == 8 << 30 and doc["hardware"]["source"]["gpus"] == "--gpu"
+    assert doc["hardware"]["gpus"][0]["given"] == "8 GiB"
+    assert doc["hardware"]["given"] == {"ram": "16 GiB", "disk": "1 GiB"}
+    assert doc["hardware"]["accelerate"] is None  # another machine's Python cannot be seen: advice
+    said = "if it is missing, install accelerate on the machine that loads it: pip install accelerate"
+    assert doc["reasons"][1].endswith(said)
 
 
 def test_offload_plan_json_and_exit_1_when_nothing_fits(tmp_path: Path) -> None:
@@ -57,6 +68,8 @@ def test_offload_plan_json_and_exit_1_when_nothing_fits(tmp_path: Path) -> None:
     assert doc["verdict"] == "fits-gpu-cpu-offload" and doc["device_map"] == "auto"
     assert set(doc["max_memory"]) == {"0", "cpu"} and doc["kwargs"]["max_memory"] == doc["max_memory"]
     assert 'max_memory={0: "' in doc["call"]  # the Python line has the int key
+    tiny_gpu = _json(tmp_path / "m", "--gpu", "600MiB", "--ram", "64GiB", "--context", "1024", code=0)
+    assert tiny_gpu["verdict"] == "fits-cpu" and "GPU 0 (600 MiB given)" in tiny_gpu["reasons"][1]
     small = _json(tmp_path / "m", "--no-gpu", "--ram", "100MiB", "--disk", "100MiB", code=1)
     assert small["verdict"] == "does-not-fit" and small["fits"] is False
     human = hfcache("fit", tmp_path / "m", "--no-gpu", "--ram", "100MiB", "--disk", "100MiB")
@@ -104,7 +117,39 @@ def test_repo_id_from_a_cache(
     doc = _json(repo_id, "--no-gpu", "--ram", "8G", code=0)
     local = _json(tmp_path / "model", "--no-gpu", "--ram", "8G", code=0)
     assert doc["model"] == repo_id and doc["kwargs"] == {"dtype": "bfloat16"}
+    assert (doc["checkpoint"]["repo_id"], doc["checkpoint"]["commit"]) == (repo_id, cached.commit)
     assert doc["weights_bytes"] == local["weights_bytes"]
     assert doc["hardware"]["offload_folder"] == str(cache_dir.parent / "offload")
     snap = _json(cached.snapshot, "--no-gpu", "--ram", "8G", code=0)
     assert snap["kwargs"]["revision"] == cached.commit
+
+
+@pytest.mark.parametrize("option", ["--gpu", "--ram", "--disk"])
+def test_a_size_without_a_unit_is_refused(tmp_path: Path, option: str) -> None:
+    save_bert(tmp_path / "bert")
+    run = hfcache("fit", tmp_path / "bert", option, "24")
+    assert run.returncode == 2 and run.stdout == ""
+    assert (
+        run.stderr
+        == f"hfcache: error: {option} 24: give a unit, 24GiB or 24GB (a number alone would be 24 bytes)\n"
+    )
+    doc = json.loads(hfcache("fit", tmp_path / "bert", option, "24", "--json").stdout)
+    assert doc["error"]["code"] == "bad-input" and "24GiB or 24GB" in doc["error"]["message"]
+
+
+def test_sizes_are_shown_as_given(tmp_path: Path) -> None:
+    save_llama(tmp_path / "m", tied=False)
+    run = hfcache("fit", tmp_path / "m", "--gpu", "24GiB", "--gpu", "80GB", "--ram", "64G", "--disk", "1.5TB")
+    assert run.returncode == 0, run.stderr
+    for text in (
+        "GPUs (--gpu): 0: 24 GiB free, 1: 80 GB free",
+        "RAM available (--ram): 64 GiB",  # G is 1024^3 bytes, as for pack --split-size
+        "Disk free (--disk): 1.5 TB at",
+        "GPU 0 (24 GiB given): ",
+    ):
+        assert text in run.stdout, run.stdout
+    doc = _json(tmp_path / "m", "--gpu", "80G", "--gpu", "80GB", "--ram", "64GB", "--disk", "1TiB", code=0)
+    hw = doc["hardware"]
+    assert [(g["total"], g["given"]) for g in hw["gpus"]] == [(80 << 30, "80 GiB"), (80 * 10**9, "80 GB")]
+    assert (hw["ram_available"], hw["disk_free"]) == (64 * 10**9, 1 << 40)
+    assert hw["given"] == {"ram": "64 GB", "disk": "1 TiB"}

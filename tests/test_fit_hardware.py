@@ -3,14 +3,18 @@ what the real one prints), ``CUDA_VISIBLE_DEVICES`` applied as CUDA applies it, 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from hfcache.errors import BadInputError
 from hfcache.fit import detect_hardware
-from hfcache.fit.hardware import mig_devices, parse_meminfo, parse_nvidia_smi
+from hfcache.fit.gpus import mig_devices, parse_nvidia_smi
+from hfcache.fit.hardware import accelerate_installed, parse_meminfo
+from hfcache.fit.sizes import GivenSize, given_size
 
 MIB = 1 << 20
 TWO_GPUS = (
@@ -96,3 +100,77 @@ def test_meminfo_and_csv_parsing() -> None:
     if os.path.exists("/proc/meminfo"):
         ram = detect_hardware(no_gpu=True, environ={}, disk=1).ram_available
         assert ram is not None and ram > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "shown"),
+    [
+        ("24GiB", 24 << 30, "24 GiB"),
+        ("24G", 24 << 30, "24 GiB"),  # G: 1024^3, as parse_size (pack --split-size) reads it
+        ("24 gib", 24 << 30, "24 GiB"),
+        ("80GB", 80 * 10**9, "80 GB"),
+        ("80gb", 80 * 10**9, "80 GB"),
+        ("1.5T", 3 << 39, "1.5 TiB"),
+        ("16000MiB", 16000 << 20, "16000 MiB"),
+        ("512M", 512 << 20, "512 MiB"),
+        ("64KB", 64000, "64 KB"),
+        ("4096B", 4096, "4096 B"),
+    ],
+)
+def test_given_sizes_keep_their_unit(text: str, size: int, shown: str) -> None:
+    assert given_size("--gpu", text) == GivenSize(size, shown)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("24", "--ram 24: give a unit, 24GiB or 24GB (a number alone would be 24 bytes)"),
+        ("1.5", "--ram 1.5: give a unit, 1.5GiB or 1.5GB (a number alone would be 1.5 bytes)"),
+        ("24Gi", "--ram 24Gi: unknown unit 'Gi'; use GiB, GB, MiB, MB, TiB or TB"),
+        ("lots", "--ram lots: not a size; give a number and a unit, e.g. 24GiB or 24GB"),
+        ("fat32", "--ram fat32: not a size; give a number and a unit, e.g. 24GiB or 24GB"),
+        ("0GiB", "--ram 0GiB: a size must be at least 1 byte"),
+    ],
+)
+def test_given_sizes_refused(text: str, message: str) -> None:
+    with pytest.raises(BadInputError) as refused:
+        given_size("--ram", text)
+    assert str(refused.value) == message
+
+
+def test_given_sizes_reach_the_hardware() -> None:
+    hw = detect_hardware(gpus=[given_size("--gpu", "24GiB"), 1000], ram=given_size("--ram", "8GB"), disk=5)
+    assert [(g.free, g.given) for g in hw.gpus] == [(24 << 30, "24 GiB"), (1000, None)]
+    assert (hw.ram_available, hw.disk_free, hw.given) == (8 * 10**9, 5, {"ram": "8 GB"})
+
+
+def _fake_accelerate(root: Path, version: str | None) -> None:
+    (root / "accelerate").mkdir(parents=True)
+    (root / "accelerate" / "__init__.py").write_text("")
+    if version is not None:
+        info = root / f"accelerate-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: accelerate\nVersion: {version}\n")
+
+
+@pytest.mark.parametrize(
+    ("version", "found"), [("1.2.0", True), ("1.1.0", True), ("1.0.1", False), (None, True)]
+)
+def test_accelerate_is_judged_as_transformers_judges_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str | None, found: bool
+) -> None:
+    assert accelerate_installed() is (importlib.util.find_spec("accelerate") is not None)
+    _fake_accelerate(tmp_path, version)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert accelerate_installed() is found
+
+
+def test_accelerate_is_known_only_for_this_machine(smi_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_smi(smi_path, TWO_GPUS)
+    for here in (True, False):
+        monkeypatch.setattr("hfcache.fit.hardware.accelerate_installed", lambda here=here: here)
+        this = detect_hardware(environ={})
+        assert this.accelerate is here and this.source["accelerate"] == "this Python"
+        for described in ({"gpus": [1 << 30]}, {"no_gpu": True}, {"ram": 1 << 30}, {"disk": 1 << 30}):
+            other = detect_hardware(environ={}, **described)  # type: ignore[arg-type]
+            assert other.accelerate is None and other.to_json()["accelerate"] is None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 
 from hfcache.cli.errors import handled
@@ -16,27 +14,7 @@ from hfcache.cli.output import (
     TARGET_ARGUMENT,
     Output,
 )
-from hfcache.errors import BadInputError
-from hfcache.fit import detect_hardware, estimate
-from hfcache.inspect import Inspection, inspect_target
-from hfcache.units import parse_size
-
-
-def _size(option: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise BadInputError(f"{option}: {e}") from None
-
-
-def offload_folder(inspection: Inspection) -> str:
-    """Where disk offload would go: ``offload`` beside the hub cache, or in the current folder."""
-    cache = inspection.target.cache_dir
-    if cache is None:
-        return os.path.abspath("offload")
-    return os.path.join(os.path.dirname(os.path.abspath(cache)), "offload")
+from hfcache.fit import fit_target
 
 
 def fit_command(
@@ -58,15 +36,15 @@ def fit_command(
         [],
         "--gpu",
         metavar="SIZE",
-        help="Plan for a GPU with this much free (24GiB, 80G); repeatable.",
+        help="Plan for a GPU with this much free, with a unit (24GiB, 80GB); repeatable.",
         show_default=False,
     ),
     no_gpu: bool = typer.Option(False, "--no-gpu", help="Plan for no GPU."),
     ram: str | None = typer.Option(
-        None, "--ram", metavar="SIZE", help="RAM available, not detected.", show_default=False
+        None, "--ram", metavar="SIZE", help="RAM available (64GiB) instead of detected.", show_default=False
     ),
     disk: str | None = typer.Option(
-        None, "--disk", metavar="SIZE", help="Free disk for offload instead of detected.", show_default=False
+        None, "--disk", metavar="SIZE", help="Free disk for offload (500GB) instead.", show_default=False
     ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
@@ -81,24 +59,20 @@ def fit_command(
       hfcache fit org/llama-8b --gpu 24GiB --gpu 24GiB --ram 64GiB   # plan another machine
       hfcache fit /models/llama --no-gpu
 
-    Exit codes: 0 it fits (a plan is printed), 1 it does not fit, 2 bad input.
+    Exit codes: 0 it fits (a plan is printed), 1 it does not fit or no plan was made, 2 bad input.
     """
     out = Output(json_out, quiet=quiet)
     with handled(out):
-        if gpu and no_gpu:
-            raise BadInputError("--gpu and --no-gpu contradict each other")
-        sizes = [s for s in (_size("--gpu", g) for g in gpu) if s is not None]
-        inspection = inspect_target(target, revision=revision, cache_dir=cache_dir)
-        hardware = detect_hardware(
-            gpus=sizes,
+        result = fit_target(
+            target,
+            revision=revision,
+            cache_dir=cache_dir,
+            gpus=gpu,
             no_gpu=no_gpu,
-            ram=_size("--ram", ram),
-            disk=_size("--disk", disk),
-            offload_folder=offload_folder(inspection),
+            ram=ram,
+            disk=disk,
+            context=context,
+            batch=batch,
+            dtype=dtype,
         )
-        plan = estimate(inspection, hardware, context=context, batch=batch, dtype=dtype)
-    if json_out:
-        out.data({"target": target, **plan.to_json()})
-    else:
-        render(out, plan)
-    raise typer.Exit(0 if plan.fits else 1)
+    out.finish(result, lambda: render(out, result))

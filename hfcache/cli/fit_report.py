@@ -1,23 +1,57 @@
-"""The human report of ``hfcache fit``: hardware, weights, KV cache, placement, verdict, the lines."""
+"""The human report of ``hfcache fit``: hardware, weights, KV cache, placement, verdict, the lines;
+or, when no plan was made, why and what to run first."""
 
 from __future__ import annotations
 
 from hfcache.cli.output import Output
-from hfcache.fit import FitPlan
+from hfcache.fit import FitPlan, FitResult, Hardware, NoPlan
 from hfcache.units import human_size
 
 
-def render(out: Output, plan: FitPlan) -> None:
+def render(out: Output, result: FitResult) -> None:
+    if result.plan is not None:
+        _plan(out, result.plan)
+    else:
+        assert result.no_plan is not None
+        _no_plan(out, result, result.no_plan)
+
+
+def _hardware(out: Output, hw: Hardware) -> None:
     say = out.say
-    hw = plan.hardware
     src = hw.source
-    say(f"Model: {plan.model} ({plan.auto_class})")
     gpus = ", ".join(
-        f"{g.index}: {g.name} {human_size(g.free)} free of {human_size(g.total)}" for g in hw.gpus
+        f"{g.index}: {g.given} free"
+        if g.given
+        else f"{g.index}: {g.name} {human_size(g.free)} free of {human_size(g.total)}"
+        for g in hw.gpus
     )
+    ram = hw.given.get("ram") or human_size(hw.ram_available)
+    disk = hw.given.get("disk") or human_size(hw.disk_free)
     say(f"GPUs ({src.get('gpus', '?')}): {gpus or 'none'}")
-    say(f"RAM available ({src.get('ram', '?')}): {human_size(hw.ram_available)}")
-    say(f"Disk free ({src.get('disk', '?')}): {human_size(hw.disk_free)} at {hw.offload_folder or '?'}")
+    say(f"RAM available ({src.get('ram', '?')}): {ram}")
+    say(f"Disk free ({src.get('disk', '?')}): {disk} at {hw.offload_folder or '?'}")
+
+
+def _no_plan(out: Output, result: FitResult, why: NoPlan) -> None:
+    say = out.say
+    c = result.checkpoint
+    where = f"{c.repo_id} at {c.commit or c.revision}" if c.repo_id else c.path
+    say(f"Model: {where}")
+    if result.hardware is not None:
+        _hardware(out, result.hardware)
+    say(f"Verdict: {result.verdict}")
+    say(f"  {why.reason}")
+    for f in why.problems:
+        say(f"  {f.code}: {f.message}")
+    if why.command:
+        say("")
+        say(f"Fix it first: {why.command}")
+
+
+def _plan(out: Output, plan: FitPlan) -> None:
+    say = out.say
+    say(f"Model: {plan.model} ({plan.auto_class})")
+    _hardware(out, plan.hardware)
     say(f"Weights at {plan.dtype} ({plan.dtype_source}): {human_size(plan.weights_bytes)}")
     for dtype, w in plan.weights.items():
         say(

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from hfcache.fit.hardware import MIB
+from hfcache.fit.gpus import MIB
 
 _SUFFIXES = (
     ("ForCausalLM", "AutoModelForCausalLM"),

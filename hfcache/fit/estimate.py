@@ -1,46 +1,33 @@
 """``estimate``: will this checkpoint load and run a forward pass on this hardware, and how.
 
 Pure: it takes an :class:`~hfcache.inspect.Inspection` and a :class:`Hardware` and reads nothing.
-Margins are those real loaders apply (sources in ``docs/fit.md``):
+It counts the weights at the dtype, the KV cache and the activations, lets
+:func:`hfcache.fit.choose.choose` pick the fastest plan that holds (the margins are there), and
+writes the plan out: bytes per device, ``from_pretrained`` keyword arguments, ``vllm serve`` flags.
 
-- each GPU: ``0.90 * (free - CUDA context)``; transformers gives a lone GPU 90% when no
-  ``max_memory`` is given (``integrations/accelerate.py`` l.292), here every GPU gets it, and
-  500 MiB per GPU stands for the CUDA context (an assumption: accelerate's docs say 1-2 GB with
-  kernels loaded, NVML's free memory is before any context);
-- RAM: ``0.90 x`` available (transformers 5, ``get_max_memory`` l.237);
-- GPU 0 and RAM keep room for the largest layer whenever accelerate places modules (l.754);
-- bitsandbytes shrinks ``max_memory`` to 90% again (``adjust_max_memory``);
 - the KV cache of every layer accelerate runs on GPU 0 (its own and each offloaded one) sits on
   GPU 0; activations: ``batch * context * (4 * hidden + 2 * intermediate) * dtype bytes`` plus
   float32 logits for the last token, ``batch * vocab * 4`` (sdpa attention: no context^2 matrix).
-
-Plans are tried from the fastest: GPUs only, GPUs after 8-bit then 4-bit quantization, GPUs and
-RAM, then the disk too. The first that holds is the plan; no device is ever given more than its
-budget.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from hfcache import layout
 from hfcache.errors import BadInputError
 from hfcache.fit.calls import auto_class, python_call, size_text, vllm_plan
-from hfcache.fit.hardware import MIB, Gpu, Hardware
+from hfcache.fit.choose import CPU_SHARE, Choice, choose
+from hfcache.fit.gpus import MIB
+from hfcache.fit.hardware import Hardware
 from hfcache.fit.kvcache import KvCache, kv_cache
-from hfcache.fit.placement import Fill, Slot, fill
 from hfcache.fit.plan import DevicePlan, FitPlan
 from hfcache.fit.weights import TARGET_BYTES, Unit, auto_dtype, counted, largest_layer, loaded_bytes, units
 from hfcache.inspect import Inspection
 
-CUDA_CONTEXT = 500 * MIB
 VLLM_OVERHEAD = 1024 * MIB  # CUDA context, CUDA graphs and sampler buffers: an assumption
-GPU_SHARE = 0.90
-CPU_SHARE = 0.90
-QUANTIZER_SHARE = 0.90
 DEFAULT_CONTEXT = 4096
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 
@@ -76,16 +63,6 @@ def _model_ref(inspection: Inspection) -> tuple[str, dict[str, Any]]:
             extra["cache_dir"] = t.cache_dir
         return t.repo_id, extra
     return (t.path if t.kind == "folder" else os.path.dirname(t.path)), {}
-
-
-def _gpu_slots(gpus: Sequence[Gpu], act: int, share: float) -> list[Slot]:
-    slots = []
-    for g in gpus:
-        if g.free is None:
-            continue
-        budget = int(GPU_SHARE * share * max(0, g.free - CUDA_CONTEXT)) // MIB * MIB
-        slots.append(Slot(g.index, f"GPU {g.index} ({g.name})", budget, act, True))
-    return slots
 
 
 def estimate(
@@ -125,89 +102,16 @@ def estimate(
     reasons: list[str] = list(hardware.notes)
     if isinstance(facts.get("max_position_embeddings"), int) and ctx > facts["max_position_embeddings"]:
         reasons.append(f"--context {ctx} is beyond the model's max_position_embeddings")
-    result = _choose(found, cache, act, hardware, quantized, reasons)
+    result = choose(found, cache, act, hardware, quantized, reasons)
     return _plan(
         inspection, hardware, result, chosen, source, ctx, batch, weights, cache, act, found, reasons
     )
 
 
-@dataclass(frozen=True)
-class _Choice:
-    verdict: str
-    fill: Fill
-    bits: int | None
-    device_map: str | dict[str, int] | None
-    kv: Callable[[Unit], int]
-    reserve: int
-    share: float
-
-
-def _kv_of(found: Sequence[Unit], cache: KvCache) -> Callable[[Unit], int]:
-    blocks = [u for u in found if u.block is not None]
-    most = max(cache.per_layer, default=0)
-    per = dict(enumerate(cache.per_layer))
-    return lambda u: 0 if u.block is None or not blocks else per.get(u.block, most)
-
-
-def _choose(
-    found: list[Unit], cache: KvCache, act: int, hw: Hardware, quantized: bool, reasons: list[str]
-) -> _Choice:
-    kv = _kv_of(found, cache)
-    gpus = [g for g in hw.gpus if g.free is not None]
-    if len(gpus) < len(hw.gpus):
-        reasons.append("a GPU of unknown size is left out: give its size with --gpu SIZE")
-    ram = int(CPU_SHARE * (hw.ram_available or 0)) // MIB * MIB
-    if hw.ram_available is None:
-        reasons.append("RAM available is unknown: counted as none (give --ram SIZE)")
-    disk = hw.disk_free or 0
-    if hw.disk_free is None:
-        reasons.append("free disk is unknown: counted as none (give --disk SIZE)")
-    if not gpus:
-        alone = [Slot("cpu", "RAM", ram, act, False, kv_fixed=cache.bytes)]
-        got = fill(found, alone, None, kv)
-        if not got.left:
-            return _Choice("fits-cpu", got, None, None, kv, 0, 1.0)
-        reserve = largest_layer(found)
-        slots = [
-            Slot("cpu", "RAM", ram, act, False, reserve, cache.bytes),
-            Slot("disk", "disk", disk, 0, False),
-        ]
-        got = fill(found, slots, None, kv)
-        return _Choice(
-            "needs-disk-offload" if not got.left else "does-not-fit", got, None, "auto", kv, reserve, 1.0
-        )
-    single = len(gpus) == 1
-    attempts: list[tuple[str, int | None]] = [("fits-gpu", None)]
-    if not quantized and any(u.quantizable for u in found):
-        attempts += [("needs-8bit", 8), ("needs-4bit", 4)]
-    elif quantized:
-        reasons.append("already quantized: weights counted as stored, bitsandbytes not offered")
-    for verdict, bits in attempts:
-        share = QUANTIZER_SHARE if bits and not single else 1.0
-        reserve = 0 if single else largest_layer(found, bits)
-        slots = _gpu_slots(gpus, act, share)
-        slots[0] = Slot(slots[0].key, slots[0].name, slots[0].budget, act, True, reserve)
-        got = fill(found, slots, bits, kv)
-        if not got.left:
-            device_map: str | dict[str, int] = {"": gpus[0].index} if single else "sequential"
-            return _Choice(verdict, got, bits, device_map, kv, reserve, share)
-    reserve = largest_layer(found)
-    slots = _gpu_slots(gpus, act, 1.0)
-    slots[0] = Slot(slots[0].key, slots[0].name, slots[0].budget, act, True, reserve)
-    slots.append(Slot("cpu", "RAM", ram, 0, False, reserve))
-    device_map = "auto" if single else "sequential"
-    got = fill(found, slots, None, kv)
-    if not got.left:
-        return _Choice("fits-gpu-cpu-offload", got, None, device_map, kv, reserve, 1.0)
-    got = fill(found, [*slots, Slot("disk", "disk", disk, 0, False)], None, kv)
-    verdict = "needs-disk-offload" if not got.left else "does-not-fit"
-    return _Choice(verdict, got, None, device_map, kv, reserve, 1.0)
-
-
 def _plan(
     inspection: Inspection,
     hw: Hardware,
-    c: _Choice,
+    c: Choice,
     dtype: str,
     source: str,
     ctx: int,
@@ -248,13 +152,14 @@ def _plan(
         )
     if c.device_map is not None:
         kwargs["device_map"] = c.device_map
-        reasons.append("device_map needs accelerate installed (pip install accelerate)")
+        if hw.accelerate is not True:
+            reasons.append(_ACCELERATE[hw.accelerate])
     if accelerate:
         kwargs["max_memory"] = {str(k): v for k, v in max_memory.items()}
     disk_used = any(s.key == "disk" and p for s, p in zip(c.fill.slots, c.fill.placed, strict=True))
     if disk_used:
         kwargs["offload_folder"] = hw.offload_folder or "offload"
-    reasons.insert(0, _why(c.verdict, len([s for s in c.fill.slots if s.gpu])))
+    reasons.insert(0, _why(c.verdict, len([s for s in c.fill.slots if s.gpu]), c.gpus_left_out))
     weights_bytes = sum(w["loaded_bytes"] for w in weights.values())
     auto = auto_class(inspection.config)
     vllm = None
@@ -304,7 +209,21 @@ def _plan(
     )
 
 
-def _why(verdict: str, gpus: int) -> str:
+_ACCELERATE = {
+    False: "device_map needs accelerate (1.1.0 or later), and this Python has none: install accelerate on "
+    "the machine that loads it: pip install accelerate",
+    None: "device_map needs accelerate (1.1.0 or later): if it is missing, install accelerate on the machine "
+    "that loads it: pip install accelerate",
+}
+"""What the plan says about accelerate: nothing where it is installed (``Hardware.accelerate``)."""
+
+
+def _why(verdict: str, gpus: int, left_out: bool) -> str:
+    if left_out:  # GPUs too small to run on (the next reason says why): a plan without them
+        return {
+            "fits-cpu": "the GPUs are too small to use: the weights, KV cache and activations fit in RAM",
+            "needs-disk-offload": "the GPUs are too small to use and RAM too: the rest is read from disk",
+        }[verdict]
     where = f"{gpus} GPU{'s' if gpus != 1 else ''}"
     return {
         "fits-gpu": f"the weights, KV cache and activations fit on {where}",

@@ -3,10 +3,12 @@
 The verdicts are codes, not findings (nothing is wrong with the checkpoint):
 
 - ``fits-gpu``: every weight on the GPUs, at the dtype;
-- ``fits-cpu``: no GPU, everything in RAM (a plain ``from_pretrained``, no accelerate needed);
+- ``fits-cpu``: everything in RAM, run on the CPU (a plain ``from_pretrained``, no accelerate
+  needed): no GPU, or GPUs too small to run layers on (the reasons say so);
 - ``needs-8bit`` / ``needs-4bit``: on the GPUs only once bitsandbytes quantizes the linear layers;
 - ``fits-gpu-cpu-offload``: GPUs plus RAM (accelerate streams the RAM part to GPU 0, slower);
-- ``needs-disk-offload``: part of the weights stays on disk (much slower);
+- ``needs-disk-offload``: part of the weights stays on disk (much slower), with the GPUs or,
+  when they are too small to run on, without them;
 - ``does-not-fit``: not even with the disk.
 """
 
