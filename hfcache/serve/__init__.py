@@ -13,7 +13,7 @@ from aiohttp import web
 from hfcache.errors import BadInputError
 from hfcache.fs.digests import DigestStore
 from hfcache.serve.page import client_settings
-from hfcache.serve.server import Settings, make_app
+from hfcache.serve.server import HANDLER, Settings, make_app
 from hfcache.serve.sources import RESCAN_INTERVAL, Mirror, open_source
 from hfcache.serve.verifier import Verifier
 
@@ -55,7 +55,7 @@ def build(
 
 
 async def _refresher(app: web.Application) -> None:
-    mirror: Mirror = app["handler"].mirror
+    mirror = app[HANDLER].mirror
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(RESCAN_INTERVAL)
@@ -99,10 +99,9 @@ async def _run(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     refresher = asyncio.ensure_future(_refresher(app))
-    mirror: Mirror = app["handler"].mirror
+    mirror = app[HANDLER].mirror
     if on_start is not None:
-        repos = len({r for s in mirror.sources for r in s.repos()})
-        on_start(Started(url, host, port, tuple(s.label for s in mirror.sources), repos))
+        on_start(Started(url, host, port, tuple(s.label for s in mirror.sources), len(mirror.repos())))
     try:
         await stop.wait()
     finally:

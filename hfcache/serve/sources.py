@@ -134,8 +134,14 @@ class BundleSource:
         return self.view.revision(repo_id, revision, repo_type)
 
     def refs(self, repo_id: str, repo_type: str) -> dict[str, str]:
-        entry = next(r for r in self.view.manifest.repos if (r.repo_type, r.repo_id) == (repo_type, repo_id))
-        return {name: c for name, c in entry.refs.items() if c == entry.commit}
+        """Every ref of every revision of the repo the bundle holds, each to its own commit."""
+        out: dict[str, str] = {}
+        for entry in self.view.manifest.repos:
+            if (entry.repo_type, entry.repo_id) == (repo_type, repo_id):
+                for name, c in entry.refs.items():
+                    if c == entry.commit:
+                        out.setdefault(name, c)
+        return out
 
     def explain(self, view: RevisionView, f: ViewFile) -> str:
         entry = next(r for r in self.view.manifest.repos if r.commit == view.commit)
@@ -195,8 +201,14 @@ class Mirror:
                 continue
         return None
 
+    def repos(self) -> list[tuple[str, str]]:
+        """Every (type, id) some source holds, each once."""
+        return sorted({r for s in self.sources for r in s.repos()})
+
     def refs(self, repo_type: str, repo_id: str) -> dict[str, str]:
+        """Each ref of the repo to its commit, from the first source that holds the ref."""
         out: dict[str, str] = {}
-        for s in reversed(self.holders(repo_type, repo_id)):
-            out.update(s.refs(repo_id, repo_type))
+        for s in self.holders(repo_type, repo_id):
+            for name, commit in s.refs(repo_id, repo_type).items():
+                out.setdefault(name, commit)
         return out
