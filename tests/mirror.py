@@ -145,7 +145,8 @@ class InProcess:
     log: list[str] = field(default_factory=list)
 
     def ask(self, *requests: tuple[Any, ...]) -> list[Reply]:
-        """``(method, raw path[, headers[, body]])`` each; the replies in order."""
+        """``(method, raw path[, headers[, body[, stop]]])`` each; the replies in order. With ``stop``,
+        the client hangs up once it read that many bytes of the body (``cut`` is then true)."""
         return asyncio.run(self._ask(list(requests)))
 
     def get(self, path: str, method: str = "GET", **headers: str) -> Reply:
@@ -169,6 +170,7 @@ class InProcess:
             for method, path, *rest in requests:
                 headers = rest[0] if rest else {}
                 data = rest[1] if len(rest) > 1 else None
+                stop = rest[2] if len(rest) > 2 else None
                 url = URL(root + path, encoded=True)  # sent as written: no decoding, no dot removal
                 async with client.session.request(
                     method, url, headers=headers, data=data, allow_redirects=False
@@ -177,6 +179,10 @@ class InProcess:
                     try:
                         async for chunk in r.content.iter_any():
                             chunks.append(chunk)
+                            if stop is not None and sum(map(len, chunks)) >= stop:
+                                r.close()  # hang up, the connection with it
+                                cut = True
+                                break
                     except ClientPayloadError:  # the mirror ended the body early, on purpose
                         cut = True
                     replies.append(Reply(r.status, dict(r.headers.items()), b"".join(chunks), cut))

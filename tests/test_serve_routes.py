@@ -408,6 +408,29 @@ def test_a_corrupt_first_read_is_logged_as_cut_short(fresh_cache: CachedRepo, tm
     assert any(line.startswith(f"refused {name}: ") and "cut short" in line for line in m.log)
 
 
+def test_a_client_that_hangs_up_is_logged_499_with_the_bytes_sent(
+    hub: StandinHub, tmp_path: Path, hf_env: Path
+) -> None:
+    """More than loopback's socket buffers hold, so the mirror is still sending when the client
+    goes; on the first read (hashed while sent) and on a verified one (sendfile) alike."""
+    import random
+
+    repo_id = hub.unique_repo_id("acme/big")
+    data = random.Random(5).randbytes(32 * 1024 * 1024)
+    hub.add_commit(repo_id, {"big.safetensors": data})
+    c = cache_repo(hub, tmp_path / "hub", repo_id)
+    m = InProcess([c.cache_dir], tmp_path / "state")
+    url = f"/{repo_id}/resolve/{c.commit}/big.safetensors"
+    first, whole, second = m.ask(
+        ("GET", url, {}, None, 1 << 16), ("GET", url), ("GET", url, {}, None, 1 << 16)
+    )
+    assert first.cut and second.cut and whole.body == data
+    logged = [(status, sent) for method, path, status, sent in _logged(m.log) if path == url]
+    assert sorted(status for status, _ in logged) == [200, 499, 499]  # a hung-up handler may end later
+    for status, sent in logged:
+        assert sent == len(data) if status == 200 else 1 << 16 <= sent < len(data)
+
+
 def test_metrics_are_described_and_count_repos_and_uptime(served: Served, mirror: InProcess) -> None:
     (r,) = mirror.ask(("GET", "/metrics"))
     text = r.body.decode()
