@@ -1,7 +1,10 @@
-"""Run ``hfcache serve`` as a user would: a real process on 127.0.0.1, stopped with SIGTERM."""
+"""The mirror in tests: ``hfcache serve`` as a user runs it (a real process on 127.0.0.1, stopped
+with SIGTERM), and the same application in-process behind aiohttp's test server, for protocol
+tests that send exact raw paths and read the access log."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -13,8 +16,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -36,9 +40,12 @@ class Mirror:
 
 
 @contextmanager
-def running(*sources: str | Path, state: Path, extra: tuple[str, ...] = ()) -> Iterator[Mirror]:
-    """``hfcache serve SOURCES --json`` on a free port; yields once it answers /healthz."""
-    port = free_port()
+def running(
+    *sources: str | Path, state: Path, extra: tuple[str, ...] = (), port: int | None = None
+) -> Iterator[Mirror]:
+    """``hfcache serve SOURCES --json`` on a free port (or ``port``: 0 lets the mirror pick one);
+    yields once it answers /healthz at the port it says it listens on."""
+    port = free_port() if port is None else port
     cmd = [
         sys.executable,
         "-m",
@@ -63,7 +70,7 @@ def running(*sources: str | Path, state: Path, extra: tuple[str, ...] = ()) -> I
                 )
             line += chunk
         started = json.loads(line)
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{started['port']}"
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -101,3 +108,82 @@ def request(url: str, method: str = "GET", headers: dict[str, str] | None = None
             return r.status, dict(r.headers), body
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+# --- in-process -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One answer: status, headers (first value of each), body, and whether the body was cut short."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    cut: bool = False
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
+
+@dataclass
+class InProcess:
+    """``sources`` served by :func:`hfcache.serve.build` behind aiohttp's ``TestServer``.
+
+    Each :meth:`ask` starts the application on a fresh event loop (``asyncio.run``), sends the
+    requests in order with the path exactly as written (nothing decoded or normalised on the
+    way), and stops it; verdicts persist in ``state`` between calls. ``log`` collects the access
+    log and notes, as ``serve`` writes them on stderr.
+    """
+
+    sources: list[str | Path]
+    state: Path
+    tokens: frozenset[str] = frozenset()
+    log: list[str] = field(default_factory=list)
+
+    def ask(self, *requests: tuple[Any, ...]) -> list[Reply]:
+        """``(method, raw path[, headers[, body[, stop]]])`` each; the replies in order. With ``stop``,
+        the client hangs up once it read that many bytes of the body (``cut`` is then true)."""
+        return asyncio.run(self._ask(list(requests)))
+
+    def get(self, path: str, method: str = "GET", **headers: str) -> Reply:
+        return self.ask((method, path, headers))[0]
+
+    async def _ask(self, requests: list[tuple[Any, ...]]) -> list[Reply]:
+        from aiohttp import ClientPayloadError
+        from aiohttp.test_utils import TestClient, TestServer
+        from yarl import URL
+
+        from hfcache.fs.digests import DigestStore
+        from hfcache.serve import build
+        from hfcache.serve.server import Settings
+
+        store = DigestStore(str(self.state / "digests.sqlite"))
+        settings = Settings(tokens=self.tokens, public_url="http://mirror.test:8080", log=self.log.append)
+        app = build([str(s) for s in self.sources], store, settings)
+        replies = []
+        async with TestServer(app) as server, TestClient(server) as client:
+            root = str(server.make_url("/")).rstrip("/")
+            for method, path, *rest in requests:
+                headers = rest[0] if rest else {}
+                data = rest[1] if len(rest) > 1 else None
+                stop = rest[2] if len(rest) > 2 else None
+                url = URL(root + path, encoded=True)  # sent as written: no decoding, no dot removal
+                async with client.session.request(
+                    method, url, headers=headers, data=data, allow_redirects=False
+                ) as r:
+                    chunks, cut = [], False
+                    try:
+                        async for chunk in r.content.iter_any():
+                            chunks.append(chunk)
+                            if stop is not None and sum(map(len, chunks)) >= stop:
+                                r.close()  # hang up, the connection with it
+                                cut = True
+                                break
+                    except ClientPayloadError:  # the mirror ended the body early, on purpose
+                        cut = True
+                    replies.append(Reply(r.status, dict(r.headers.items()), b"".join(chunks), cut))
+        return replies

@@ -19,8 +19,8 @@ from builders import CachedRepo
 from test_cli import hfcache
 
 FINDING = {
-    "code", "severity", "path", "repo_id", "repo_type", "commit", "path_in_repo", "message", "advice", "fixable",
-    "fix", "action", "repo", "reclaimable_bytes", "about", "folded_into", "also",
+    "code", "severity", "path", "repo_id", "repo_type", "commit", "path_in_repo", "message", "advice",
+    "fixable", "fix", "action", "repo", "reclaimable_bytes", "about", "folded_into", "also",
 }  # fmt: skip
 ACTION = {"step", "repo", "path", "etag", "commit", "leftover", "rewrite", "needs_verify", "description"}
 SUMMARY = {
@@ -104,11 +104,22 @@ def test_pack_refusal_is_one_json_document(fresh_cache: CachedRepo, tmp_path: Pa
         ("pack", "x/y", "-o", "out.tar", "--split-size", "lots"),
         ("unpack", "/no/such/bundle.tar"),
         ("quarantine", "/no/such/cache"),
+        ("serve", "--port", "99999"),
+        ("serve", "--public-url", "ftp://mirror.lan"),
     ],
 )
 def test_bad_arguments_are_checked_by_the_library(args: tuple[str, ...]) -> None:
     doc = _json(*args, code=2)
     assert doc["error"]["code"] == "bad-input" and doc["error"]["message"]
+
+
+def test_serve_shape(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    from mirror import running
+
+    with running(fresh_cache.cache_dir, state=tmp_path / "state") as m:
+        doc = m.started
+    assert doc.keys() == {"schema_version", "url", "host", "port", "sources", "repos", "client_settings"}
+    assert doc["schema_version"] == 1 and doc["repos"] == 1
 
 
 def test_split_to_stdout_is_refused_before_anything_is_written() -> None:

@@ -15,7 +15,7 @@ from test_cli import hfcache
 from hfcache.cli.fit_report import render
 from hfcache.cli.output import Output
 from hfcache.errors import BadInputError
-from hfcache.findings import finding
+from hfcache.findings import Place, finding
 from hfcache.fit import NO_PLAN, Checkpoint, FitResult, Hardware, NoPlan, fit_target
 from hfcache.fit.result import PLAN_KEYS
 
@@ -55,7 +55,7 @@ def _broken() -> FitResult:
         "link-missing-blob",
         "/hub/models--org--name/snapshots/abc/model.safetensors",
         "model.safetensors points to a blob that is not in the cache.",
-        repo="models--org--name",
+        at=Place("models--org--name", "org/name", "model", "abc", "model.safetensors"),
     )
     hw = Hardware((), 64 * GIB, 100 * GIB, {"gpus": "--no-gpu"}, "/hub/offload")
     snapshot = "/hub/models--org--name/snapshots/abc"

@@ -20,7 +20,7 @@ from hfcache.repoid import (
     parse_repo_ref,
     revision_problem,
 )
-from hfcache.serve import protocol
+from hfcache.serve import protocol, routes
 
 # ASCII only: huggingface_hub before 1.x let \w match any Unicode letter; the Hub (and 2.x) do not.
 _ID_CHARS = "abcXYZ019_-./"
@@ -96,9 +96,10 @@ def test_typed_ids_and_revisions() -> None:
 
 
 def test_the_mirror_uses_the_same_grammar() -> None:
-    assert protocol.parse("/api/models/org/_private").repo_id == "org/_private"
+    found = routes.match("/api/models/org/_private")
+    assert found is not None and found.repo_id == "org/_private"
     with pytest.raises(protocol.BadRequest) as e:
-        protocol.parse("/api/models/org/name-")
+        routes.match("/api/models/org/name-")
     assert e.value.status == 404
     with pytest.raises(protocol.BadRequest):
-        protocol.parse("/org/name/resolve/a..b/config.json")
+        routes.match("/org/name/resolve/a..b/config.json")

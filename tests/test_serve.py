@@ -5,6 +5,7 @@ model installed while the mirror runs served within seconds."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import time
 from pathlib import Path
@@ -285,11 +286,34 @@ def test_page_and_metrics(fresh_cache: CachedRepo, tmp_path: Path) -> None:
         status, headers, body = request(f"{m.url}/")
         page = body.decode()
         assert status == 200 and headers["Content-Type"].startswith("text/html")
-        assert c.repo_id in page and c.commit[:12] in page and "HF_ENDPOINT=" in page
-        assert not any(tag in page for tag in ("<script", "src=", "href=", "@import"))  # no external assets
+        assert c.repo_id in page and c.commit[:12] in page and f"HF_ENDPOINT={m.url}" in page
+        assert f"1 of {len(c.files)}" in page  # README.md verified on its first read
+        assert not any(tag in page for tag in ("<script", "src=", "@import"))  # no external assets
+        assert re.findall(r"href=(\S+?)>", page) == ["'healthz'", "'metrics'"]  # links to its own pages
         _, _, metrics = request(f"{m.url}/metrics")
         assert 'hfcache_requests_total{status="200"}' in metrics.decode()
-        assert "hfcache_bytes_sent_total" in metrics.decode()
+        assert "# TYPE hfcache_bytes_sent_total counter" in metrics.decode()
+        assert "hfcache_repos 1\n" in metrics.decode()
+
+
+def test_repo_ids_and_refs_through_the_real_client(hub: StandinHub, tmp_path: Path, hf_env: Path) -> None:
+    """``org/_private`` is served, ``org/name-`` is RepoNotFound, a repo held by a tag alone lists it."""
+    from huggingface_hub import HfApi
+
+    private = hub.unique_repo_id("acme/_private")
+    hub.add_commit(private, {"config.json": b"{}"})
+    tagged = hub.unique_repo_id("acme/tagged")
+    tag_commit = hub.add_commit(tagged, {"config.json": b"{}"}, branch="v1")
+    served = tmp_path / "served"
+    c = cache_repo(hub, served, private)
+    cache_repo(hub, served, tagged, revision="v1")
+    with running(served, state=tmp_path / "state") as m:
+        _fetch(m.url, c, tmp_path / "client")
+        _same_as_hub(c, tmp_path / "client")
+        status, headers, _ = _raw(m.url, "/api/models/org/name-")
+        assert status == 404 and headers["X-Error-Code"] == "RepoNotFound"
+        refs = HfApi(endpoint=m.url, token=False).list_repo_refs(tagged)
+        assert [(b.name, b.target_commit) for b in refs.branches] == [("v1", tag_commit)]
 
 
 def _hf_cli() -> list[str] | None:

@@ -37,16 +37,30 @@ def serve_command(
         "Default: the cache huggingface_hub uses.",
         show_default=False,
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 for the whole LAN."),
-    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", metavar="ADDRESS", help="Address to listen on; 0.0.0.0 for the whole LAN."
+    ),
+    port: int = typer.Option(8080, "--port", metavar="PORT", help="Port to listen on; 0 for any free one."),
     public_url: str | None = typer.Option(
-        None, "--public-url", help="The URL clients use, if not http://HOST:PORT (behind a proxy)."
+        None,
+        "--public-url",
+        metavar="URL",
+        show_default=False,
+        help="The http(s) URL clients use, if not http://ADDRESS:PORT (behind a proxy).",
     ),
     token_file: Path | None = typer.Option(
-        None, "--token-file", help="File of bearer tokens, one per line; clients must send one."
+        None,
+        "--token-file",
+        metavar="FILE",
+        show_default=False,
+        help="File of bearer tokens, one per line; clients must send one.",
     ),
     state_dir: Path | None = typer.Option(
-        None, "--state-dir", help=f"Where verified digests are kept. Default: {default_state_dir()}."
+        None,
+        "--state-dir",
+        metavar="DIR",
+        show_default=False,
+        help=f"Where verified digests are kept. Default: {default_state_dir()}.",
     ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
@@ -60,14 +74,14 @@ def serve_command(
       hfcache serve /data/hf big.tar --host 0.0.0.0  # a LAN mirror of a cache and a bundle
       HF_ENDPOINT=http://mirror:8080 hf download hfl/rbt3      # on a client
 
-    Exit codes: 0 stopped with Ctrl-C, 1 failed, 2 bad input (a path, a port in use).
+    Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 failed (a source that cannot be read),
+    2 bad input (not a cache or bundle, a bad --port or --public-url, a port in use).
     """
     out = Output(json_out, quiet=quiet)
 
     def started(s: Started) -> None:
         if json_out:
-            out.data({"url": s.url, "host": s.host, "port": s.port, "sources": list(s.sources),
-                      "repos": s.repos, "client_settings": s.client_settings})  # fmt: skip
+            out.data(s.to_json())
         else:
             out.say(f"Serving {s.repos} repo(s) from {', '.join(s.sources)} at {s.url}")
             out.say("On each client, set:")

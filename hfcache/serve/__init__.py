@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from hfcache.errors import BadInputError
 from hfcache.fs.digests import DigestStore
+from hfcache.results import EXIT_OK
 from hfcache.serve.page import client_settings
-from hfcache.serve.server import Settings, make_app
+from hfcache.serve.server import HANDLER, Settings, make_app
 from hfcache.serve.sources import RESCAN_INTERVAL, Mirror, open_source
 from hfcache.serve.verifier import Verifier
 
@@ -38,13 +42,60 @@ class Started:
     def loopback_only(self) -> bool:
         return self.host in LOOPBACK
 
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``serve --json`` prints once it listens (the CLI adds ``schema_version``)."""
+        return {
+            "url": self.url,
+            "host": self.host,
+            "port": self.port,
+            "sources": list(self.sources),
+            "repos": self.repos,
+            "client_settings": self.client_settings,
+        }
+
+
+def check_port(port: int) -> int:
+    """A port to listen on: 1-65535, or 0 for any free one. :class:`BadInputError` otherwise."""
+    if not 0 <= port <= 65535:
+        raise BadInputError(f"--port {port} is not a port: use 1-65535, or 0 for any free one")
+    return port
+
+
+def check_public_url(url: str) -> str:
+    """``--public-url``: an http(s) URL with a host, no user or password, no query; trailing ``/`` dropped."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    why = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        why = "it must be an http:// or https:// URL with a host, e.g. http://mirror.lan:8080"
+    elif parts.username is not None or parts.password is not None:
+        why = "it must not hold a user or password"
+    elif parts.query or parts.fragment or any(c.isspace() for c in url):
+        why = "it must not hold a query, a fragment or spaces"
+    if why is not None:
+        shown = re.sub(r"//[^/]*@", "//***@", url)  # a password given by mistake is never echoed
+        raise BadInputError(f"--public-url {shown!r}: {why}")
+    return url.rstrip("/")
+
 
 def build(
     sources: list[str | None], store: DigestStore | None = None, settings: Settings | None = None
 ) -> web.Application:
-    """The application over ``sources`` (caches or bundles; ``[None]``: huggingface_hub's cache)."""
-    opened = [open_source(s) for s in sources or [None]]
+    """The application over ``sources`` (caches or bundles; ``[None]``: huggingface_hub's cache).
+
+    :class:`BadInputError` for a source that is neither, or a ``public_url`` that is not http(s).
+    """
     settings = settings or Settings()
+    if settings.public_url:
+        settings.public_url = check_public_url(settings.public_url)
+    opened = [open_source(s) for s in sources or [None]]
     log = settings.log
 
     def on_bad(f: object, digest: str) -> None:
@@ -55,7 +106,7 @@ def build(
 
 
 async def _refresher(app: web.Application) -> None:
-    mirror: Mirror = app["handler"].mirror
+    mirror = app[HANDLER].mirror
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(RESCAN_INTERVAL)
@@ -74,14 +125,24 @@ def serve(
     log: Callable[[str], None] | None = None,
     on_start: Callable[[Started], None] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then stop cleanly. ``BadInputError`` for bad sources or a busy port."""
-    url = public_url or f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    app = build(sources, store, Settings(tokens=tokens, public_url=url, log=log))
+    """Serve until SIGINT or SIGTERM, then stop cleanly.
+
+    ``port`` 0 takes any free port; ``on_start`` is told the one really listened on.
+    :class:`BadInputError` for a bad port or public URL (checked first), a bad source, or a port
+    that cannot be bound.
+    """
+    check_port(port)
+    url = check_public_url(public_url) if public_url is not None else None
+    app = build(sources, store, Settings(tokens=tokens, public_url=url or "", log=log))
     asyncio.run(_run(app, host, port, url, on_start))
 
 
+def _url(host: str, port: int) -> str:
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
 async def _run(
-    app: web.Application, host: str, port: int, url: str, on_start: Callable[[Started], None] | None
+    app: web.Application, host: str, port: int, url: str | None, on_start: Callable[[Started], None] | None
 ) -> None:
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=5, keepalive_timeout=15
@@ -99,10 +160,14 @@ async def _run(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     refresher = asyncio.ensure_future(_refresher(app))
-    mirror: Mirror = app["handler"].mirror
+    handler = app[HANDLER]
+    bound = [a[1] for a in runner.addresses if isinstance(a, tuple) and len(a) >= 2]
+    port = bound[0] if bound else port  # port 0: the one the system chose
+    url = url or _url(host, port)
+    handler.settings.public_url = url  # before any request is answered: nothing awaited since start
     if on_start is not None:
-        repos = len({r for s in mirror.sources for r in s.repos()})
-        on_start(Started(url, host, port, tuple(s.label for s in mirror.sources), repos))
+        mirror = handler.mirror
+        on_start(Started(url, host, port, tuple(s.label for s in mirror.sources), len(mirror.repos())))
     try:
         await stop.wait()
     finally:
@@ -110,4 +175,4 @@ async def _run(
         await runner.cleanup()
 
 
-__all__ = ["Started", "build", "serve"]
+__all__ = ["Started", "build", "check_port", "check_public_url", "serve"]

@@ -1,26 +1,22 @@
-"""The Hub's HTTP contract, as pure functions: URLs in, routes out; views in, JSON and headers out.
+"""The Hub's HTTP contract, as pure functions: URL parts checked; views in, JSON and headers out.
 
 Every URL part is checked here before anything touches a file: the repo id by the Hub's
-grammar, the revision as 40 hex or a ref name of safe parts, each path segment without
-``.``/``..``/backslash/NUL/empty parts. The raw (still percent-encoded) path is split on ``/``
-first and each segment decoded after, so ``refs%2Fpr%2F1`` is one revision and an encoded
-``..`` is caught like a plain one. What clients read is documented in ``docs/serve.md``.
+grammar (:mod:`hfcache.repoid`), the revision as 40 hex or a ref name of safe parts, each path
+segment without ``.``/``..``/backslash/NUL/empty parts. The raw (still percent-encoded) path is
+split on ``/`` first and each segment decoded after, so ``refs%2Fpr%2F1`` is one revision and an
+encoded ``..`` is caught like a plain one. Which paths exist is :mod:`hfcache.serve.routes`'s
+table; what clients read is documented in ``docs/serve.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from hfcache.repoid import TYPE_PREFIXES, URL_PREFIX, is_repo_id, revision_problem
+from hfcache.repoid import URL_PREFIX, is_repo_id, revision_problem
 from hfcache.view import RevisionView, ViewFile
 
-REPO_TYPES = TYPE_PREFIXES
-_API_ACTIONS = frozenset(
-    {"revision", "tree", "paths-info", "refs", "commits", "xet-read-token", "xet-write-token"}
-)
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT_LIVED = "public, max-age=10, must-revalidate"
 
@@ -34,19 +30,8 @@ class BadRequest(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class Route:
-    """What a request asks for. ``path`` is a Hub path inside the repo (``""`` for the root)."""
-
-    action: str
-    repo_type: str = "model"
-    repo_id: str = ""
-    revision: str = "main"
-    path: str = ""
-
-
-def _segments(raw: str) -> list[str]:
-    """Split the raw path on ``/`` and decode each segment; refuse NUL and bad UTF-8."""
+def segments(raw: str) -> list[str]:
+    """Split the raw path (query dropped) on ``/``, then decode each segment; refuse NUL and bad UTF-8."""
     parts = raw.split("?", 1)[0].split("/")[1:]
     try:
         decoded = [unquote(p, errors="strict") for p in parts]
@@ -81,55 +66,6 @@ def check_repo_id(parts: list[str]) -> str:
     if not 1 <= len(parts) <= 2 or not is_repo_id(repo_id):
         raise BadRequest(404, "Repository not found", "RepoNotFound")
     return repo_id
-
-
-def _api_route(segs: list[str]) -> Route:
-    if len(segs) < 3 or segs[1] not in REPO_TYPES:
-        return Route("unknown")
-    repo_type = REPO_TYPES[segs[1]]
-    split = 4 if len(segs) >= 4 and segs[3] not in _API_ACTIONS else 3
-    repo_id = check_repo_id(segs[2:split])
-    rest = segs[split:]
-    if not rest or rest == [""]:
-        return Route("repo-info", repo_type, repo_id)
-    action, args = rest[0], rest[1:]
-    if action == "refs" and not args:
-        return Route("refs", repo_type, repo_id)
-    if not args:
-        return Route("unknown")
-    rev = check_revision(args[0])
-    if action == "revision" and len(args) == 1:
-        return Route("repo-info", repo_type, repo_id, rev)
-    if action == "tree":
-        return Route("tree", repo_type, repo_id, rev, check_path(args[1:]) if len(args) > 1 else "")
-    if action in ("paths-info", "commits", "xet-read-token", "xet-write-token") and len(args) == 1:
-        return Route(action, repo_type, repo_id, rev)
-    return Route("unknown")
-
-
-def parse(raw_path: str) -> Route:
-    """The route of a request path (undecoded, as sent). Raises :class:`BadRequest` for unsafe parts."""
-    segs = _segments(raw_path)
-    if segs in ([""], []):
-        return Route("index")
-    if segs[0] == "api":
-        if segs[1:] in (["whoami-v2"], ["whoami"]):
-            return Route("whoami")
-        if segs[1:] == ["agent-harnesses"]:
-            return Route("agent-harnesses")
-        return _api_route(segs)
-    if segs in (["healthz"], ["metrics"]):
-        return Route(segs[0])
-    repo_type = "model"
-    if segs[0] in ("datasets", "spaces"):
-        repo_type, segs = REPO_TYPES[segs[0]], segs[1:]
-    if "resolve" not in segs[1:3]:
-        return Route("unknown")
-    at = segs.index("resolve", 1)
-    repo_id = check_repo_id(segs[:at])
-    if len(segs) < at + 3:
-        raise BadRequest(400, "a resolve URL needs a revision and a path")
-    return Route("resolve", repo_type, repo_id, check_revision(segs[at + 1]), check_path(segs[at + 2 :]))
 
 
 # --- what the mirror answers ---------------------------------------------------------------------

@@ -1,20 +1,17 @@
-"""The mirror's HTTP server: aiohttp on the default asyncio loop, bytes by ``sendfile``.
+"""The mirror's HTTP server: aiohttp on the default asyncio loop, one handler per route.
 
-Requests are routed by :mod:`hfcache.serve.protocol` (pure), answered from a
-:class:`~hfcache.serve.sources.Mirror`, and file bytes go out only once trusted: a file already
-verified is sent with ``loop.sendfile`` straight from the page cache; one never hashed is sent
-through a hash on its first full read with its last piece held back until the hash is known
-(a wrong file ends short, so the client's own size check fails), and hashed first before a
-range of it is sent. Read-only: GET and HEAD, and POST for paths-info alone.
+A request is matched against the route table (:mod:`hfcache.serve.routes`), checked for a
+token and its method, looked up as far as its route's scope says (the repo, or the revision,
+resolved once through the :class:`~hfcache.serve.sources.Mirror`), and answered by the
+handler the route names. Answers are built by :mod:`hfcache.serve.protocol` (pure); file bytes
+go out through :mod:`hfcache.serve.transfer`, only once trusted. Read-only: GET and HEAD, and
+POST for paths-info alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,19 +19,16 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from hfcache.fs.digests import identity_of
-from hfcache.serve import protocol
-from hfcache.serve.page import index_page
-from hfcache.serve.protocol import BadRequest, Route
+from hfcache.serve import protocol, routes
+from hfcache.serve.page import index_page, metrics_text
+from hfcache.serve.protocol import BadRequest
+from hfcache.serve.routes import Match, Scope
 from hfcache.serve.sources import Found, Mirror
-from hfcache.serve.verifier import Verifier, read_chunks, read_piece
-from hfcache.view import ViewFile
+from hfcache.serve.transfer import MISMATCH, Transfer, bytes_sent
+from hfcache.serve.verifier import Verifier
+from hfcache.view import RevisionView, ViewFile
 
 MAX_FORM_BYTES = 1024 * 1024
-SLOW_CLIENT_GRACE = 60.0
-"""Seconds a client may take to accept a piece of a response before the connection is dropped."""
-MIN_CLIENT_RATE = 64 * 1024
-"""Bytes per second below which a download is given up (a slow-reading client holds no file forever)."""
 Log = Callable[[str], None]
 
 
@@ -45,6 +39,7 @@ class Stats:
     requests: dict[int, int] = field(default_factory=dict)
     bytes_sent: int = 0
     refused: int = 0
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -56,20 +51,42 @@ class Settings:
     log: Log | None = None
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a request names, looked up as far as its route's scope asks (``found`` for a revision)."""
+
+    match: Match
+    found: Found | None = None
+
+    @property
+    def view(self) -> RevisionView:
+        assert self.found is not None, "only revision-scoped routes have a view"
+        return self.found.view
+
+    @property
+    def cache_control(self) -> str:
+        """Immutable when the URL names the commit itself; a branch or tag may move."""
+        by_commit = self.found is not None and self.match.revision == self.found.view.commit
+        return protocol.IMMUTABLE if by_commit else protocol.SHORT_LIVED
+
+
 def _error(status: int, code: str | None, message: str, commit: str | None = None) -> web.Response:
     headers = protocol.error_headers(code, message, commit)
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
 class Handler:
-    """The request handler, bound to one mirror."""
+    """The request handler, bound to one mirror; its methods are the handlers the routes name."""
 
     def __init__(self, mirror: Mirror, verifier: Verifier, settings: Settings) -> None:
         self.mirror = mirror
         self.verifier = verifier
         self.settings = settings
         self.stats = Stats()
-        self._streaming: set[str] = set()
+        self.transfer = Transfer(verifier)
+        missing = {r.handler for r in routes.ROUTES if not callable(getattr(self, r.handler, None))}
+        if missing:
+            raise TypeError(f"routes name handlers that do not exist: {sorted(missing)}")
 
     def log(self, text: str) -> None:
         if self.settings.log is not None:
@@ -82,20 +99,25 @@ class Handler:
         token = given[7:] if given.startswith("Bearer ") else ""
         return any(hmac.compare_digest(token.encode(), t.encode()) for t in self.settings.tokens)
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Every request: matched, checked, looked up by its route's scope, answered by its handler."""
         try:
-            route = protocol.parse(request.raw_path)
+            m = routes.match(request.raw_path)
         except BadRequest as e:
             return _error(e.status, e.code, str(e))
-        if route.action == "healthz":
-            return web.Response(text="ok\n", headers={"Cache-Control": "no-cache"})
-        if not self._authorized(request):
+        if (m is None or not m.route.open) and not self._authorized(request):
             return _error(401, None, "Invalid credentials in Authorization header")
-        allowed = ("POST",) if route.action == "paths-info" else ("GET", "HEAD")
-        if request.method not in allowed:
+        if request.method not in (m.route.methods if m is not None else routes.READ):
             return _error(405, None, f"{request.method} is not allowed: this mirror is read-only")
+        if m is None:
+            return _error(404, None, "Not found")
         try:
-            return await self._dispatch(request, route)
+            target = self._look_up(m)
+            if isinstance(target, web.Response):
+                return target
+            answer: Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
+            answer = getattr(self, m.route.handler)
+            return await answer(request, target)
         except BadRequest as e:
             return _error(e.status, e.code, str(e))
         except (ConnectionError, asyncio.CancelledError):
@@ -109,239 +131,153 @@ class Handler:
             self.log(f"error on {request.raw_path}: {e.strerror or e}")
             return _error(503, None, f"the mirror could not read the file: {e.strerror or e}")
 
-    async def _dispatch(self, request: web.Request, route: Route) -> web.StreamResponse:
-        if route.action == "index":
-            return web.Response(
-                text=index_page(self.mirror, self.settings.public_url), content_type="text/html"
-            )
-        if route.action == "metrics":
-            return self._metrics()
-        if route.action == "whoami":
-            return _error(401, None, "This mirror has no user accounts")
-        if route.action == "agent-harnesses":
-            return web.json_response({"standardEnvVars": [], "harnesses": {}})
-        if route.action in ("xet-read-token", "xet-write-token"):
-            return _error(404, None, "This mirror serves files over plain HTTP only (no Xet)")
-        if route.action == "unknown":
-            return _error(404, None, "Not found")
-        found = self._find(route)
-        if isinstance(found, web.Response):
-            return found
-        if route.action == "resolve":
-            return await self._resolve(request, route, found)
-        return await self._api(request, route, found)
-
-    def _find(self, route: Route) -> Found | web.Response:
+    def _look_up(self, m: Match) -> Target | web.Response:
+        """The route's scope: the repo held by some source, or the revision resolved once."""
+        if m.route.scope is Scope.NONE:
+            return Target(m)
+        if m.route.scope is Scope.REPO:
+            if not self.mirror.holders(m.name):
+                return _error(404, "RepoNotFound", "Repository not found")
+            return Target(m)
         try:
-            found = self.mirror.find(route.repo_type, route.repo_id, route.revision)
+            found = self.mirror.find(m.name, m.revision)
         except KeyError:
             return _error(404, "RepoNotFound", "Repository not found")
         if found is None:
-            return _error(404, "RevisionNotFound", f"Invalid rev id: {route.revision}")
-        return found
+            return _error(404, "RevisionNotFound", f"Invalid rev id: {m.revision}")
+        return Target(m, found)
 
-    async def _api(self, request: web.Request, route: Route, found: Found) -> web.StreamResponse:
-        view = found.view
-        cache = protocol.IMMUTABLE if route.revision == view.commit else protocol.SHORT_LIVED
-        headers = {"Cache-Control": cache}
-        if route.action == "repo-info":
-            return web.json_response(protocol.repo_info(view), headers=headers)
-        if route.action == "tree":
-            recursive = request.query.get("recursive", "").lower() in ("1", "true")
-            entries = protocol.tree(view, route.path, recursive)
-            if entries is None:
-                return _error(
-                    404, "EntryNotFound", f"{route.path} does not exist on {route.revision}", view.commit
-                )
-            return web.json_response(entries, headers=headers)
-        if route.action == "paths-info":
-            try:
-                body = await request.read()  # refused past the app's client_max_size (MAX_FORM_BYTES)
-            except web.HTTPRequestEntityTooLarge:
-                return _error(413, None, "paths-info body too large")
-            form = parse_qs(body.decode("utf-8", errors="replace"))
-            paths = [protocol.check_path([p]) for p in form.get("paths", [])]
-            return web.json_response(protocol.paths_info(view, paths), headers=headers)
-        if route.action == "refs":
-            refs = self.mirror.refs(route.repo_type, route.repo_id)
-            return web.json_response(protocol.refs(refs, "include_prs" in request.query), headers=headers)
-        return web.json_response(protocol.commits(view), headers=headers)
+    # --- scope: none ----------------------------------------------------------------------------
 
-    def _metrics(self) -> web.Response:
-        lines = [
-            f'hfcache_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.stats.requests.items())
-        ]
-        lines += [
-            f"hfcache_bytes_sent_total {self.stats.bytes_sent}",
-            f"hfcache_refused_total {self.stats.refused}",
-        ]
-        return web.Response(text="\n".join(lines) + "\n", headers={"Cache-Control": "no-cache"})
+    async def index(self, request: web.Request, t: Target) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()  # a stat and a digest look-up per file: off the loop
+        page = await loop.run_in_executor(
+            None, index_page, self.mirror, self.verifier, self.settings.public_url
+        )
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
-    def _refuse(self, f: ViewFile, why: str, commit: str) -> web.Response:
-        self.stats.refused += 1
-        self.log(f"refused {f.name}: {why}")
-        return _error(503, None, f"{f.name} is listed but not served by this mirror: {why}", commit)
+    async def healthz(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return web.Response(text="ok\n", headers={"Cache-Control": "no-cache"})
 
-    async def _resolve(self, request: web.Request, route: Route, found: Found) -> web.StreamResponse:
-        view = found.view
-        f = view.files.get(route.path)
+    async def metrics(self, request: web.Request, t: Target) -> web.StreamResponse:
+        s = self.stats
+        uptime = time.monotonic() - s.started
+        text = metrics_text(s.requests, s.bytes_sent, s.refused, len(self.mirror.repos()), uptime)
+        return web.Response(text=text, headers={"Cache-Control": "no-cache"})
+
+    async def whoami(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return _error(401, None, "This mirror has no user accounts")
+
+    async def agent_harnesses(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return web.json_response({"standardEnvVars": [], "harnesses": {}})
+
+    async def no_xet(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return _error(404, None, "This mirror serves files over plain HTTP only (no Xet)")
+
+    # --- scope: repo ----------------------------------------------------------------------------
+
+    async def refs(self, request: web.Request, t: Target) -> web.StreamResponse:
+        refs = self.mirror.refs(t.match.name)
+        body = protocol.refs(refs, "include_prs" in request.query)
+        return web.json_response(body, headers={"Cache-Control": protocol.SHORT_LIVED})
+
+    # --- scope: revision ------------------------------------------------------------------------
+
+    async def repo_info(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return web.json_response(protocol.repo_info(t.view), headers={"Cache-Control": t.cache_control})
+
+    async def tree(self, request: web.Request, t: Target) -> web.StreamResponse:
+        recursive = request.query.get("recursive", "").lower() in ("1", "true")
+        entries = protocol.tree(t.view, t.match.path, recursive)
+        if entries is None:
+            return self._no_entry(t)
+        return web.json_response(entries, headers={"Cache-Control": t.cache_control})
+
+    async def paths_info(self, request: web.Request, t: Target) -> web.StreamResponse:
+        try:
+            body = await request.read()  # refused past the app's client_max_size (MAX_FORM_BYTES)
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, None, "paths-info body too large")
+        form = parse_qs(body.decode("utf-8", errors="replace"))
+        paths = [protocol.check_path([p]) for p in form.get("paths", [])]
+        return web.json_response(
+            protocol.paths_info(t.view, paths), headers={"Cache-Control": t.cache_control}
+        )
+
+    async def commits(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return web.json_response(protocol.commits(t.view), headers={"Cache-Control": t.cache_control})
+
+    async def resolve(self, request: web.Request, t: Target) -> web.StreamResponse:
+        view, m = t.view, t.match
+        f = view.files.get(m.path)
         if f is None or f.blob_id is None:
-            return _error(
-                404, "EntryNotFound", f"{route.path} does not exist on {route.revision}", view.commit
-            )
-        by_commit = route.revision == view.commit
-        headers = protocol.file_headers(view, f, by_commit)
+            return self._no_entry(t)
+        headers = protocol.file_headers(view, f, m.revision == view.commit)
         # Clients before 1.x drop the token on the GET after a redirect: with tokens, no redirect.
-        if not by_commit and not self.settings.tokens:
-            location = protocol.resolve_url(route.repo_type, route.repo_id, view.commit, f.name)
+        if m.revision != view.commit and not self.settings.tokens:
+            location = protocol.resolve_url(m.repo_type, m.repo_id, view.commit, f.name)
             return web.Response(status=307, headers={**headers, "Location": location, "Content-Length": "0"})
+
+        def refuse(f: ViewFile, why: str) -> web.StreamResponse:
+            self.stats.refused += 1
+            self.log(f"refused {f.name}: {why}")
+            return _error(503, None, f"{f.name} is listed but not served by this mirror: {why}", view.commit)
+
+        found = t.found
+        assert found is not None
         if not f.available:
             why = await asyncio.get_running_loop().run_in_executor(None, found.source.explain, view, f)
-            return self._refuse(f, why, view.commit)
+            return refuse(f, why)
         verdict = self.verifier.verdict(f)
         if verdict is None and found.source.writing(view, f):
-            return self._refuse(f, "it is being written right now (its lock is held); try again", view.commit)
+            return refuse(f, "it is being written right now (its lock is held); try again")
         if verdict is False:
-            return self._refuse(f, "its bytes do not hash to its blob id (blob-hash-mismatch)", view.commit)
-        if request.if_none_match and any(e.value == f.blob_id for e in request.if_none_match):
-            return web.Response(status=304, headers=headers)
-        size = f.size or 0
-        if request.method == "HEAD":
-            return web.Response(status=200, headers={**headers, "Content-Length": str(size)})
-        span = _range(request.headers.get("Range"), size)
-        if isinstance(span, str):
-            return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-        # A range, or a file another request is already hashing while it sends: hash it once, on a
-        # thread, and send from the page cache (16 first readers then cost one extra hash, not 16).
-        if span is not None or verdict or f.blob_id in self._streaming:
-            if not await self.verifier.verify(f):
-                return self._refuse(
-                    f, "its bytes do not hash to its blob id (blob-hash-mismatch)", view.commit
-                )
-            return await self._send(request, f, headers, span)
-        return await self._send_verifying(request, f, headers)
+            return refuse(f, MISMATCH)
+        return await self.transfer.send(request, f, headers, verdict, refuse)
 
-    async def _send(
-        self, request: web.Request, f: ViewFile, headers: dict[str, str], span: tuple[int, int] | None
-    ) -> web.StreamResponse:
-        size = f.size or 0
-        start, end = span if span is not None else (0, size)
-        resp = web.StreamResponse(status=206 if span else 200, headers=headers)
-        resp.content_length = end - start
-        if span is not None:
-            resp.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-        key = self.verifier.trusted_key(f)  # None if the file changed since its verdict
-        await resp.prepare(request)
-        loop = asyncio.get_running_loop()
-        transport = request.transport
-        _cork(transport, True)
-        pos = 0
-        for e in f.extents:
-            lo, hi = max(start, pos), min(end, pos + e.length)
-            if lo < hi:
-                if transport is None or transport.is_closing():
-                    raise ConnectionResetError("client went away")
-                fd = os.open(e.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # never a link planted since
-                with os.fdopen(fd, "rb") as fobj:
-                    if e is f.extents[0] and (key is None or identity_of(os.fstat(fd)) != key[1]):
-                        raise ConnectionResetError(f"{e.path} changed since it was verified")
-                    limit = SLOW_CLIENT_GRACE + (hi - lo) / MIN_CLIENT_RATE
-                    await asyncio.wait_for(
-                        loop.sendfile(transport, fobj, e.offset + lo - pos, hi - lo), limit
-                    )
-            pos += e.length
-        self.stats.bytes_sent += end - start
-        request["sent"] = end - start
-        await resp.write_eof()
-        _cork(transport, False)
-        return resp
-
-    async def _send_verifying(
-        self, request: web.Request, f: ViewFile, headers: dict[str, str]
-    ) -> web.StreamResponse:
-        """First full read: hash while sending, and hold the last piece back until the hash is known."""
-        assert f.blob_id is not None
-        self._streaming.add(f.blob_id)
-        try:
-            return await self._stream_and_hash(request, f, headers)
-        finally:
-            self._streaming.discard(f.blob_id)
-
-    async def _stream_and_hash(
-        self, request: web.Request, f: ViewFile, headers: dict[str, str]
-    ) -> web.StreamResponse:
-        key = self.verifier.key(f)
-        hasher = self.verifier.hasher(f)
-        resp = web.StreamResponse(status=200, headers=headers)
-        resp.content_length = f.size or 0
-        await resp.prepare(request)
-        loop = asyncio.get_running_loop()
-        held: bytes | None = None
-        for offset, n, path, _ in read_chunks(f.extents):
-            piece = await loop.run_in_executor(None, read_piece, path, offset, n, hasher)
-            if held is not None:
-                await asyncio.wait_for(resp.write(held), SLOW_CLIENT_GRACE)
-            held = piece
-        if not self.verifier.record(f, hasher.hexdigest(), key):
-            self.stats.refused += 1
-            self.log(f"refused {f.name}: its bytes do not hash to {f.blob_id}; the download was cut short")
-            if request.transport is not None:
-                request.transport.close()
-            return resp
-        if held is not None:
-            await resp.write(held)
-        self.stats.bytes_sent += f.size or 0
-        request["sent"] = f.size or 0
-        await resp.write_eof()
-        return resp
+    def _no_entry(self, t: Target) -> web.Response:
+        message = f"{t.match.path} does not exist on {t.match.revision}"
+        return _error(404, "EntryNotFound", message, t.view.commit)
 
 
-def _cork(transport: asyncio.BaseTransport | None, on: bool) -> None:
-    """TCP_CORK around a file: headers and bytes leave in full segments, as nginx's ``tcp_nopush``."""
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    cork = getattr(socket, "TCP_CORK", None)
-    if sock is not None and cork is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, cork, int(on))
-
-
-def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """(start, end) of a single ``bytes=`` range, ``None`` without one, ``"bad"`` if unsatisfiable."""
-    if not header:
-        return None
-    unit, _, spec = header.partition("=")
-    if unit.strip() != "bytes" or "," in spec:
-        return "bad"
-    first, _, last = spec.strip().partition("-")
-    try:
-        if first == "":
-            n = int(last)
-            start, end = max(size - n, 0), size
-        else:
-            start = int(first)
-            end = min(int(last) + 1, size) if last else size
-    except ValueError:
-        return "bad"
-    if start >= size or start >= end or start < 0:
-        return "bad"
-    return start, end
+def _body_bytes(request: web.Request, resp: web.StreamResponse) -> int:
+    """Body bytes an answer carries: what the transfer counted, else the body a plain answer will
+    send (none for HEAD, 1xx, 204 and 304, whatever their Content-Length says)."""
+    sent = bytes_sent(request)
+    if sent is not None:
+        return sent
+    if request.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+        return 0
+    body = resp.body if isinstance(resp, web.Response) else None
+    return len(body) if isinstance(body, (bytes, bytearray)) else 0
 
 
 def access_log(owner: Handler) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """One line per request: time, client, method, path, status, bytes, duration. Never a header."""
+    """One line per request: time, client, method, path, status, body bytes sent, duration.
+
+    Never a header (a token is never logged). Also counts requests and bytes for ``/metrics``.
+    """
 
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         started = time.monotonic()
-        status, sent = 500, 0
+        resp: web.StreamResponse | None = None
+        gone = False
         try:
             resp = await handler(request)
-            status, sent = resp.status, request.get("sent", resp.body_length)
             return resp
+        except (ConnectionError, asyncio.CancelledError):
+            gone = True
+            raise
         finally:
+            if resp is not None:
+                status, sent = resp.status, _body_bytes(request, resp)
+            else:  # 499 (nginx's code): the client went away before its answer was whole
+                status, sent = (499 if gone else 500), bytes_sent(request) or 0
             owner.stats.requests[status] = owner.stats.requests.get(status, 0) + 1
+            owner.stats.bytes_sent += sent
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
             ms = (time.monotonic() - started) * 1000
             owner.log(
@@ -351,10 +287,13 @@ def access_log(owner: Handler) -> Callable[..., Awaitable[web.StreamResponse]]:
     return middleware
 
 
+HANDLER = web.AppKey("handler", Handler)
+
+
 def make_app(mirror: Mirror, verifier: Verifier, settings: Settings) -> web.Application:
-    """The aiohttp application: every path goes to one handler, which routes by itself."""
+    """The aiohttp application: every path goes to one handler, which routes by the table."""
     handler = Handler(mirror, verifier, settings)
     app = web.Application(middlewares=[access_log(handler)], client_max_size=MAX_FORM_BYTES)
-    app.router.add_route("*", "/{tail:.*}", handler)
-    app["handler"] = handler
+    app.router.add_route("*", "/{tail:.*}", handler.handle)
+    app[HANDLER] = handler
     return app

@@ -43,7 +43,7 @@ class CacheSource:
         self._lock = threading.Lock()
         self._checked = 0.0
         self._signature: tuple[int, ...] = ()
-        self._views: dict[tuple[str, str, str], RevisionView] = {}
+        self._views: dict[tuple[RepoName, str], RevisionView] = {}
         self.view = self._scan()
 
     def _watched(self) -> list[str]:
@@ -86,16 +86,24 @@ class CacheSource:
     def repos(self) -> list[RepoName]:
         return self.view.repos()
 
-    def revision(self, repo_id: str, revision: str, repo_type: str) -> RevisionView:
-        key = (repo_type, repo_id, revision)
-        found = self._views.get(key)
-        if found is None:
-            found = self.view.revision(RepoName(repo_type, repo_id), revision)
-            self._views[key] = found
-        return found
+    def refs(self, name: RepoName) -> dict[str, str]:
+        return self.view.refs(name)
 
-    def refs(self, repo_id: str, repo_type: str) -> dict[str, str]:
-        return self.view.refs(RepoName(repo_type, repo_id))
+    def resolve(self, name: RepoName, revision: str) -> str:
+        return self.view.resolve(name, revision)
+
+    def revision(self, name: RepoName, revision: str) -> RevisionView:
+        """The judged revision, kept until the next re-scan (safe to call from worker threads)."""
+        view = self.view
+        key = (name, view.resolve(name, revision))
+        with self._lock:
+            found = self._views.get(key)
+        if found is None:
+            found = view.revision(name, key[1])
+            with self._lock:
+                if self.view is view:
+                    self._views[key] = found
+        return found
 
     def _paths(self, view: RevisionView, f: ViewFile) -> tuple[str, str, str]:
         root = self.loc.cache_root
@@ -126,15 +134,19 @@ class BundleSource:
     def repos(self) -> list[RepoName]:
         return self.view.repos()
 
-    def revision(self, repo_id: str, revision: str, repo_type: str) -> RevisionView:
-        return self.view.revision(RepoName(repo_type, repo_id), revision)
+    def refs(self, name: RepoName) -> dict[str, str]:
+        return self.view.refs(name)
 
-    def refs(self, repo_id: str, repo_type: str) -> dict[str, str]:
-        return self.view.refs(RepoName(repo_type, repo_id))
+    def resolve(self, name: RepoName, revision: str) -> str:
+        return self.view.resolve(name, revision)
+
+    def revision(self, name: RepoName, revision: str) -> RevisionView:
+        return self.view.revision(name, revision)
 
     def explain(self, view: RevisionView, f: ViewFile) -> str:
+        """Why a listed file has no bytes here: the problems recorded when it was packed."""
         entry = next(r for r in self.view.manifest.repos if r.commit == view.commit)
-        recorded = [str(p.get("code")) for p in entry.problems if str(p.get("path", "")).endswith(f.name)]
+        recorded = [str(p.get("code")) for p in entry.problems if p.get("path_in_repo") == f.name]
         return ", ".join(recorded) or "the bundle holds no member with its bytes"
 
     def writing(self, view: RevisionView, f: ViewFile) -> bool:
@@ -172,26 +184,32 @@ class Mirror:
         for s in self.sources:
             s.refresh()
 
-    def holders(self, repo_type: str, repo_id: str) -> list[Source]:
-        return [s for s in self.sources if RepoName(repo_type, repo_id) in s.repos()]
+    def holders(self, name: RepoName) -> list[Source]:
+        return [s for s in self.sources if name in s.repos()]
 
-    def find(self, repo_type: str, repo_id: str, revision: str) -> Found | None:
-        """The revision, or ``None`` if a source holds the repo but not the revision.
+    def find(self, name: RepoName, revision: str) -> Found | None:
+        """The revision from the first source that holds it, or ``None`` if none does.
 
         Raises :class:`KeyError` if no source holds the repo at all.
         """
-        holders = self.holders(repo_type, repo_id)
+        holders = self.holders(name)
         if not holders:
-            raise KeyError(repo_id)
+            raise KeyError(str(name))
         for s in holders:
             try:
-                return Found(s, s.revision(repo_id, revision, repo_type))
+                return Found(s, s.revision(name, revision))
             except BadInputError:
                 continue
         return None
 
-    def refs(self, repo_type: str, repo_id: str) -> dict[str, str]:
+    def repos(self) -> list[RepoName]:
+        """Every repo some source holds, each once."""
+        return sorted({r for s in self.sources for r in s.repos()})
+
+    def refs(self, name: RepoName) -> dict[str, str]:
+        """Each ref of the repo to its commit, from the first source that holds the ref."""
         out: dict[str, str] = {}
-        for s in reversed(self.holders(repo_type, repo_id)):
-            out.update(s.refs(repo_id, repo_type))
+        for s in self.holders(name):
+            for ref, commit in s.refs(name).items():
+                out.setdefault(ref, commit)
         return out
