@@ -1,20 +1,23 @@
 """``fit_target``: the one call behind ``hfcache fit``, from a target name to a :class:`FitResult`.
 
-It reads the checkpoint (:func:`hfcache.inspect.inspect_target`), looks at the machine or takes
-it as described (:func:`detect_hardware`), chooses where disk offload would go, and plans
-(:func:`estimate`). Everything a command line would decide is decided here, so a script calling
-it gets what ``hfcache fit`` prints.
+It reads the checkpoint (:func:`hfcache.inspect.inspect_target`), refuses to plan for a
+revision the doctor finds broken, looks at the machine or takes it as described
+(:func:`detect_hardware`), chooses where disk offload would go, and plans (:func:`estimate`).
+Everything a command line would decide is decided here, so a script calling it gets what
+``hfcache fit`` prints.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 
+from hfcache.doctor.hints import repair_command
 from hfcache.errors import BadInputError
 from hfcache.fit.estimate import estimate
 from hfcache.fit.hardware import detect_hardware
-from hfcache.fit.result import Checkpoint, FitResult
+from hfcache.fit.result import Checkpoint, FitResult, NoPlan
 from hfcache.fit.sizes import GivenSize, given_size
 from hfcache.inspect import inspect_target
 from hfcache.inspect.target import Target
@@ -26,6 +29,27 @@ def offload_folder(target: Target) -> str:
     if target.cache_dir is None:
         return os.path.abspath("offload")
     return os.path.join(os.path.dirname(os.path.abspath(target.cache_dir)), "offload")
+
+
+def broken(target: Target) -> NoPlan | None:
+    """No plan for a revision the doctor finds broken: it would not load as it stands. The reason,
+    the doctor's errors, and the doctor run that repairs them (or lists what to download)."""
+    judged = target.judged
+    if judged is None or not judged.errors:
+        return None
+    errors = judged.errors
+    fixable = [f for f in errors if f.fix is not None]
+    if fixable:
+        verify = any(f.fix is not None and f.fix.needs_verify for f in fixable)
+        command = repair_command(target.path, verify=verify)
+    else:
+        command = f"hfcache doctor {shlex.quote(target.path)}"
+    what = f"{judged.repo_id} at {judged.commit[:8]}" if target.kind == "repo" else target.path
+    reason = (
+        f"the doctor finds {len(errors)} error(s) in {what}, so it would not load as it stands "
+        f"(first: {errors[0].code}: {errors[0].message})"
+    )
+    return NoPlan(reason, errors, command)
 
 
 def _size(option: str, value: str | int | None) -> GivenSize | None:
@@ -59,6 +83,9 @@ def fit_target(
     sizes = [given_size("--gpu", g) for g in gpus]
     ram_bytes, disk_bytes = _size("--ram", ram), _size("--disk", disk)
     inspection = inspect_target(target, revision=revision, cache_dir=cache_dir)
+    refused = broken(inspection.target)
+    if refused is not None:
+        return FitResult(target, Checkpoint.of(inspection.target), None, None, refused)
     hardware = detect_hardware(
         gpus=sizes,
         no_gpu=no_gpu,
