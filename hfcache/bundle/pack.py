@@ -9,6 +9,7 @@ aborts the pack and no file that looks like a bundle is left behind.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 from hfcache import __version__, layout
 from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
+from hfcache.bundle.packed import PackResult
 from hfcache.bundle.select import PackFile, RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter, link_target
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
@@ -28,18 +30,6 @@ from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
 from hfcache.units import parse_size
-
-
-@dataclass(frozen=True)
-class PackResult:
-    """What was written: the manifest, the files (one per volume), and the bytes in them."""
-
-    manifest: Manifest
-    paths: tuple[str, ...]
-    bytes_written: int
-    problems: tuple[Finding, ...]
-    checksum_file: str | None = None
-    """With split volumes: the ``sha256sum`` file beside them."""
 
 
 def _prehash(picks: list[RepoPick], progress: Progress) -> dict[str, dict[Algo, str]]:
@@ -198,6 +188,20 @@ def _fat32_check(output: str, volume: int | None, total: int) -> None:
         )
 
 
+def _taken(e: FileExistsError) -> BadInputError:
+    """The output's name is taken: by an earlier bundle (``--force`` replaces it) or a pack now writing it."""
+    if e.errno == errno.EBUSY:
+        return BadInputError(f"another pack is writing {e.filename} now: wait for it, or write elsewhere")
+    return BadInputError(f"{e.filename} exists; use --force to overwrite it")
+
+
+def _writer(output: str, volume: int | None, overwrite: bool) -> VolumeWriter:
+    try:
+        return VolumeWriter(output, volume, overwrite=overwrite)
+    except FileExistsError as e:
+        raise _taken(e) from None
+
+
 def pack(
     repo_ids: list[str],
     output: str | None,
@@ -269,7 +273,7 @@ def pack(
     manifest = Manifest(hfcache_version=__version__, created=created, repos=entries)
     manifest_bytes = manifest.to_bytes()
     _fat32_check(output, volume, manifest.total_bytes)
-    out = VolumeWriter(output, volume, overwrite=overwrite)
+    out = _writer(output, volume, overwrite)
     try:
         tar = TarWriter(out)
         progress.start("pack", manifest.total_bytes)
@@ -294,9 +298,11 @@ def pack(
         tar.close()
         progress.finish()
         paths = out.commit()
-    except BaseException:
+    except BaseException as e:
         progress.finish()
         out.abort()
+        if isinstance(e, FileExistsError):
+            raise _taken(e) from None
         raise
     checksums = checksum_name(output) if volume is not None else None
     return PackResult(manifest, tuple(paths), out.bytes_written, tuple(problems), checksums)

@@ -36,6 +36,7 @@ from hfcache.errors import BadInputError, BundleError
 from hfcache.findings import Finding
 from hfcache.layout import Location, PathKind
 from hfcache.progress import NO_PROGRESS, Progress
+from hfcache.results import EXIT_OK, EXIT_PROBLEMS
 from hfcache.units import human_size
 
 STAGING_PREFIX = "hfcache-unpack-"
@@ -86,6 +87,11 @@ class UnpackResult:
             rev = "" if revision == "main" else f", revision={json.dumps(revision)}"
             lines.append(_load_line(repo.repo_type, repo.repo_id, rev))
         return lines
+
+    @property
+    def exit_code(self) -> int:
+        """:data:`EXIT_PROBLEMS` when the check after installing found problems, else :data:`EXIT_OK`."""
+        return EXIT_PROBLEMS if self.problems else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         inst = self.installed

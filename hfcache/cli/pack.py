@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from hfcache.bundle.pack import PackResult, pack
+from hfcache.bundle.pack import pack
+from hfcache.bundle.packed import PackResult
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.errors import BadInputError
@@ -102,47 +103,24 @@ def pack_command(
             raise BadInputError(
                 "refusing to write a binary bundle to a terminal: redirect it (> file) or pipe it"
             )
-        try:
-            result = pack(
-                repo_ids,
-                output,
-                cache_dir=str(cache_dir) if cache_dir else None,
-                repo_type=repo_type.value,
-                revision=revision,
-                include=include,
-                exclude=exclude,
-                allow_incomplete=allow_incomplete,
-                split_size=split_size,
-                overwrite=force,
-                progress=out.progress(),
-            )
-        except FileExistsError as e:
-            raise BadInputError(f"{e.filename or output} exists; use --force to overwrite it") from None
-    _render_pack(out, result)
+        result = pack(
+            repo_ids,
+            output,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            repo_type=repo_type.value,
+            revision=revision,
+            include=include,
+            exclude=exclude,
+            allow_incomplete=allow_incomplete,
+            split_size=split_size,
+            overwrite=force,
+            progress=out.progress(),
+        )
+    out.finish(result, lambda: _render_pack(out, result))
 
 
 def _render_pack(out: Output, result: PackResult) -> None:
     m = result.manifest
-    if out.json_mode:
-        out.data(
-            {
-                "paths": list(result.paths),
-                "bytes_written": result.bytes_written,
-                "repos": [
-                    {
-                        "repo_id": r.repo_id,
-                        "repo_type": r.repo_type,
-                        "revision": r.revision,
-                        "commit": r.commit,
-                        "files": len(r.files),
-                        "problems": r.problems,
-                    }
-                    for r in m.repos
-                ],
-                "checksum_file": result.checksum_file,
-            }
-        )
-        return
     for r in m.repos:
         size = sum(f.size for f in r.files)
         out.say(

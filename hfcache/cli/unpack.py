@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from hfcache.bundle.dryrun import SPACE_MARGIN, InstallPlan
+from hfcache.bundle.listing import Listing, list_bundle
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.unpack import UnpackResult, unpack
-from hfcache.bundle.view import read_listing
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.units import human_size
@@ -66,9 +65,8 @@ def unpack_command(
     out = Output(json_out, quiet=quiet)
     if listing:
         with handled(out):
-            manifest = read_listing(file)
-        _render_listing(out, manifest, verbose=verbose)
-        raise typer.Exit(0)
+            listed = list_bundle(file)
+        out.finish(listed, lambda: _render_listing(out, listed, verbose=verbose))
     with handled(out):
         result = unpack(
             file,
@@ -77,14 +75,10 @@ def unpack_command(
             check_only=check,
             progress=out.progress(),
         )
-    _render_unpack(out, result)
-    raise typer.Exit(1 if result.problems else 0)
+    out.finish(result, lambda: _render_unpack(out, result))
 
 
 def _render_unpack(out: Output, result: UnpackResult) -> None:
-    if out.json_mode:
-        out.data(result.to_json())
-        return
     for r in result.manifest.repos:
         out.say(f"{r.repo_type} {r.repo_id} @ {r.commit[:8]}: {len(r.files)} files verified")
     _render_recorded(out, result.manifest)
@@ -139,10 +133,8 @@ def _render_plan(out: Output, plan: InstallPlan) -> None:
     )
 
 
-def _render_listing(out: Output, manifest: Manifest, *, verbose: bool) -> None:
-    if out.json_mode:
-        out.data(json.loads(manifest.to_bytes()))
-        return
+def _render_listing(out: Output, listed: Listing, *, verbose: bool) -> None:
+    manifest = listed.manifest
     for r in manifest.repos:
         size = sum(f.size for f in r.files)
         refs = ", ".join(sorted(r.refs)) or "none"
