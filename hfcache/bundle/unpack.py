@@ -34,6 +34,7 @@ from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
 from hfcache.findings import Finding
+from hfcache.fs import fsops
 from hfcache.layout import Location, PathKind
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.results import EXIT_OK, EXIT_PROBLEMS
@@ -213,7 +214,8 @@ def unpack(
             existing = existing_blob(target)
         if os.path.exists(target) and not os.path.isdir(target):
             raise BadInputError(f"not a folder: {target}")
-        with _staging(staging_parent) as staging:
+        # Staged files are hfcache's own: what goes wrong with them (a full disk) names the target.
+        with _staging(staging_parent) as staging, fsops.named(target, staging):
             received = receive(
                 stream,
                 staging=staging,

@@ -145,26 +145,39 @@ class VolumeWriter(io.BufferedIOBase):
             raise FileExistsError(errno.EEXIST, "already exists (overwrite to replace it)", final)
         temp = partial_name(final)
         flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-        fd = os.open(temp, flags, 0o666)
-        try:
-            if index == 1 and fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise FileExistsError(errno.EBUSY, "another pack is writing this bundle", temp) from None
-                self._lock_fd = os.dup(fd)
-            os.ftruncate(fd, 0)  # a crashed pack's leftover, unlocked: reuse it
-            out = open(fd, "wb", buffering=IO_BUFFER)  # noqa: SIM115 - closed at rollover/commit/abort
-        except BaseException:
-            os.close(fd)
-            raise
+        with fsops.named(final, temp):
+            fd = os.open(temp, flags, 0o666)
+            try:
+                if index == 1 and fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        busy = "another pack is writing this bundle"
+                        raise FileExistsError(errno.EBUSY, busy, final) from None
+                    self._lock_fd = os.dup(fd)
+                os.ftruncate(fd, 0)  # a crashed pack's leftover, unlocked: reuse it
+                out = open(fd, "wb", buffering=IO_BUFFER)  # noqa: SIM115 - closed at rollover/commit/abort
+            except BaseException:
+                os.close(fd)
+                raise
         self._parts.append((temp, final))
         self._room = self._volume_size or 0
         self._file_pos = self._kicked = 0
         return out
 
     def write(self, data: ReadableBuffer) -> int:
-        """Write all of ``data`` (any bytes-like object), cutting volumes where they are full."""
+        """Write all of ``data`` (any bytes-like object), cutting volumes where they are full.
+
+        An OSError (a full disk) names the volume being written, never its temporary."""
+        try:
+            return self._write(data)
+        except OSError as e:
+            if self._target == "-" or not self._parts:
+                raise
+            temp, final = self._parts[-1]
+            raise fsops.public_error(e, final, temp) from e
+
+    def _write(self, data: ReadableBuffer) -> int:
         out = self._out
         if out is None or self.closed:
             raise ValueError("write to a closed, committed or aborted VolumeWriter")
@@ -215,7 +228,12 @@ class VolumeWriter(io.BufferedIOBase):
 
     def flush(self) -> None:
         if self._out is not None and self._done is None:
-            self._out.flush()
+            if self._target == "-":
+                self._out.flush()
+                return
+            temp, final = self._parts[-1]
+            with fsops.named(final, temp):
+                self._out.flush()
 
     def commit(self) -> list[str]:
         """Make everything durable (fsync), then give it its final names; return those paths.
@@ -236,12 +254,14 @@ class VolumeWriter(io.BufferedIOBase):
             return ["-"]
         renamed: list[str] = []
         try:
-            out.flush()
-            os.fsync(out.fileno())
-            out.close()
+            with fsops.named(self._parts[-1][1], self._parts[-1][0]):
+                out.flush()
+                os.fsync(out.fileno())
+                out.close()
             self._out = None
-            for temp, _ in self._parts[:-1]:  # closed at rollover: fsync them now
-                fsops.fsync_path(temp)
+            for temp, final in self._parts[:-1]:  # closed at rollover: fsync them now
+                with fsops.named(final, temp):
+                    fsops.fsync_path(temp)
             finals = [final for _, final in self._parts]
             if self._volume_size is not None:
                 # Renamed into place before the volumes, so a finished .001 always has it beside it.
@@ -260,7 +280,8 @@ class VolumeWriter(io.BufferedIOBase):
                     if number == 1 or number > len(finals):
                         os.unlink(path)
             for temp, final in reversed(self._parts):
-                os.replace(temp, final)
+                with fsops.named(final, temp):
+                    os.replace(temp, final)
                 renamed.append(final)
             fsops.fsync_path(os.path.dirname(self._target) or ".")
         except BaseException:
