@@ -225,7 +225,7 @@ def test_a_cut_is_named_by_the_files_of_the_repo(bundle: Path, tmp_path: Path, t
     cut = tmp_path / "cut.tar"
     cut.write_bytes(bundle.read_bytes()[: blob.offset_data + 100])
     message = refused(cut, target, tmp_path / "outside")
-    assert message == f"the bundle is cut short inside {SHARD} of {repo['repo_id']}"
+    assert message.startswith(f"the bundle is cut short inside {SHARD} of {repo['repo_id']} ({cut} holds ")
     first_link = min((ti for ti in members.values() if ti.issym()), key=lambda ti: ti.offset)
     cut.write_bytes(bundle.read_bytes()[: first_link.offset])  # every blob there, no link
     message = refused(cut, target, tmp_path / "outside")

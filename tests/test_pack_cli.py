@@ -245,3 +245,54 @@ def test_two_revisions_of_one_repo_in_one_bundle(hub: StandinHub, tmp_path: Path
     for c in (c1, c2):
         folder = tmp_path / "plain" / f"{c.repo_id}@{c.commit[:12]}"
         assert (folder / "README.md").read_bytes() == c.files["README.md"]
+
+
+def test_list_of_a_bundle_cut_short_shows_the_manifest_and_says_so(
+    fresh_cache: CachedRepo, tmp_path: Path
+) -> None:
+    c = fresh_cache
+    bundle = tmp_path / "b.tar"
+    assert hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", bundle).returncode == 0
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(bundle.read_bytes()[: bundle.stat().st_size * 2 // 3])
+    listing = hfcache("unpack", "--list", cut, "-v")
+    assert listing.returncode == 1, listing.stderr
+    assert f"{c.repo_id} @ {c.commit}" in listing.stdout and SHARD in listing.stdout
+    assert "CUT SHORT: the bundle is cut short inside " in listing.stdout
+    assert "(not in the bundle: cut short)" in listing.stdout
+    doc = json.loads(hfcache("unpack", "--list", cut, "--json").stdout)
+    assert doc["repos"][0]["commit"] == c.commit and doc["truncated"].startswith("the bundle is cut short")
+    assert {f["path"] for f in doc["missing_files"]} == set(c.files)  # the links come last
+    whole = json.loads(hfcache("unpack", "--list", bundle, "--json").stdout)
+    assert whole["truncated"] is None and whole["missing_files"] == []
+
+
+def test_missing_last_volumes_and_a_damaged_one_are_named(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    c = fresh_cache
+    out = tmp_path / "usb"
+    out.mkdir()
+    packed = hfcache(
+        "pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", out / "m.tar", "--split-size", "16K"
+    )
+    assert packed.returncode == 0, packed.stderr
+    volumes = sorted(out.glob("m.tar.0*"))
+    damage.flip_byte(volumes[1], 5)
+    for args in ((), ("--check",)):  # plain unpack names the damaged volume as --check does
+        run = hfcache("unpack", *args, volumes[0], "--cache-dir", tmp_path / "server")
+        assert run.returncode == 2
+        assert run.stderr == f"hfcache: error: {volumes[1]} does not match {out / 'm.tar.sha256'}: " + (
+            "the copy is damaged, copy it again\n"
+        )
+    damage.flip_byte(volumes[1], 5)
+    (out / "m.tar.sha256").unlink()
+    volumes[-1].unlink()  # the last volume never made it, and nothing lists the volumes
+    for args in ((), ("--check",), ("--list",)):
+        run = hfcache("unpack", *args, volumes[0], "--cache-dir", tmp_path / "server")
+        assert run.returncode == (1 if args == ("--list",) else 2)
+        assert f"the last volume(s) after {volumes[-2]} are missing" in run.stdout + run.stderr
+    for v in volumes[2:-1]:  # far too little left: said from the sizes before any blob is read
+        v.unlink()
+    run = hfcache("unpack", volumes[0], "--cache-dir", tmp_path / "server")
+    assert run.returncode == 2 and f"the last volume(s) after {volumes[1]} are missing" in run.stderr
+    assert "what its manifest lists needs at least" in run.stderr
+    assert not (tmp_path / "server").exists()

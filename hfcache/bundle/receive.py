@@ -17,6 +17,7 @@ from typing import IO
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import Kind, Member, classify
+from hfcache.bundle.shortfall import CutShortError, cut_error, describe, incomplete, missing_members
 from hfcache.bundle.staged import Expected, StagedVerifier
 from hfcache.bundle.volread import range_copier
 from hfcache.errors import BundleError
@@ -49,24 +50,8 @@ def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo, what: str) -> bytes:
         raise BundleError(f"cannot read bundle member {ti.name!r}")
     data = f.read()
     if len(data) != ti.size:
-        raise BundleError(f"the bundle is cut short inside {what}")
+        raise CutShortError(f"the bundle is cut short inside {what}")
     return data
-
-
-def describe(manifest: Manifest | None, m: Member) -> str:
-    """A member as people know it: the repo's file, ref or tree listing it carries, never a blob id."""
-    if manifest is None:
-        return "its manifest"
-    repo_id = manifest.repo_id(m.folder)
-    if m.kind is Kind.BLOB:
-        return manifest.files_of(m.folder, m.key)
-    if m.kind is Kind.LINK:
-        return f"the link of {m.path} of {repo_id}"
-    if m.kind is Kind.TREE:
-        return f"the tree listing of {repo_id}"
-    if m.kind is Kind.REF:
-        return f"ref {m.key} of {repo_id}"
-    return f"the manifest of {repo_id}" if m.kind is Kind.MANIFEST else f"a folder of {repo_id}"
 
 
 def existing_ok(path: str | None, etag: str, sha256: str, size: int) -> bool:
@@ -143,7 +128,7 @@ class _Receiver:
                         growing.close()
                 self.verifier.settled(expected)
         except (EOFError, tarfile.ReadError):
-            raise BundleError(f"the bundle is cut short inside {what}") from None
+            raise CutShortError(f"the bundle is cut short inside {what}") from None
         out.bytes_read += entry.size
         if dest is not None:
             out.staged[key] = dest
@@ -228,20 +213,10 @@ class _Receiver:
 
 def _check_complete(out: Received) -> None:
     """Every member the manifest lists arrived; else name what is missing, files first."""
-    m = out.manifest
-    missing = [m.files_of(*key) for key in m.blobs() if key not in out.staged and key not in out.present]
-    for repo in m.repos:
-        missing += [
-            f"the link of {f.path} of {repo.repo_id}"
-            for f in repo.files
-            if (repo.folder, repo.commit, f.path) not in out.links
-        ]
-        if repo.tree and (repo.folder, repo.commit) not in out.trees:
-            missing.append(f"the tree listing of {repo.repo_id}")
-        missing += [f"ref {ref} of {repo.repo_id}" for ref in repo.refs if (repo.folder, ref) not in out.refs]
+    arrived = set(out.staged) | set(out.present)
+    missing = missing_members(out.manifest, arrived, set(out.links), set(out.trees), set(out.refs))
     if missing:
-        more = f" and {len(missing) - 1} more member(s) are" if len(missing) > 1 else " is"
-        raise BundleError(f"the bundle is incomplete (cut short?): {missing[0]}{more} missing")
+        raise incomplete(missing)
 
 
 def receive(
@@ -279,9 +254,7 @@ def receive(
                     progress.start("unpack", receiver.out.manifest.total_bytes)
             verifier.finish()
     except (tarfile.TarError, EOFError) as e:
-        if str(e) == "unexpected end of data":  # tarfile's words for: the member being read is cut
-            raise BundleError(f"the bundle is cut short inside {receiver.last}") from None
-        raise BundleError(f"the bundle is corrupt or cut short after {receiver.last} ({e})") from None
+        raise cut_error(e, receiver.last) from None
     finally:
         progress.finish()
         tf.close()

@@ -14,6 +14,7 @@ import os
 import secrets
 import shlex
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from hfcache.bundle.install import (
 )
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.receive import Received, receive
+from hfcache.bundle.shortfall import CutShortError, check_length, explain
 from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
@@ -147,7 +149,11 @@ def _free_space_check(target: str, manifest: Manifest, existing: Any) -> None:
         )
 
 
-def _on_manifest(manifest: Manifest, target: str, existing: Any, local: LocalFiles | None) -> None:
+def _on_manifest(
+    manifest: Manifest, paths: list[str], target: str, existing: Any, local: LocalFiles | None
+) -> None:
+    """Before any blob: is the bundle as long as its manifest needs, and is there room for it?"""
+    check_length(paths, manifest)
     if local is not None:
         local.on_manifest(manifest)
     _free_space_check(_nearest_existing(target), manifest, existing)
@@ -199,9 +205,10 @@ def unpack(
         stream = open_volumes(source)
     except OSError as e:
         raise BadInputError(f"cannot read {source}: {e.strerror or e}") from None
+    paths = volume_paths(source)
     with contextlib.closing(stream):
         if check_only:
-            return _check(source, stream, cache_dir, local_dir, progress)
+            return _check(paths, stream, cache_dir, local_dir, progress)
         local: LocalFiles | None = None
         if local_dir is not None:
             target = os.path.abspath(os.path.expanduser(local_dir))
@@ -216,13 +223,14 @@ def unpack(
             raise BadInputError(f"not a folder: {target}")
         # Staged files are hfcache's own: what goes wrong with them (a full disk) names the target.
         with _staging(staging_parent) as staging, fsops.named(target, staging):
-            received = receive(
-                stream,
-                staging=staging,
-                existing=existing,
-                on_manifest=lambda m: _on_manifest(m, target, existing, local),
-                progress=progress,
-            )
+            with _why_it_failed(paths, progress):
+                received = receive(
+                    stream,
+                    staging=staging,
+                    existing=existing,
+                    on_manifest=lambda m: _on_manifest(m, paths, target, existing, local),
+                    progress=progress,
+                )
             installed = _install(received, target, local_dir is not None)
     reports = _recheck(received, target, local_dir is not None)
     return UnpackResult(
@@ -230,15 +238,34 @@ def unpack(
     )
 
 
+@contextlib.contextmanager
+def _why_it_failed(paths: list[str], progress: Progress, *, volumes_checked: bool = False) -> Iterator[None]:
+    """A bundle that does not verify, said as what to copy again: a volume its checksum file says
+    is damaged, the volumes its sizes say are missing, else where it ends."""
+    try:
+        yield
+    except BundleError as e:
+        if not volumes_checked:
+            _, bad = verify_volumes(paths, progress)
+            if bad:
+                raise BundleError("; ".join(bad)) from None
+        if isinstance(e, CutShortError):
+            raise explain(paths, e) from None
+        raise
+
+
 def _check(
-    source: str, stream: Any, cache_dir: str | None, local_dir: str | None, progress: Progress
+    paths: list[str], stream: Any, cache_dir: str | None, local_dir: str | None, progress: Progress
 ) -> UnpackResult:
     """``--check``: the volumes against their checksum file, the whole bundle, and (with a target)
     what an install there would do."""
-    listed, bad = verify_volumes(volume_paths(source), progress) if source != "-" else (None, [])
+    listed, bad = verify_volumes(paths, progress)
     if bad:
         raise BundleError("; ".join(bad))
-    received = receive(stream, staging=None, progress=progress)
+    with _why_it_failed(paths, progress, volumes_checked=True):
+        received = receive(
+            stream, staging=None, on_manifest=lambda m: check_length(paths, m), progress=progress
+        )
     plan = None
     if local_dir is not None:
         plan = plan_local_dir(received.manifest, os.path.abspath(os.path.expanduser(local_dir)))

@@ -59,8 +59,8 @@ def unpack_command(
       hfcache unpack --list big.tar
       ssh laptop hfcache pack hfl/rbt3 -o - | hfcache unpack -
 
-    Exit codes: 0 installed (or verified) and clean, 1 problems after install or failed,
-    2 bad input or a bad bundle.
+    Exit codes: 0 installed (or verified) and clean, 1 problems after install, a listed
+    bundle cut short, or failed; 2 bad input or a bad bundle.
     """
     out = Output(json_out, quiet=quiet)
     if listing:
@@ -135,6 +135,7 @@ def _render_plan(out: Output, plan: InstallPlan) -> None:
 
 def _render_listing(out: Output, listed: Listing, *, verbose: bool) -> None:
     manifest = listed.manifest
+    missing = set(listed.missing)
     for r in manifest.repos:
         size = sum(f.size for f in r.files)
         refs = ", ".join(sorted(r.refs)) or "none"
@@ -143,10 +144,17 @@ def _render_listing(out: Output, listed: Listing, *, verbose: bool) -> None:
             f"{len(r.files)} files, {human_size(size)}"
         )
         for f in r.files if verbose else ():
-            out.say(f"  {human_size(f.size):>10}  {f.path}")
+            gone = "  (not in the bundle: cut short)" if (r.repo_id, f.path) in missing else ""
+            out.say(f"  {human_size(f.size):>10}  {f.path}{gone}")
         for p in r.problems:
             out.say(f"  recorded problem: {p.get('code')}: {p.get('message')}")
     out.say(
         f"{len(manifest.repos)} repo(s), {human_size(manifest.total_bytes)}, packed {manifest.created} "
         f"by hfcache {manifest.hfcache_version}"
     )
+    if listed.truncated:
+        files = sum(len(r.files) for r in manifest.repos)
+        out.say(
+            f"CUT SHORT: {listed.truncated}. {len(listed.missing)} of its {files} file(s) are not in it "
+            "(-v marks them); unpack refuses it: copy it again."
+        )
