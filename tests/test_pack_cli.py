@@ -296,3 +296,23 @@ def test_missing_last_volumes_and_a_damaged_one_are_named(fresh_cache: CachedRep
     assert run.returncode == 2 and f"the last volume(s) after {volumes[1]} are missing" in run.stderr
     assert "what its manifest lists needs at least" in run.stderr
     assert not (tmp_path / "server").exists()
+
+
+def test_a_refusal_names_each_file_once_and_the_way_out(listed_cache: CachedRepo, tmp_path: Path) -> None:
+    """A truncated shard is seen by two checks (blob size, safetensors header): one line about it."""
+    c = listed_cache
+    damage.truncate_blob(c, SHARD, 100)
+    run = hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar")
+    assert run.returncode == 1
+    *problems, error = run.stderr.splitlines()
+    assert len(problems) == 1 and problems[0].count(SHARD) >= 1 and "(also: " in problems[0]
+    assert error.startswith("hfcache: error: 1 file(s) cannot be packed") and "--allow-incomplete" in error
+    doc = json.loads(
+        hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "x.tar", "--json").stdout
+    )
+    found = doc["error"]["problems"]
+    assert len(found) == 2 and sum(p["folded_into"] is None for p in found) == 1  # every finding kept
+    allowed = hfcache(
+        "pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar", "--allow-incomplete"
+    )
+    assert allowed.returncode == 0 and allowed.stdout.count("left out (--allow-incomplete)") == 1

@@ -19,11 +19,12 @@ from hfcache import __version__, layout
 from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
 from hfcache.bundle.packed import PackResult
+from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import PackFile, RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter, link_target
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
 from hfcache.doctor.hints import short
-from hfcache.errors import BadInputError, PackRefusedError
+from hfcache.errors import BadInputError
 from hfcache.findings import Finding, finding
 from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
 from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
@@ -242,7 +243,8 @@ def pack(
     _one_owner_per_ref(picks)
     problems = [f for p in picks for f in p.problems]
     if problems and not allow_incomplete:
-        raise PackRefusedError(f"{len(problems)} problem(s); nothing was written", problems)
+        raise refusal(problems, picks)
+    asked = picks  # with every file, to tie problems about blobs to the files they are
     if allow_incomplete:
         picks = [_without_broken(p) for p in picks]
     digests = _prehash(picks, progress)
@@ -250,7 +252,7 @@ def pack(
     for p in picks:
         files, bad = _entries(p, digests)
         if bad and not allow_incomplete:
-            raise PackRefusedError(f"{len(bad)} corrupt file(s); nothing was written", bad)
+            raise refusal(bad, asked)
         problems += bad
         entries.append(
             RepoEntry(
@@ -289,12 +291,7 @@ def pack(
                     if actual != payload.sha256:
                         progress.finish()
                         out.abort()
-                        corrupt = _all_corrupt(picks, entries, progress)
-                        raise PackRefusedError(
-                            f"{len(corrupt)} corrupt file(s); nothing was written. Download them again "
-                            "(`hfcache doctor --verify` lists every corrupt blob of the cache)",
-                            corrupt,
-                        )
+                        raise refusal(_all_corrupt(picks, entries, progress), picks, while_packing=True)
         tar.close()
         progress.finish()
         paths = out.commit()
@@ -305,4 +302,4 @@ def pack(
             raise _taken(e) from None
         raise
     checksums = checksum_name(output) if volume is not None else None
-    return PackResult(manifest, tuple(paths), out.bytes_written, tuple(problems), checksums)
+    return PackResult(manifest, tuple(paths), out.bytes_written, tuple(by_file(problems, asked)), checksums)

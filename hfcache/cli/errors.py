@@ -64,8 +64,10 @@ def report(out: Output, e: BaseException) -> int:
     details = _details(e)
     if out.json_mode:
         out.data({"error": {"code": name, "message": message, **details}})
-    for problem in details.get("problems", []):
-        out.message(f"  {problem['code']}: {problem['message']}")
+    for problem in details.get("problems", []):  # each file once: its consequences are folded in
+        if problem.get("folded_into") is None:
+            also = f" (also: {', '.join(problem['also'])})" if problem.get("also") else ""
+            out.message(f"  {problem['code']}: {problem['message']}{also}")
     out.error(message if name != "interrupted" else "interrupted")
     return code
 

@@ -134,9 +134,10 @@ def _render_pack(out: Output, result: PackResult) -> None:
             f"checksums of the volumes: {result.checksum_file} "
             f"(check a copy: hfcache unpack --check {shlex.quote(result.paths[0])})"
         )
-    for f in result.problems:
+    allowed = [f for f in result.problems if f.folded_into is None]  # each file once
+    for f in allowed:
         out.say(f"left out (--allow-incomplete): {f.code}: {f.text}")
-    if result.problems:
-        out.say(f"{len(result.problems)} problem(s) were allowed and are recorded in the manifest")
+    if allowed:
+        out.say(f"{len(allowed)} problem(s) were allowed and are recorded in the manifest")
     if result.paths and result.paths != ("-",):
         out.say(f"On the offline machine: hfcache unpack {shlex.quote(result.paths[0])}")
