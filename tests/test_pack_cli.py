@@ -18,6 +18,7 @@ from test_cli import hfcache
 
 from hfcache.fs import mounts
 from hfcache.repoid import parse_repo_ref
+from hfcache.units import human_size
 
 SHARD = "model-00002-of-00002.safetensors"
 
@@ -316,3 +317,19 @@ def test_a_refusal_names_each_file_once_and_the_way_out(listed_cache: CachedRepo
         "pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar", "--allow-incomplete"
     )
     assert allowed.returncode == 0 and allowed.stdout.count("left out (--allow-incomplete)") == 1
+
+
+def test_where_the_bundle_went_is_said_plainly(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    c = fresh_cache
+    args = ["pack", c.repo_id, "--cache-dir", str(c.cache_dir), "-o", "-"]
+    piped = subprocess.run([sys.executable, "-m", "hfcache", *args], capture_output=True, timeout=120)
+    assert piped.returncode == 0 and piped.stdout.startswith(c.repo_folder.name.encode())  # the tar
+    assert f"wrote {human_size(len(piped.stdout))} to standard output\n" in piped.stderr.decode()
+    split = hfcache(
+        "pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "m.tar", "--split-size", "8K"
+    )
+    assert split.returncode == 0, split.stderr
+    volumes = sorted(str(p) for p in tmp_path.glob("m.tar.0*"))
+    assert len(volumes) > 3
+    assert f"to {volumes[0]} … {volumes[-1]} ({len(volumes)} volumes)\n" in split.stdout
+    assert volumes[1] not in split.stdout

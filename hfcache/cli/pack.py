@@ -127,8 +127,7 @@ def _render_pack(out: Output, result: PackResult) -> None:
             f"packed {r.repo_type} {r.repo_id} @ {r.commit[:8]} ({r.revision}): {len(r.files)} files, "
             f"{human_size(size)}"
         )
-    where = ", ".join(result.paths) if result.paths else "stdout"
-    out.say(f"wrote {human_size(result.bytes_written)} to {where}")
+    out.say(f"wrote {human_size(result.bytes_written)} to {_where(result)}")
     if result.checksum_file:
         out.say(
             f"checksums of the volumes: {result.checksum_file} "
@@ -141,3 +140,13 @@ def _render_pack(out: Output, result: PackResult) -> None:
         out.say(f"{len(allowed)} problem(s) were allowed and are recorded in the manifest")
     if result.paths and result.paths != ("-",):
         out.say(f"On the offline machine: hfcache unpack {shlex.quote(result.paths[0])}")
+
+
+def _where(result: PackResult) -> str:
+    """Where the bundle went: standard output, one file, or its volumes as a range."""
+    paths = result.paths
+    if result.to_stdout:
+        return "standard output"
+    if len(paths) == 1:
+        return paths[0]
+    return f"{paths[0]} … {paths[-1]} ({len(paths)} volumes)"
