@@ -13,6 +13,7 @@ from pathlib import Path
 import damage
 import pytest
 from builders import CachedRepo, cache_repo, cache_two_revisions
+from checks import loads_exactly
 from standin_hub import StandinHub
 from test_cli import hfcache
 
@@ -333,3 +334,26 @@ def test_where_the_bundle_went_is_said_plainly(fresh_cache: CachedRepo, tmp_path
     assert len(volumes) > 3
     assert f"to {volumes[0]} … {volumes[-1]} ({len(volumes)} volumes)\n" in split.stdout
     assert volumes[1] not in split.stdout
+
+
+def test_a_plain_tar_of_a_cache_gets_the_commands_that_install_it(
+    fresh_cache: CachedRepo, tmp_path: Path
+) -> None:
+    c = fresh_cache
+    plain = tmp_path / "cache.tar"
+    subprocess.run(["tar", "-cf", plain, "-C", c.cache_dir, c.repo_folder.name], check=True)
+    server = tmp_path / "server"
+    for args, hub in (
+        (("--cache-dir", server), str(server)),
+        (("--check",), "<hub cache>"),
+        (("--list",), "<hub cache>"),
+    ):
+        run = hfcache("unpack", plain, *args)
+        assert run.returncode == 2 and run.stdout == "" and run.stderr.count("\n") == 1, run.stderr
+        assert "plain tar of a Hugging Face cache, not an hfcache bundle" in run.stderr
+        assert run.stderr.endswith(f"tar -xf {plain} -C {hub}, then hfcache doctor {hub}\n")
+    assert not server.exists()
+    server.mkdir()
+    subprocess.run(["tar", "-xf", plain, "-C", server], check=True)  # the hint, as printed
+    assert hfcache("doctor", server).returncode == 0
+    loads_exactly(CachedRepo(c.hub, server, c.repo_id, c.repo_type, c.commit, c.files))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hfcache.bundle.manifest import Manifest
+from hfcache.bundle.members import PlainTarError
 from hfcache.bundle.shortfall import explain, open_tar, read_manifest, where_it_ends
 from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.errors import BadInputError, BundleError
@@ -65,6 +66,8 @@ def list_bundle(source: str) -> Listing:
                 ended, files = where_it_ends(tar, manifest)
         except tarfile.TarError as e:
             raise BundleError(f"{source} is not a readable tar bundle: {e}") from None
+        except PlainTarError as e:
+            raise BundleError(e.hint(source, None)) from None
     if ended is None:
         return Listing(source, manifest)
     return Listing(source, manifest, str(explain(paths, ended)), tuple(files))

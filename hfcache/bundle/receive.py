@@ -16,7 +16,7 @@ from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
-from hfcache.bundle.members import Kind, Member, classify
+from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
 from hfcache.bundle.shortfall import CutShortError, cut_error, describe, incomplete, missing_members
 from hfcache.bundle.staged import Expected, StagedVerifier
 from hfcache.bundle.volread import range_copier
@@ -171,19 +171,28 @@ class _Receiver:
             self.copy_range(dst.fileno(), offset + start, step)
             landed(step)
 
+    def first(self, ti: tarfile.TarInfo) -> None:
+        """The first member: the manifest, or this is not a bundle (perhaps a plain tar of a cache)."""
+        try:
+            kind = classify(ti).kind
+        except BundleError as e:
+            raise not_a_bundle(self.tf, ti, e) from None
+        if kind is not Kind.MANIFEST:
+            raise not_a_bundle(self.tf, ti)
+        self.last = "its manifest"
+        self.manifest_bytes = _read_small(self.tf, ti, self.last)
+        self.out = Received(manifest_mod.parse(self.manifest_bytes))
+        self.blobs = self.out.manifest.blobs()
+        for r in self.out.manifest.repos:  # one repo folder may carry several revisions
+            self.repos.setdefault(r.folder, []).append(r)
+            self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
+
     def member(self, ti: tarfile.TarInfo) -> None:
-        m = classify(ti)
-        self.last = describe(self.out.manifest if self.out else None, m)
         if self.out is None:
-            if m.kind is not Kind.MANIFEST:
-                raise BundleError("not an hfcache bundle: it does not start with a manifest")
-            self.manifest_bytes = _read_small(self.tf, ti, self.last)
-            self.out = Received(manifest_mod.parse(self.manifest_bytes))
-            self.blobs = self.out.manifest.blobs()
-            for r in self.out.manifest.repos:  # one repo folder may carry several revisions
-                self.repos.setdefault(r.folder, []).append(r)
-                self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
+            self.first(ti)
             return
+        m = classify(ti)
+        self.last = describe(self.out.manifest, m)
         out = self.out
         if m.kind is Kind.DIR:
             return

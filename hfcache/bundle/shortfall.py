@@ -17,7 +17,7 @@ from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import Manifest
-from hfcache.bundle.members import Kind, Member, classify
+from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
 from hfcache.bundle.volread import open_volumes
 from hfcache.bundle.volumes import VOLUME_NAME
 from hfcache.errors import BundleError
@@ -94,8 +94,14 @@ def open_tar(stream: IO[bytes]) -> tarfile.TarFile:
 def read_manifest(source: str, tar: tarfile.TarFile) -> Manifest:
     """The bundle's first member, its manifest; :class:`BundleError` if it is not there whole."""
     first = tar.next()
-    if first is None or classify(first).kind is not Kind.MANIFEST:
-        raise BundleError(f"{source} is not an hfcache bundle: it does not start with a manifest")
+    if first is None:
+        raise BundleError(f"{source} is not an hfcache bundle: it is an empty tar")
+    try:
+        kind = classify(first).kind
+    except BundleError as e:
+        raise not_a_bundle(tar, first, e) from None
+    if kind is not Kind.MANIFEST:
+        raise not_a_bundle(tar, first)
     data = tar.extractfile(first)
     try:
         raw = data.read() if data is not None else b""

@@ -30,6 +30,7 @@ from hfcache.bundle.install import (
     local_root,
 )
 from hfcache.bundle.manifest import Manifest
+from hfcache.bundle.members import PlainTarError
 from hfcache.bundle.receive import Received, receive
 from hfcache.bundle.shortfall import CutShortError, check_length, explain
 from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
@@ -223,7 +224,7 @@ def unpack(
             raise BadInputError(f"not a folder: {target}")
         # Staged files are hfcache's own: what goes wrong with them (a full disk) names the target.
         with _staging(staging_parent) as staging, fsops.named(target, staging):
-            with _why_it_failed(paths, progress):
+            with _why_it_failed(paths, progress, None if local_dir else target):
                 received = receive(
                     stream,
                     staging=staging,
@@ -239,11 +240,16 @@ def unpack(
 
 
 @contextlib.contextmanager
-def _why_it_failed(paths: list[str], progress: Progress, *, volumes_checked: bool = False) -> Iterator[None]:
-    """A bundle that does not verify, said as what to copy again: a volume its checksum file says
-    is damaged, the volumes its sizes say are missing, else where it ends."""
+def _why_it_failed(
+    paths: list[str], progress: Progress, hub: str | None, *, volumes_checked: bool = False
+) -> Iterator[None]:
+    """A bundle that does not verify, said as what to do: extract a plain tar of a cache with tar
+    (into ``hub``), copy again a volume its checksum file says is damaged or the volumes its sizes
+    say are missing, else where it ends."""
     try:
         yield
+    except PlainTarError as e:
+        raise BundleError(e.hint(paths[0] if paths else "-", hub)) from None
     except BundleError as e:
         if not volumes_checked:
             _, bad = verify_volumes(paths, progress)
@@ -262,7 +268,8 @@ def _check(
     listed, bad = verify_volumes(paths, progress)
     if bad:
         raise BundleError("; ".join(bad))
-    with _why_it_failed(paths, progress, volumes_checked=True):
+    hub = layout.cache_target(cache_dir) if cache_dir is not None else None
+    with _why_it_failed(paths, progress, hub, volumes_checked=True):
         received = receive(
             stream, staging=None, on_manifest=lambda m: check_length(paths, m), progress=progress
         )
