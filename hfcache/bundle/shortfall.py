@@ -18,8 +18,8 @@ from typing import IO
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
+from hfcache.bundle.volnames import VOLUME_NAME
 from hfcache.bundle.volread import open_volumes
-from hfcache.bundle.volumes import VOLUME_NAME
 from hfcache.errors import BundleError
 from hfcache.fs.streamcopy import BUFFER_SIZE
 from hfcache.units import human_size

@@ -15,11 +15,11 @@ import errno
 import hashlib
 import io
 import os
-import re
 import stat
 import sys
 from typing import IO, TYPE_CHECKING
 
+from hfcache.bundle.volnames import MAX_VOLUMES, checksum_name, numbered_siblings, partial_name, volume_name
 from hfcache.errors import BadInputError
 from hfcache.fs import fsops
 
@@ -31,40 +31,10 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock against a concurrent pack
     fcntl = None  # type: ignore[assignment]
 
-PARTIAL_SUFFIX = ".hfcache-partial"
 WRITEBACK_STEP = 32 << 20
 _FADVISE = getattr(os, "posix_fadvise", None)  # Linux and BSDs
-MAX_VOLUMES = 999  # names stay 3 digits, so that `cat x.tar.*` (name order) is stream order
 IO_BUFFER = 64 << 10  # coalesces tarfile's 512 B-10 KiB writes; larger ones bypass it (no extra copy)
-VOLUME_NAME = re.compile(r"(.+)\.(\d{3})")  # a volume: the bundle name and its number
-CHECKSUM_SUFFIX = ".sha256"  # beside split volumes: `sha256sum -c big.tar.sha256` checks them all
-
-
-def volume_name(target: str, index: int) -> str:
-    """The name of volume ``index`` (from 1) of a bundle written to ``target``."""
-    return f"{target}.{index:03d}"
-
-
-def checksum_name(target: str) -> str:
-    """The ``sha256sum`` file written beside the volumes of a bundle written to ``target``."""
-    return target + CHECKSUM_SUFFIX
-
-
-def partial_name(final: str) -> str:
-    """The hidden temporary sibling a file is written under until committed."""
-    head, tail = os.path.split(final)
-    return os.path.join(head, f".{tail}{PARTIAL_SUFFIX}")
-
-
-def _numbered_siblings(target: str) -> dict[int, str]:
-    """Existing ``target.NNN`` files: volumes of an earlier bundle of the same name."""
-    head, tail = os.path.split(target)
-    pattern = re.compile(re.escape(tail) + r"\.(\d{3})")
-    try:
-        names = os.listdir(head or ".")
-    except FileNotFoundError:
-        return {}
-    return {int(m.group(1)): os.path.join(head, n) for n in names if (m := pattern.fullmatch(n))}
+__all__ = ["VolumeWriter", "checksum_name"]  # checksum_name: what pack names beside the volumes
 
 
 class VolumeWriter(io.BufferedIOBase):
@@ -103,7 +73,7 @@ class VolumeWriter(io.BufferedIOBase):
             raise FileNotFoundError(errno.ENOENT, "no such directory for the bundle", head)
         if os.path.isdir(target):
             raise IsADirectoryError(errno.EISDIR, "is a directory", target)
-        for existing in [target, *_numbered_siblings(target).values()]:
+        for existing in [target, *numbered_siblings(target).values()]:
             st = fsops.lstat_or_none(existing)
             if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                 # never replaced, not even with overwrite: it may be /dev/sdb or a named pipe
@@ -111,7 +81,7 @@ class VolumeWriter(io.BufferedIOBase):
                     f"{existing} exists and is not a regular file: to write there, use -o - and >"
                 )
         if not overwrite:
-            taken = _numbered_siblings(target) if volume_size else {}
+            taken = numbered_siblings(target) if volume_size else {}
             if volume_size is None and os.path.lexists(target):
                 taken = {0: target}
             if volume_size and os.path.lexists(checksum_name(target)):
@@ -165,17 +135,22 @@ class VolumeWriter(io.BufferedIOBase):
         self._file_pos = self._kicked = 0
         return out
 
+    def _naming(self, part: int = -1) -> contextlib.AbstractContextManager[None]:
+        """OSErrors inside name volume ``part`` (the one being written), never its temporary."""
+        if self._target == "-" or not self._parts:
+            return contextlib.nullcontext()
+        temp, final = self._parts[part]
+        return fsops.named(final, temp)
+
     def write(self, data: ReadableBuffer) -> int:
         """Write all of ``data`` (any bytes-like object), cutting volumes where they are full.
 
         An OSError (a full disk) names the volume being written, never its temporary."""
         try:
             return self._write(data)
-        except OSError as e:
-            if self._target == "-" or not self._parts:
+        except OSError:
+            with self._naming():  # the volume being written when it failed
                 raise
-            temp, final = self._parts[-1]
-            raise fsops.public_error(e, final, temp) from e
 
     def _write(self, data: ReadableBuffer) -> int:
         out = self._out
@@ -228,11 +203,7 @@ class VolumeWriter(io.BufferedIOBase):
 
     def flush(self) -> None:
         if self._out is not None and self._done is None:
-            if self._target == "-":
-                self._out.flush()
-                return
-            temp, final = self._parts[-1]
-            with fsops.named(final, temp):
+            with self._naming():
                 self._out.flush()
 
     def commit(self) -> list[str]:
@@ -254,13 +225,13 @@ class VolumeWriter(io.BufferedIOBase):
             return ["-"]
         renamed: list[str] = []
         try:
-            with fsops.named(self._parts[-1][1], self._parts[-1][0]):
+            with self._naming():
                 out.flush()
                 os.fsync(out.fileno())
                 out.close()
             self._out = None
-            for temp, final in self._parts[:-1]:  # closed at rollover: fsync them now
-                with fsops.named(final, temp):
+            for i, (temp, _) in enumerate(self._parts[:-1]):  # closed at rollover: fsync them now
+                with self._naming(i):
                     fsops.fsync_path(temp)
             finals = [final for _, final in self._parts]
             if self._volume_size is not None:
@@ -276,11 +247,11 @@ class VolumeWriter(io.BufferedIOBase):
                     if os.path.lexists(final):
                         raise FileExistsError(errno.EEXIST, "appeared while packing", final)
             elif self._volume_size is not None:  # first hide the old bundle, then drop its surplus
-                for number, path in sorted(_numbered_siblings(self._target).items()):
+                for number, path in sorted(numbered_siblings(self._target).items()):
                     if number == 1 or number > len(finals):
                         os.unlink(path)
-            for temp, final in reversed(self._parts):
-                with fsops.named(final, temp):
+            for i, (temp, final) in reversed(list(enumerate(self._parts))):
+                with self._naming(i):
                     os.replace(temp, final)
                 renamed.append(final)
             fsops.fsync_path(os.path.dirname(self._target) or ".")
