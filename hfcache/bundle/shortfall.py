@@ -18,6 +18,7 @@ from typing import IO
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
+from hfcache.bundle.staged import DamagedError
 from hfcache.bundle.volnames import VOLUME_NAME
 from hfcache.bundle.volread import open_volumes
 from hfcache.errors import BundleError
@@ -28,7 +29,7 @@ _BLOCK = tarfile.BLOCKSIZE
 _CUT = "unexpected end of data"  # tarfile's words for: the member being read is cut
 
 
-class CutShortError(BundleError):
+class CutShortError(DamagedError):
     """The bundle ends before everything its manifest lists: cut short, or volumes missing."""
 
 

@@ -33,6 +33,7 @@ from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.members import PlainTarError
 from hfcache.bundle.receive import Received, receive
 from hfcache.bundle.shortfall import CutShortError, check_length, explain
+from hfcache.bundle.staged import DamagedError
 from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
@@ -250,8 +251,8 @@ def _why_it_failed(
         yield
     except PlainTarError as e:
         raise BundleError(e.hint(paths[0] if paths else "-", hub)) from None
-    except BundleError as e:
-        if not volumes_checked:
+    except DamagedError as e:
+        if not volumes_checked:  # damaged bytes: a volume that does not match its checksum says why
             _, bad = verify_volumes(paths, progress)
             if bad:
                 raise BundleError("; ".join(bad)) from None
