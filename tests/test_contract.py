@@ -19,8 +19,8 @@ from builders import CachedRepo
 from test_cli import hfcache
 
 FINDING = {
-    "code", "severity", "path", "repo_id", "repo_type", "commit", "path_in_repo", "message", "advice", "fixable",
-    "fix", "action", "repo", "reclaimable_bytes", "about", "folded_into", "also",
+    "code", "severity", "path", "repo_id", "repo_type", "commit", "path_in_repo", "message", "advice",
+    "fixable", "fix", "action", "repo", "reclaimable_bytes", "about", "folded_into", "also",
 }  # fmt: skip
 ACTION = {"step", "repo", "path", "etag", "commit", "leftover", "rewrite", "needs_verify", "description"}
 SUMMARY = {
