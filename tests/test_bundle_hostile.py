@@ -3,6 +3,7 @@ target is left exactly as it was (no half-installed blob, no link to unverified 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from hfcache.bundle.unpack import unpack
 from hfcache.errors import BundleError
 
 pytestmark = pytest.mark.usefixtures("blob_route")
+SHARD = "model-00002-of-00002.safetensors"
 
 
 @pytest.fixture
@@ -206,3 +208,27 @@ def test_not_enough_space_is_refused_before_writing(
     real = shutil.disk_usage
     monkeypatch.setattr(unpack_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1024))
     assert "not enough free space" in refused(bundle, target, tmp_path / "outside")
+
+
+def _offsets(bundle: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(bundle) as tf:
+        return {ti.name: ti for ti in tf.getmembers()}
+
+
+def test_a_cut_is_named_by_the_files_of_the_repo(bundle: Path, tmp_path: Path, target: Path) -> None:
+    """Where a bundle is cut short, the message names the repo's file (never a blob id)."""
+    manifest = json.loads(read_members(bundle)[0][1])
+    (repo,) = manifest["repos"]
+    etag = next(f["etag"] for f in repo["files"] if f["path"] == SHARD)
+    members = _offsets(bundle)
+    blob = next(ti for name, ti in members.items() if name.endswith(f"/blobs/{etag}"))
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(bundle.read_bytes()[: blob.offset_data + 100])
+    message = refused(cut, target, tmp_path / "outside")
+    assert message.startswith(f"the bundle is cut short inside {SHARD} of {repo['repo_id']} ({cut} holds ")
+    first_link = min((ti for ti in members.values() if ti.issym()), key=lambda ti: ti.offset)
+    cut.write_bytes(bundle.read_bytes()[: first_link.offset])  # every blob there, no link
+    message = refused(cut, target, tmp_path / "outside")
+    assert message.startswith("the bundle is incomplete (cut short?): the link of ")
+    assert f"of {repo['repo_id']} and {len(repo['files']) - 1} more member(s) are missing" in message
+    assert not any(f["etag"] in message for f in repo["files"])

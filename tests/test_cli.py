@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -182,17 +183,36 @@ def test_help_has_examples_exit_codes_and_plain_metavars(command: str) -> None:
         assert "[model|dataset|space]" in text
 
 
-def test_errors_name_files_as_the_user_knows_them() -> None:
-    from hfcache.bundle.volumes import partial_name
-    from hfcache.cli.errors import describe_os_error, public_name
-    from hfcache.fs.fsops import tmp_name
+def _limited(limit_kib: int, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """hfcache under ``ulimit -f``: a real write error (EFBIG) once a file grows past the limit."""
+    command = " ".join(shlex.quote(str(a)) for a in (sys.executable, "-m", "hfcache", *args))
+    return subprocess.run(
+        ["bash", "-c", f"ulimit -f {limit_kib}; exec {command}"], capture_output=True, text=True, timeout=120
+    )
 
-    assert public_name(partial_name("/media/usb/big.tar.003")) == "/media/usb/big.tar.003"
-    assert public_name(tmp_name("/x/config.json")) == "/x/config.json"
-    assert public_name("/data/hub/.locks/hfcache-unpack-1234abcd/models--a--b/ab12") == "/data/hub"
-    assert public_name("/etc/passwd") == "/etc/passwd"
-    full = OSError(28, "No space left on device", partial_name("/media/usb/big.tar.001"))
-    assert describe_os_error(full) == "No space left on device: /media/usb/big.tar.001"
+
+def test_errors_name_files_as_the_user_knows_them(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    """Writes go through hidden temporaries; a write that fails names the file the user asked for:
+    the volume, the checksum file, the target of an unpack."""
+    c = fresh_cache
+    out = tmp_path / "usb"
+    out.mkdir()
+    volume = _limited(
+        8, "pack", c.repo_id, "--cache-dir", c.cache_dir, "--split-size", "16K", "-o", out / "b.tar"
+    )
+    assert (
+        volume.returncode == 1 and volume.stderr == f"hfcache: error: File too large: {out / 'b.tar.001'}\n"
+    )
+    sums = _limited(
+        1, "pack", c.repo_id, "--cache-dir", c.cache_dir, "--split-size", "512", "-o", out / "c.tar"
+    )
+    assert sums.returncode == 1 and sums.stderr == f"hfcache: error: File too large: {out / 'c.tar.sha256'}\n"
+    assert os.listdir(out) == []  # and nothing that looks like a bundle is left
+    assert hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar").returncode == 0
+    for option in ("--cache-dir", "--local-dir"):
+        target = tmp_path / f"server{option}"
+        staged = _limited(8, "unpack", tmp_path / "b.tar", option, target)
+        assert staged.returncode == 1 and staged.stderr == f"hfcache: error: File too large: {target}\n"
 
 
 def test_the_top_help_lists_every_command_plainly() -> None:

@@ -62,3 +62,14 @@ def test_every_finding_code_is_caused_by_some_test() -> None:
     )
     untested = [code for code in CODES if f'"{code}"' not in tests]
     assert untested == []
+
+
+def test_unpack_docs_state_the_free_space_margin_the_output_prints() -> None:
+    """unpack prints the margin with human_size (decimal MB); the docs give the same number."""
+    from hfcache.bundle.dryrun import SPACE_MARGIN
+    from hfcache.units import human_size
+
+    stated = re.findall(r"(\d+) MB safety margin", (DOCS / "unpack.md").read_text())
+    assert len(stated) >= 2  # the dry run, and the check before installing
+    assert {f"{n}.0 MB" for n in stated} == {human_size(SPACE_MARGIN)}
+    assert {int(n) * 1000 * 1000 for n in stated} == {SPACE_MARGIN}

@@ -13,11 +13,13 @@ from pathlib import Path
 import damage
 import pytest
 from builders import CachedRepo, cache_repo, cache_two_revisions
+from checks import loads_exactly
 from standin_hub import StandinHub
 from test_cli import hfcache
 
 from hfcache.fs import mounts
 from hfcache.repoid import parse_repo_ref
+from hfcache.units import human_size
 
 SHARD = "model-00002-of-00002.safetensors"
 
@@ -245,3 +247,113 @@ def test_two_revisions_of_one_repo_in_one_bundle(hub: StandinHub, tmp_path: Path
     for c in (c1, c2):
         folder = tmp_path / "plain" / f"{c.repo_id}@{c.commit[:12]}"
         assert (folder / "README.md").read_bytes() == c.files["README.md"]
+
+
+def test_list_of_a_bundle_cut_short_shows_the_manifest_and_says_so(
+    fresh_cache: CachedRepo, tmp_path: Path
+) -> None:
+    c = fresh_cache
+    bundle = tmp_path / "b.tar"
+    assert hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", bundle).returncode == 0
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(bundle.read_bytes()[: bundle.stat().st_size * 2 // 3])
+    listing = hfcache("unpack", "--list", cut, "-v")
+    assert listing.returncode == 1, listing.stderr
+    assert f"{c.repo_id} @ {c.commit}" in listing.stdout and SHARD in listing.stdout
+    assert "CUT SHORT: the bundle is cut short inside " in listing.stdout
+    assert "(not in the bundle: cut short)" in listing.stdout
+    doc = json.loads(hfcache("unpack", "--list", cut, "--json").stdout)
+    assert doc["repos"][0]["commit"] == c.commit and doc["truncated"].startswith("the bundle is cut short")
+    assert {f["path"] for f in doc["missing_files"]} == set(c.files)  # the links come last
+    whole = json.loads(hfcache("unpack", "--list", bundle, "--json").stdout)
+    assert whole["truncated"] is None and whole["missing_files"] == []
+
+
+def test_missing_last_volumes_and_a_damaged_one_are_named(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    c = fresh_cache
+    out = tmp_path / "usb"
+    out.mkdir()
+    packed = hfcache(
+        "pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", out / "m.tar", "--split-size", "16K"
+    )
+    assert packed.returncode == 0, packed.stderr
+    volumes = sorted(out.glob("m.tar.0*"))
+    damage.flip_byte(volumes[1], 5)
+    for args in ((), ("--check",)):  # plain unpack names the damaged volume as --check does
+        run = hfcache("unpack", *args, volumes[0], "--cache-dir", tmp_path / "server")
+        assert run.returncode == 2
+        assert run.stderr == f"hfcache: error: {volumes[1]} does not match {out / 'm.tar.sha256'}: " + (
+            "the copy is damaged, copy it again\n"
+        )
+    damage.flip_byte(volumes[1], 5)
+    (out / "m.tar.sha256").unlink()
+    volumes[-1].unlink()  # the last volume never made it, and nothing lists the volumes
+    for args in ((), ("--check",), ("--list",)):
+        run = hfcache("unpack", *args, volumes[0], "--cache-dir", tmp_path / "server")
+        assert run.returncode == (1 if args == ("--list",) else 2)
+        assert f"the last volume(s) after {volumes[-2]} are missing" in run.stdout + run.stderr
+    for v in volumes[2:-1]:  # far too little left: said from the sizes before any blob is read
+        v.unlink()
+    run = hfcache("unpack", volumes[0], "--cache-dir", tmp_path / "server")
+    assert run.returncode == 2 and f"the last volume(s) after {volumes[1]} are missing" in run.stderr
+    assert "what its manifest lists needs at least" in run.stderr
+    assert not (tmp_path / "server").exists()
+
+
+def test_a_refusal_names_each_file_once_and_the_way_out(listed_cache: CachedRepo, tmp_path: Path) -> None:
+    """A truncated shard is seen by two checks (blob size, safetensors header): one line about it."""
+    c = listed_cache
+    damage.truncate_blob(c, SHARD, 100)
+    run = hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar")
+    assert run.returncode == 1
+    *problems, error = run.stderr.splitlines()
+    assert len(problems) == 1 and problems[0].count(SHARD) >= 1 and "(also: " in problems[0]
+    assert error.startswith("hfcache: error: 1 file(s) cannot be packed") and "--allow-incomplete" in error
+    doc = json.loads(
+        hfcache("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "x.tar", "--json").stdout
+    )
+    found = doc["error"]["problems"]
+    assert len(found) == 2 and sum(p["folded_into"] is None for p in found) == 1  # every finding kept
+    allowed = hfcache(
+        "pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "b.tar", "--allow-incomplete"
+    )
+    assert allowed.returncode == 0 and allowed.stdout.count("left out (--allow-incomplete)") == 1
+
+
+def test_where_the_bundle_went_is_said_plainly(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    c = fresh_cache
+    args = ["pack", c.repo_id, "--cache-dir", str(c.cache_dir), "-o", "-"]
+    piped = subprocess.run([sys.executable, "-m", "hfcache", *args], capture_output=True, timeout=120)
+    assert piped.returncode == 0 and piped.stdout.startswith(c.repo_folder.name.encode())  # the tar
+    assert f"wrote {human_size(len(piped.stdout))} to standard output\n" in piped.stderr.decode()
+    split = hfcache(
+        "pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", tmp_path / "m.tar", "--split-size", "8K"
+    )
+    assert split.returncode == 0, split.stderr
+    volumes = sorted(str(p) for p in tmp_path.glob("m.tar.0*"))
+    assert len(volumes) > 3
+    assert f"to {volumes[0]} … {volumes[-1]} ({len(volumes)} volumes)\n" in split.stdout
+    assert volumes[1] not in split.stdout
+
+
+def test_a_plain_tar_of_a_cache_gets_the_commands_that_install_it(
+    fresh_cache: CachedRepo, tmp_path: Path
+) -> None:
+    c = fresh_cache
+    plain = tmp_path / "cache.tar"
+    subprocess.run(["tar", "-cf", plain, "-C", c.cache_dir, c.repo_folder.name], check=True)
+    server = tmp_path / "server"
+    for args, hub in (
+        (("--cache-dir", server), str(server)),
+        (("--check",), "<hub cache>"),
+        (("--list",), "<hub cache>"),
+    ):
+        run = hfcache("unpack", plain, *args)
+        assert run.returncode == 2 and run.stdout == "" and run.stderr.count("\n") == 1, run.stderr
+        assert "plain tar of a Hugging Face cache, not an hfcache bundle" in run.stderr
+        assert run.stderr.endswith(f"tar -xf {plain} -C {hub}, then hfcache doctor {hub}\n")
+    assert not server.exists()
+    server.mkdir()
+    subprocess.run(["tar", "-xf", plain, "-C", server], check=True)  # the hint, as printed
+    assert hfcache("doctor", server).returncode == 0
+    loads_exactly(CachedRepo(c.hub, server, c.repo_id, c.repo_type, c.commit, c.files))

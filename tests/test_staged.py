@@ -55,7 +55,7 @@ def test_follower_keeps_up_with_a_slow_copy(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", [0, 7, 19])
 def test_a_bad_file_anywhere_is_reported_by_name(tmp_path: Path, bad: int) -> None:
-    with pytest.raises(BundleError, match=f"'models--a--b/blobs/f{bad}' is corrupt"), StagedVerifier() as v:
+    with pytest.raises(BundleError, match=f"^models--a--b/blobs/f{bad} is corrupt"), StagedVerifier() as v:
         for i in range(20):
             data = b"x" * (i * 100)
             _copy_in_steps(v, _expect(tmp_path, f"f{i}", data, claim=b"y" if i == bad else None), data, 64)

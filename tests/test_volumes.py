@@ -16,13 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hfcache.bundle.volnames import PARTIAL_SUFFIX, partial_name, volume_name
 from hfcache.bundle.volread import first_volume, open_volumes, range_copier, volume_paths
-from hfcache.bundle.volumes import (
-    PARTIAL_SUFFIX,
-    VolumeWriter,
-    partial_name,
-    volume_name,
-)
+from hfcache.bundle.volumes import VolumeWriter
 from hfcache.errors import BadInputError, BundleError
 from hfcache.units import parse_size
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from hfcache.bundle.volumes import CHECKSUM_SUFFIX, VOLUME_NAME
+from hfcache.bundle.volnames import CHECKSUM_SUFFIX, VOLUME_NAME
 from hfcache.errors import BundleError
 from hfcache.fs.hashing import Algo, HashJob, hash_files
 from hfcache.progress import NO_PROGRESS, Progress

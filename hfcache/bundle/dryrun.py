@@ -20,8 +20,9 @@ from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.receive import existing_ok
 from hfcache.fs import fsops
 
-SPACE_MARGIN = 64 * 1024 * 1024
-"""Free space unpack keeps beyond what it writes (it refuses to fill a disk to the last byte)."""
+SPACE_MARGIN = 64 * 1000 * 1000
+"""Free space unpack keeps beyond what it writes (it refuses to fill a disk to the last byte):
+64 MB, decimal like every size hfcache prints, so the output says "64.0 MB" as the docs do."""
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,9 @@ def install_cache(received: Received, cache_root: str, *, lock_timeout: float = 
         with fsops.hf_lock(layout.lock_path(cache_root, folder, etag), lock_timeout):
             if os.path.lexists(blob):
                 _park(blob, repo_path, parked)  # different bytes than the verified ones, or a dead link
-            os.chmod(staged, 0o644)
-            os.rename(staged, blob)
+            with fsops.named(blob, staged):
+                os.chmod(staged, 0o644)
+                os.rename(staged, blob)
         touched.add(os.path.dirname(blob))
         written += 1
         nbytes += sizes[(folder, etag)]
@@ -147,8 +148,9 @@ def install_local_dir(received: Received, target: str) -> Installed:
             tmp, _ = fsops.stage_copy(source, dest)
             if os.path.lexists(dest):
                 _park(dest, root, parked)
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, dest)
+            with fsops.named(dest, tmp):
+                os.chmod(tmp, 0o644)
+                os.rename(tmp, dest)
             written += 1
             nbytes += f.size
     return Installed(written, kept, nbytes, 0, tuple(parked))

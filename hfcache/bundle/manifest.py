@@ -67,6 +67,21 @@ class Manifest:
                 out.setdefault((repo.folder, f.etag), f)
         return out
 
+    def files_of(self, folder: str, etag: str) -> str:
+        """The files a blob holds, as people name them: ``model-00002-of-00003.safetensors of
+        org/name``, or ``a.txt (and 2 more) of org/name`` when several share it."""
+        repos = [r for r in self.repos if r.folder == folder]
+        paths = sorted({f.path for r in repos for f in r.files if f.etag == etag})
+        repo_id = repos[0].repo_id if repos else folder
+        if not paths:
+            return f"blob {etag} of {repo_id}"
+        more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+        return f"{paths[0]}{more} of {repo_id}"
+
+    def repo_id(self, folder: str) -> str:
+        """The repo id of a repo folder of the bundle (the folder's name if the manifest lacks it)."""
+        return next((r.repo_id for r in self.repos if r.folder == folder), folder)
+
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.blobs().values())

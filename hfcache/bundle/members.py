@@ -8,7 +8,9 @@ out, hard links, devices, fifos, unknown paths) makes the whole bundle unaccepta
 
 from __future__ import annotations
 
+import itertools
 import posixpath
+import shlex
 import tarfile
 from dataclasses import dataclass
 from enum import Enum
@@ -109,3 +111,64 @@ def classify(ti: tarfile.TarInfo) -> Member:
 def member_name(folder: str, *rest: str) -> str:
     """The tar name of a path inside a repo folder."""
     return "/".join((folder, *rest))
+
+
+class PlainTarError(BundleError):
+    """A tar of cache folders with no manifest (``tar -cf x.tar models--org--name``): tar can
+    extract it, but nothing in it can be verified, so unpack does not take it."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__("a plain tar of a Hugging Face cache, not an hfcache bundle (it has no manifest)")
+        self.root = root
+        """The folder inside the tar that is the hub cache ("" for the tar's root)."""
+
+    def hint(self, source: str, hub: str | None) -> str:
+        """One line: what the file is, and the commands that install it anyway (into ``hub``)."""
+        cache = shlex.quote(hub) if hub else "<hub cache>"
+        strip = f" --strip-components={self.root.count('/') + 1}" if self.root else ""
+        named = "standard input" if source == "-" else source
+        return (
+            f"{named} is {self}: nothing in it can be verified. To use it anyway: "
+            f"tar -xf {shlex.quote(source)} -C {cache}{strip}, then hfcache doctor {cache}"
+        )
+
+
+def cache_tar_root(name: str) -> str | None:
+    """For a member name inside a repo folder (``models--org--name/...``, also under ``./`` or a
+    folder or two such as ``hub/``): the path before the repo folder; else None."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    for i, part in enumerate(parts[:3]):
+        if layout.parse_repo_folder(part) is not None:
+            return "/".join(parts[:i])
+    return None
+
+
+def _plain(ti: tarfile.TarInfo) -> bool:
+    """A member ``tar -xf`` writes where it says: a relative name without ``..``, a file, a folder
+    or a relative link."""
+    name_ok = not ti.name.startswith("/") and ".." not in ti.name.split("/")
+    kind_ok = ti.isreg() or ti.isdir() or (ti.issym() and not ti.linkname.startswith("/"))
+    return name_ok and kind_ok
+
+
+def not_a_bundle(
+    tar: tarfile.TarFile, first: tarfile.TarInfo, refused: BundleError | None = None, look: int = 100
+) -> BundleError:
+    """The error for a tar whose first member is no manifest (``refused``: why it was refused).
+
+    :class:`PlainTarError`, with the commands to extract it, when the first ``look`` members are
+    plain files, folders and links of a cache's repo folders; anything else is refused as it was.
+    """
+    cache_root = None
+    try:
+        for ti in itertools.chain([first], itertools.islice(tar, look)):
+            if not _plain(ti):
+                cache_root = None
+                break
+            root = cache_tar_root(ti.name)
+            cache_root = root if cache_root is None else cache_root
+    except tarfile.TarError:
+        pass
+    if cache_root is not None:
+        return PlainTarError(cache_root)
+    return refused or BundleError("not an hfcache bundle: it does not start with a manifest")

@@ -9,6 +9,7 @@ aborts the pack and no file that looks like a bundle is left behind.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -17,11 +18,13 @@ from dataclasses import dataclass, replace
 from hfcache import __version__, layout
 from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
+from hfcache.bundle.packed import PackResult
+from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter, link_target
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
 from hfcache.doctor.hints import short
-from hfcache.errors import BadInputError, PackRefusedError
+from hfcache.errors import BadInputError
 from hfcache.findings import Finding, finding
 from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
 from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
@@ -29,18 +32,6 @@ from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
 from hfcache.units import parse_size
 from hfcache.view import ViewFile
-
-
-@dataclass(frozen=True)
-class PackResult:
-    """What was written: the manifest, the files (one per volume), and the bytes in them."""
-
-    manifest: Manifest
-    paths: tuple[str, ...]
-    bytes_written: int
-    problems: tuple[Finding, ...]
-    checksum_file: str | None = None
-    """With split volumes: the ``sha256sum`` file beside them."""
 
 
 def _source(f: ViewFile) -> str:
@@ -210,6 +201,20 @@ def _fat32_check(output: str, volume: int | None, total: int) -> None:
         )
 
 
+def _taken(e: FileExistsError) -> BadInputError:
+    """The output's name is taken: by an earlier bundle (``--force`` replaces it) or a pack now writing it."""
+    if e.errno == errno.EBUSY:
+        return BadInputError(f"another pack is writing {e.filename} now: wait for it, or write elsewhere")
+    return BadInputError(f"{e.filename} exists; use --force to overwrite it")
+
+
+def _writer(output: str, volume: int | None, overwrite: bool) -> VolumeWriter:
+    try:
+        return VolumeWriter(output, volume, overwrite=overwrite)
+    except FileExistsError as e:
+        raise _taken(e) from None
+
+
 def pack(
     repo_ids: list[str],
     output: str | None,
@@ -250,7 +255,8 @@ def pack(
     _one_owner_per_ref(picks)
     problems = [f for p in picks for f in p.problems]
     if problems and not allow_incomplete:
-        raise PackRefusedError(f"{len(problems)} problem(s); nothing was written", problems)
+        raise refusal(problems, picks)
+    asked = picks  # with every file, to tie problems about blobs to the files they are
     if allow_incomplete:
         picks = [_without_broken(p) for p in picks]
     digests = _prehash(picks, progress)
@@ -258,7 +264,7 @@ def pack(
     for p in picks:
         files, bad = _entries(p, digests)
         if bad and not allow_incomplete:
-            raise PackRefusedError(f"{len(bad)} corrupt file(s); nothing was written", bad)
+            raise refusal(bad, asked)
         problems += bad
         entries.append(
             RepoEntry(
@@ -281,7 +287,7 @@ def pack(
     manifest = Manifest(hfcache_version=__version__, created=created, repos=entries)
     manifest_bytes = manifest.to_bytes()
     _fat32_check(output, volume, manifest.total_bytes)
-    out = VolumeWriter(output, volume, overwrite=overwrite)
+    out = _writer(output, volume, overwrite)
     try:
         tar = TarWriter(out)
         progress.start("pack", manifest.total_bytes)
@@ -297,18 +303,15 @@ def pack(
                     if actual != payload.sha256:
                         progress.finish()
                         out.abort()
-                        corrupt = _all_corrupt(picks, entries, progress)
-                        raise PackRefusedError(
-                            f"{len(corrupt)} corrupt file(s); nothing was written. Download them again "
-                            "(`hfcache doctor --verify` lists every corrupt blob of the cache)",
-                            corrupt,
-                        )
+                        raise refusal(_all_corrupt(picks, entries, progress), picks, while_packing=True)
         tar.close()
         progress.finish()
         paths = out.commit()
-    except BaseException:
+    except BaseException as e:
         progress.finish()
         out.abort()
+        if isinstance(e, FileExistsError):
+            raise _taken(e) from None
         raise
     checksums = checksum_name(output) if volume is not None else None
-    return PackResult(manifest, tuple(paths), out.bytes_written, tuple(problems), checksums)
+    return PackResult(manifest, tuple(paths), out.bytes_written, tuple(by_file(problems, asked)), checksums)

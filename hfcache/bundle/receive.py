@@ -16,7 +16,8 @@ from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
-from hfcache.bundle.members import Kind, Member, classify
+from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
+from hfcache.bundle.shortfall import CutShortError, cut_error, describe, incomplete, missing_members
 from hfcache.bundle.staged import Expected, StagedVerifier
 from hfcache.bundle.volread import range_copier
 from hfcache.errors import BundleError
@@ -43,13 +44,13 @@ class Received:
     bytes_read: int = 0
 
 
-def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> bytes:
+def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo, what: str) -> bytes:
     f = tf.extractfile(ti)
     if f is None:
         raise BundleError(f"cannot read bundle member {ti.name!r}")
     data = f.read()
     if len(data) != ti.size:
-        raise BundleError(f"bundle is truncated inside {ti.name!r}")
+        raise CutShortError(f"the bundle is cut short inside {what}")
     return data
 
 
@@ -88,6 +89,7 @@ class _Receiver:
         self.blobs: dict[BlobKey, FileEntry] = {}
         self.repos: dict[str, list[RepoEntry]] = {}
         self.wanted: dict[tuple[str, str], dict[str, str]] = {}
+        self.last = "its start"  # the member read last, as people know it: where a cut is
 
     def blob(self, ti: tarfile.TarInfo, m: Member, out: Received) -> None:
         key = (m.folder, m.key)
@@ -107,9 +109,8 @@ class _Receiver:
         if algo_for(m.key) is Algo.SHA256 and m.key != entry.sha256:
             raise BundleError(f"bundle member {ti.name!r}: the manifest gives it another sha256")
         algos = {Algo.SHA256, algo_for(m.key)}
-        expected = Expected(
-            ti.name, dest or "", entry.size, {Algo.SHA256: entry.sha256, algo_for(m.key): m.key}
-        )
+        what = describe(out.manifest, m)
+        expected = Expected(what, dest or "", entry.size, {Algo.SHA256: entry.sha256, algo_for(m.key): m.key})
         try:
             if dest is None:
                 expected.check(copy_hashed(src, None, entry.size, algos, progress=self.progress.advance))
@@ -126,8 +127,8 @@ class _Receiver:
                     finally:
                         growing.close()
                 self.verifier.settled(expected)
-        except (EOFError, tarfile.ReadError) as e:
-            raise BundleError(f"bundle is truncated inside {ti.name!r} ({e})") from None
+        except (EOFError, tarfile.ReadError):
+            raise CutShortError(f"the bundle is cut short inside {what}") from None
         out.bytes_read += entry.size
         if dest is not None:
             out.staged[key] = dest
@@ -170,18 +171,28 @@ class _Receiver:
             self.copy_range(dst.fileno(), offset + start, step)
             landed(step)
 
+    def first(self, ti: tarfile.TarInfo) -> None:
+        """The first member: the manifest, or this is not a bundle (perhaps a plain tar of a cache)."""
+        try:
+            kind = classify(ti).kind
+        except BundleError as e:
+            raise not_a_bundle(self.tf, ti, e) from None
+        if kind is not Kind.MANIFEST:
+            raise not_a_bundle(self.tf, ti)
+        self.last = "its manifest"
+        self.manifest_bytes = _read_small(self.tf, ti, self.last)
+        self.out = Received(manifest_mod.parse(self.manifest_bytes))
+        self.blobs = self.out.manifest.blobs()
+        for r in self.out.manifest.repos:  # one repo folder may carry several revisions
+            self.repos.setdefault(r.folder, []).append(r)
+            self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
+
     def member(self, ti: tarfile.TarInfo) -> None:
-        m = classify(ti)
         if self.out is None:
-            if m.kind is not Kind.MANIFEST:
-                raise BundleError("not an hfcache bundle: it does not start with a manifest")
-            self.manifest_bytes = _read_small(self.tf, ti)
-            self.out = Received(manifest_mod.parse(self.manifest_bytes))
-            self.blobs = self.out.manifest.blobs()
-            for r in self.out.manifest.repos:  # one repo folder may carry several revisions
-                self.repos.setdefault(r.folder, []).append(r)
-                self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
+            self.first(ti)
             return
+        m = classify(ti)
+        self.last = describe(self.out.manifest, m)
         out = self.out
         if m.kind is Kind.DIR:
             return
@@ -189,16 +200,16 @@ class _Receiver:
             raise BundleError(f"bundle member {ti.name!r} belongs to no repo of the manifest")
         revisions = self.repos[m.folder]
         if m.kind is Kind.MANIFEST:
-            if _read_small(self.tf, ti) != self.manifest_bytes:
+            if _read_small(self.tf, ti, self.last) != self.manifest_bytes:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the first manifest")
         elif m.kind is Kind.BLOB:
             self.blob(ti, m, out)
         elif m.kind is Kind.TREE:
             if not any(r.commit == m.key and r.tree for r in revisions):
                 raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
-            out.trees[(m.folder, m.key)] = _read_small(self.tf, ti)
+            out.trees[(m.folder, m.key)] = _read_small(self.tf, ti, self.last)
         elif m.kind is Kind.REF:
-            data = _read_small(self.tf, ti).decode("ascii", "replace")
+            data = _read_small(self.tf, ti, self.last).decode("ascii", "replace")
             commit = next((r.refs[m.key] for r in revisions if m.key in r.refs), None)
             if commit is None or commit != data:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the manifest's refs")
@@ -210,18 +221,11 @@ class _Receiver:
 
 
 def _check_complete(out: Received) -> None:
-    for key in out.manifest.blobs():
-        if key not in out.staged and key not in out.present:
-            raise BundleError(f"bundle is incomplete: blob {key[1]} of {key[0]} is missing")
-    for repo in out.manifest.repos:
-        for f in repo.files:
-            if (repo.folder, repo.commit, f.path) not in out.links:
-                raise BundleError(f"bundle is incomplete: {f.path} of {repo.repo_id} is missing")
-        if repo.tree and (repo.folder, repo.commit) not in out.trees:
-            raise BundleError(f"bundle is incomplete: the tree listing of {repo.repo_id} is missing")
-        for ref in repo.refs:
-            if (repo.folder, ref) not in out.refs:
-                raise BundleError(f"bundle is incomplete: ref {ref} of {repo.repo_id} is missing")
+    """Every member the manifest lists arrived; else name what is missing, files first."""
+    arrived = set(out.staged) | set(out.present)
+    missing = missing_members(out.manifest, arrived, set(out.links), set(out.trees), set(out.refs))
+    if missing:
+        raise incomplete(missing)
 
 
 def receive(
@@ -247,10 +251,10 @@ def receive(
             tf = tarfile.open(fileobj=stream, mode="r|", bufsize=BUFFER_SIZE)  # noqa: SIM115
     except tarfile.TarError as e:
         raise BundleError(f"not a tar bundle ({e})") from None
-    copy_range = range_copier(stream)
+    verifier = StagedVerifier()
+    receiver = _Receiver(tf, staging, existing, progress, verifier, range_copier(stream))
     try:
-        with StagedVerifier() as verifier:
-            receiver = _Receiver(tf, staging, existing, progress, verifier, copy_range)
+        with verifier:
             for ti in tf:
                 announced = receiver.out is not None
                 receiver.member(ti)
@@ -258,10 +262,8 @@ def receive(
                     on_manifest(receiver.out.manifest)
                     progress.start("unpack", receiver.out.manifest.total_bytes)
             verifier.finish()
-    except tarfile.TarError as e:
-        raise BundleError(f"bundle is corrupt or truncated ({e})") from None
-    except EOFError as e:
-        raise BundleError(f"bundle is truncated ({e})") from None
+    except (tarfile.TarError, EOFError) as e:
+        raise cut_error(e, receiver.last) from None
     finally:
         progress.finish()
         tf.close()

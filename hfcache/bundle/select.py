@@ -116,7 +116,6 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
         for f in rv.findings
         if f.info.refuses_pack
         and f.severity is not Severity.INFO
-        and f.folded_into is None
         and id(f) not in explained
         and _about(f, chosen, rv.commit, rv)
     ]

@@ -28,19 +28,25 @@ MAX_PENDING_BYTES = 1 << 30  # copied but not yet hashed: past this, wait (so pa
 _CHUNK = 1 << 20
 
 
+class DamagedError(BundleError):
+    """The bundle's bytes are not what its manifest says (corrupt, or cut short): a copy that went
+    wrong, so the volumes are worth checking against their checksum file."""
+
+
 @dataclass(frozen=True)
 class Expected:
     """A staged file and the digests its bundle member must have."""
 
     member: str
+    """What the bytes are, as people name them (``config.json of org/name``)."""
     path: str
     size: int
     digests: dict[Algo, str]
 
     def check(self, digests: dict[Algo, str]) -> None:
-        """Raise BundleError unless ``digests`` are the expected ones."""
+        """Raise :class:`DamagedError` unless ``digests`` are the expected ones."""
         if any(digests.get(algo) != digest for algo, digest in self.digests.items()):
-            raise BundleError(f"{self.member!r} is corrupt: its bytes do not hash to what the manifest says")
+            raise DamagedError(f"{self.member} is corrupt: its bytes do not hash to what the manifest says")
 
 
 class Growing:
@@ -81,12 +87,12 @@ def _hash_following(expected: Expected, growing: Growing) -> dict[Algo, str]:
             while done < ready:
                 n = f.readinto(view[: min(_CHUNK, ready - done)])
                 if not n:
-                    raise BundleError(f"{expected.member!r} shrank while staged")
+                    raise DamagedError(f"{expected.member} shrank while staged")
                 for h in hashers.values():
                     h.update(view[:n])
                 done += n
     if done != expected.size:
-        raise BundleError(f"{expected.member!r}: staged {done} bytes, the manifest says {expected.size}")
+        raise DamagedError(f"{expected.member}: staged {done} bytes, the manifest says {expected.size}")
     return {a: h.hexdigest() for a, h in hashers.items()}
 
 

@@ -14,6 +14,7 @@ import os
 import secrets
 import shlex
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +30,18 @@ from hfcache.bundle.install import (
     local_root,
 )
 from hfcache.bundle.manifest import Manifest
+from hfcache.bundle.members import PlainTarError
 from hfcache.bundle.receive import Received, receive
+from hfcache.bundle.shortfall import CutShortError, check_length, explain
+from hfcache.bundle.staged import DamagedError
 from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
 from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
 from hfcache.findings import Finding
+from hfcache.fs import fsops
 from hfcache.layout import Location, PathKind
 from hfcache.progress import NO_PROGRESS, Progress
+from hfcache.results import EXIT_OK, EXIT_PROBLEMS
 from hfcache.units import human_size
 
 STAGING_PREFIX = "hfcache-unpack-"
@@ -86,6 +92,11 @@ class UnpackResult:
             rev = "" if revision == "main" else f", revision={json.dumps(revision)}"
             lines.append(_load_line(repo.repo_type, repo.repo_id, rev))
         return lines
+
+    @property
+    def exit_code(self) -> int:
+        """:data:`EXIT_PROBLEMS` when the check after installing found problems, else :data:`EXIT_OK`."""
+        return EXIT_PROBLEMS if self.problems else EXIT_OK
 
     def to_json(self) -> dict[str, Any]:
         inst = self.installed
@@ -140,7 +151,11 @@ def _free_space_check(target: str, manifest: Manifest, existing: Any) -> None:
         )
 
 
-def _on_manifest(manifest: Manifest, target: str, existing: Any, local: LocalFiles | None) -> None:
+def _on_manifest(
+    manifest: Manifest, paths: list[str], target: str, existing: Any, local: LocalFiles | None
+) -> None:
+    """Before any blob: is the bundle as long as its manifest needs, and is there room for it?"""
+    check_length(paths, manifest)
     if local is not None:
         local.on_manifest(manifest)
     _free_space_check(_nearest_existing(target), manifest, existing)
@@ -192,9 +207,10 @@ def unpack(
         stream = open_volumes(source)
     except OSError as e:
         raise BadInputError(f"cannot read {source}: {e.strerror or e}") from None
+    paths = volume_paths(source)
     with contextlib.closing(stream):
         if check_only:
-            return _check(source, stream, cache_dir, local_dir, progress)
+            return _check(paths, stream, cache_dir, local_dir, progress)
         local: LocalFiles | None = None
         if local_dir is not None:
             target = os.path.abspath(os.path.expanduser(local_dir))
@@ -207,14 +223,16 @@ def unpack(
             existing = existing_blob(target)
         if os.path.exists(target) and not os.path.isdir(target):
             raise BadInputError(f"not a folder: {target}")
-        with _staging(staging_parent) as staging:
-            received = receive(
-                stream,
-                staging=staging,
-                existing=existing,
-                on_manifest=lambda m: _on_manifest(m, target, existing, local),
-                progress=progress,
-            )
+        # Staged files are hfcache's own: what goes wrong with them (a full disk) names the target.
+        with _staging(staging_parent) as staging, fsops.named(target, staging):
+            with _why_it_failed(paths, progress, None if local_dir else target):
+                received = receive(
+                    stream,
+                    staging=staging,
+                    existing=existing,
+                    on_manifest=lambda m: _on_manifest(m, paths, target, existing, local),
+                    progress=progress,
+                )
             installed = _install(received, target, local_dir is not None)
     reports = _recheck(received, target, local_dir is not None)
     return UnpackResult(
@@ -222,15 +240,40 @@ def unpack(
     )
 
 
+@contextlib.contextmanager
+def _why_it_failed(
+    paths: list[str], progress: Progress, hub: str | None, *, volumes_checked: bool = False
+) -> Iterator[None]:
+    """A bundle that does not verify, said as what to do: extract a plain tar of a cache with tar
+    (into ``hub``), copy again a volume its checksum file says is damaged or the volumes its sizes
+    say are missing, else where it ends."""
+    try:
+        yield
+    except PlainTarError as e:
+        raise BundleError(e.hint(paths[0] if paths else "-", hub)) from None
+    except DamagedError as e:
+        if not volumes_checked:  # damaged bytes: a volume that does not match its checksum says why
+            _, bad = verify_volumes(paths, progress)
+            if bad:
+                raise BundleError("; ".join(bad)) from None
+        if isinstance(e, CutShortError):
+            raise explain(paths, e) from None
+        raise
+
+
 def _check(
-    source: str, stream: Any, cache_dir: str | None, local_dir: str | None, progress: Progress
+    paths: list[str], stream: Any, cache_dir: str | None, local_dir: str | None, progress: Progress
 ) -> UnpackResult:
     """``--check``: the volumes against their checksum file, the whole bundle, and (with a target)
     what an install there would do."""
-    listed, bad = verify_volumes(volume_paths(source), progress) if source != "-" else (None, [])
+    listed, bad = verify_volumes(paths, progress)
     if bad:
         raise BundleError("; ".join(bad))
-    received = receive(stream, staging=None, progress=progress)
+    hub = layout.cache_target(cache_dir) if cache_dir is not None else None
+    with _why_it_failed(paths, progress, hub, volumes_checked=True):
+        received = receive(
+            stream, staging=None, on_manifest=lambda m: check_length(paths, m), progress=progress
+        )
     plan = None
     if local_dir is not None:
         plan = plan_local_dir(received.manifest, os.path.abspath(os.path.expanduser(local_dir)))

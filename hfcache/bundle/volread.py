@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, BinaryIO
 
 from hfcache.bundle.checksums import missing_volumes
-from hfcache.bundle.volumes import MAX_VOLUMES, VOLUME_NAME, volume_name
+from hfcache.bundle.volnames import MAX_VOLUMES, VOLUME_NAME, volume_name
 from hfcache.errors import BadInputError, BundleError
 
 if TYPE_CHECKING:

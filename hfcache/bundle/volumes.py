@@ -15,11 +15,11 @@ import errno
 import hashlib
 import io
 import os
-import re
 import stat
 import sys
 from typing import IO, TYPE_CHECKING
 
+from hfcache.bundle.volnames import MAX_VOLUMES, checksum_name, numbered_siblings, partial_name, volume_name
 from hfcache.errors import BadInputError
 from hfcache.fs import fsops
 
@@ -31,40 +31,10 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock against a concurrent pack
     fcntl = None  # type: ignore[assignment]
 
-PARTIAL_SUFFIX = ".hfcache-partial"
 WRITEBACK_STEP = 32 << 20
 _FADVISE = getattr(os, "posix_fadvise", None)  # Linux and BSDs
-MAX_VOLUMES = 999  # names stay 3 digits, so that `cat x.tar.*` (name order) is stream order
 IO_BUFFER = 64 << 10  # coalesces tarfile's 512 B-10 KiB writes; larger ones bypass it (no extra copy)
-VOLUME_NAME = re.compile(r"(.+)\.(\d{3})")  # a volume: the bundle name and its number
-CHECKSUM_SUFFIX = ".sha256"  # beside split volumes: `sha256sum -c big.tar.sha256` checks them all
-
-
-def volume_name(target: str, index: int) -> str:
-    """The name of volume ``index`` (from 1) of a bundle written to ``target``."""
-    return f"{target}.{index:03d}"
-
-
-def checksum_name(target: str) -> str:
-    """The ``sha256sum`` file written beside the volumes of a bundle written to ``target``."""
-    return target + CHECKSUM_SUFFIX
-
-
-def partial_name(final: str) -> str:
-    """The hidden temporary sibling a file is written under until committed."""
-    head, tail = os.path.split(final)
-    return os.path.join(head, f".{tail}{PARTIAL_SUFFIX}")
-
-
-def _numbered_siblings(target: str) -> dict[int, str]:
-    """Existing ``target.NNN`` files: volumes of an earlier bundle of the same name."""
-    head, tail = os.path.split(target)
-    pattern = re.compile(re.escape(tail) + r"\.(\d{3})")
-    try:
-        names = os.listdir(head or ".")
-    except FileNotFoundError:
-        return {}
-    return {int(m.group(1)): os.path.join(head, n) for n in names if (m := pattern.fullmatch(n))}
+__all__ = ["VolumeWriter", "checksum_name"]  # checksum_name: what pack names beside the volumes
 
 
 class VolumeWriter(io.BufferedIOBase):
@@ -103,7 +73,7 @@ class VolumeWriter(io.BufferedIOBase):
             raise FileNotFoundError(errno.ENOENT, "no such directory for the bundle", head)
         if os.path.isdir(target):
             raise IsADirectoryError(errno.EISDIR, "is a directory", target)
-        for existing in [target, *_numbered_siblings(target).values()]:
+        for existing in [target, *numbered_siblings(target).values()]:
             st = fsops.lstat_or_none(existing)
             if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                 # never replaced, not even with overwrite: it may be /dev/sdb or a named pipe
@@ -111,7 +81,7 @@ class VolumeWriter(io.BufferedIOBase):
                     f"{existing} exists and is not a regular file: to write there, use -o - and >"
                 )
         if not overwrite:
-            taken = _numbered_siblings(target) if volume_size else {}
+            taken = numbered_siblings(target) if volume_size else {}
             if volume_size is None and os.path.lexists(target):
                 taken = {0: target}
             if volume_size and os.path.lexists(checksum_name(target)):
@@ -145,26 +115,44 @@ class VolumeWriter(io.BufferedIOBase):
             raise FileExistsError(errno.EEXIST, "already exists (overwrite to replace it)", final)
         temp = partial_name(final)
         flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-        fd = os.open(temp, flags, 0o666)
-        try:
-            if index == 1 and fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise FileExistsError(errno.EBUSY, "another pack is writing this bundle", temp) from None
-                self._lock_fd = os.dup(fd)
-            os.ftruncate(fd, 0)  # a crashed pack's leftover, unlocked: reuse it
-            out = open(fd, "wb", buffering=IO_BUFFER)  # noqa: SIM115 - closed at rollover/commit/abort
-        except BaseException:
-            os.close(fd)
-            raise
+        with fsops.named(final, temp):
+            fd = os.open(temp, flags, 0o666)
+            try:
+                if index == 1 and fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        busy = "another pack is writing this bundle"
+                        raise FileExistsError(errno.EBUSY, busy, final) from None
+                    self._lock_fd = os.dup(fd)
+                os.ftruncate(fd, 0)  # a crashed pack's leftover, unlocked: reuse it
+                out = open(fd, "wb", buffering=IO_BUFFER)  # noqa: SIM115 - closed at rollover/commit/abort
+            except BaseException:
+                os.close(fd)
+                raise
         self._parts.append((temp, final))
         self._room = self._volume_size or 0
         self._file_pos = self._kicked = 0
         return out
 
+    def _naming(self, part: int = -1) -> contextlib.AbstractContextManager[None]:
+        """OSErrors inside name volume ``part`` (the one being written), never its temporary."""
+        if self._target == "-" or not self._parts:
+            return contextlib.nullcontext()
+        temp, final = self._parts[part]
+        return fsops.named(final, temp)
+
     def write(self, data: ReadableBuffer) -> int:
-        """Write all of ``data`` (any bytes-like object), cutting volumes where they are full."""
+        """Write all of ``data`` (any bytes-like object), cutting volumes where they are full.
+
+        An OSError (a full disk) names the volume being written, never its temporary."""
+        try:
+            return self._write(data)
+        except OSError:
+            with self._naming():  # the volume being written when it failed
+                raise
+
+    def _write(self, data: ReadableBuffer) -> int:
         out = self._out
         if out is None or self.closed:
             raise ValueError("write to a closed, committed or aborted VolumeWriter")
@@ -215,7 +203,8 @@ class VolumeWriter(io.BufferedIOBase):
 
     def flush(self) -> None:
         if self._out is not None and self._done is None:
-            self._out.flush()
+            with self._naming():
+                self._out.flush()
 
     def commit(self) -> list[str]:
         """Make everything durable (fsync), then give it its final names; return those paths.
@@ -236,12 +225,14 @@ class VolumeWriter(io.BufferedIOBase):
             return ["-"]
         renamed: list[str] = []
         try:
-            out.flush()
-            os.fsync(out.fileno())
-            out.close()
+            with self._naming():
+                out.flush()
+                os.fsync(out.fileno())
+                out.close()
             self._out = None
-            for temp, _ in self._parts[:-1]:  # closed at rollover: fsync them now
-                fsops.fsync_path(temp)
+            for i, (temp, _) in enumerate(self._parts[:-1]):  # closed at rollover: fsync them now
+                with self._naming(i):
+                    fsops.fsync_path(temp)
             finals = [final for _, final in self._parts]
             if self._volume_size is not None:
                 # Renamed into place before the volumes, so a finished .001 always has it beside it.
@@ -256,11 +247,12 @@ class VolumeWriter(io.BufferedIOBase):
                     if os.path.lexists(final):
                         raise FileExistsError(errno.EEXIST, "appeared while packing", final)
             elif self._volume_size is not None:  # first hide the old bundle, then drop its surplus
-                for number, path in sorted(_numbered_siblings(self._target).items()):
+                for number, path in sorted(numbered_siblings(self._target).items()):
                     if number == 1 or number > len(finals):
                         os.unlink(path)
-            for temp, final in reversed(self._parts):
-                os.replace(temp, final)
+            for i, (temp, final) in reversed(list(enumerate(self._parts))):
+                with self._naming(i):
+                    os.replace(temp, final)
                 renamed.append(final)
             fsops.fsync_path(os.path.dirname(self._target) or ".")
         except BaseException:

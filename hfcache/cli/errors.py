@@ -9,18 +9,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 import typer
 
-from hfcache.bundle.unpack import STAGING_PREFIX
-from hfcache.bundle.volumes import PARTIAL_SUFFIX
 from hfcache.cli.output import Output
 from hfcache.errors import BadInputError, BundleError, HfcacheError, PackRefusedError
-from hfcache.fs import fsops
 
 # A path the user gave that cannot be used is bad input (2); anything else (a full disk, an
 # I/O error) is a problem met while working (1).
@@ -36,33 +32,13 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
 """(exception type, exit code, error code), first match wins; OSError is judged by its errno."""
 
 
-_OURS = (
-    re.compile(r"\.(?P<name>.+)" + re.escape(PARTIAL_SUFFIX)),  # a bundle or volume being written
-    re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}" + re.escape(fsops.TMP_MARK)),  # a file being replaced
-)
-
-
-def public_name(path: str) -> str:
-    """The name the user knows for one of hfcache's own temporaries: the file it becomes, or the
-    target a staging folder belongs to. Other paths are returned as they are."""
-    head, tail = os.path.split(path)
-    for pattern in _OURS:
-        match = pattern.fullmatch(tail)
-        if match:
-            return os.path.join(head, match.group("name"))
-    parts = path.split(os.sep)
-    staged = next((i for i, p in enumerate(parts) if p.startswith(STAGING_PREFIX)), None)
-    if (
-        staged is not None
-    ):  # <target>/.locks/hfcache-unpack-xxxx/... or <dir>/.hfcache/hfcache-unpack-xxxx/...
-        return os.sep.join(parts[: max(1, staged - 1)])
-    return path
-
-
 def describe_os_error(e: OSError) -> str:
-    """``what: path`` in one line, without Python's ``[Errno N]`` prefix, naming files as the user does."""
+    """``what: path`` in one line, without Python's ``[Errno N]`` prefix.
+
+    The library raises errors that name the user's files (never its own temporaries), so the path
+    is shown as it is."""
     what = e.strerror or str(e)
-    return f"{what}: {public_name(os.fsdecode(e.filename))}" if e.filename else what
+    return f"{what}: {os.fsdecode(e.filename)}" if e.filename else what
 
 
 def classify(e: BaseException) -> tuple[int, str, str]:
@@ -88,8 +64,10 @@ def report(out: Output, e: BaseException) -> int:
     details = _details(e)
     if out.json_mode:
         out.data({"error": {"code": name, "message": message, **details}})
-    for problem in details.get("problems", []):
-        out.message(f"  {problem['code']}: {problem['message']}")
+    for problem in details.get("problems", []):  # each file once: its consequences are folded in
+        if problem.get("folded_into") is None:
+            also = f" (also: {', '.join(problem['also'])})" if problem.get("also") else ""
+            out.message(f"  {problem['code']}: {problem['message']}{also}")
     out.error(message if name != "interrupted" else "interrupted")
     return code
 

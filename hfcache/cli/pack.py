@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from hfcache.bundle.pack import PackResult, pack
+from hfcache.bundle.pack import pack
+from hfcache.bundle.packed import PackResult
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.errors import BadInputError
@@ -102,63 +103,50 @@ def pack_command(
             raise BadInputError(
                 "refusing to write a binary bundle to a terminal: redirect it (> file) or pipe it"
             )
-        try:
-            result = pack(
-                repo_ids,
-                output,
-                cache_dir=str(cache_dir) if cache_dir else None,
-                repo_type=repo_type.value,
-                revision=revision,
-                include=include,
-                exclude=exclude,
-                allow_incomplete=allow_incomplete,
-                split_size=split_size,
-                overwrite=force,
-                progress=out.progress(),
-            )
-        except FileExistsError as e:
-            raise BadInputError(f"{e.filename or output} exists; use --force to overwrite it") from None
-    _render_pack(out, result)
+        result = pack(
+            repo_ids,
+            output,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            repo_type=repo_type.value,
+            revision=revision,
+            include=include,
+            exclude=exclude,
+            allow_incomplete=allow_incomplete,
+            split_size=split_size,
+            overwrite=force,
+            progress=out.progress(),
+        )
+    out.finish(result, lambda: _render_pack(out, result))
 
 
 def _render_pack(out: Output, result: PackResult) -> None:
     m = result.manifest
-    if out.json_mode:
-        out.data(
-            {
-                "paths": list(result.paths),
-                "bytes_written": result.bytes_written,
-                "repos": [
-                    {
-                        "repo_id": r.repo_id,
-                        "repo_type": r.repo_type,
-                        "revision": r.revision,
-                        "commit": r.commit,
-                        "files": len(r.files),
-                        "problems": r.problems,
-                    }
-                    for r in m.repos
-                ],
-                "checksum_file": result.checksum_file,
-            }
-        )
-        return
     for r in m.repos:
         size = sum(f.size for f in r.files)
         out.say(
             f"packed {r.repo_type} {r.repo_id} @ {r.commit[:8]} ({r.revision}): {len(r.files)} files, "
             f"{human_size(size)}"
         )
-    where = ", ".join(result.paths) if result.paths else "stdout"
-    out.say(f"wrote {human_size(result.bytes_written)} to {where}")
+    out.say(f"wrote {human_size(result.bytes_written)} to {_where(result)}")
     if result.checksum_file:
         out.say(
             f"checksums of the volumes: {result.checksum_file} "
             f"(check a copy: hfcache unpack --check {shlex.quote(result.paths[0])})"
         )
-    for f in result.problems:
+    allowed = [f for f in result.problems if f.folded_into is None]  # each file once
+    for f in allowed:
         out.say(f"left out (--allow-incomplete): {f.code}: {f.text}")
-    if result.problems:
-        out.say(f"{len(result.problems)} problem(s) were allowed and are recorded in the manifest")
+    if allowed:
+        out.say(f"{len(allowed)} problem(s) were allowed and are recorded in the manifest")
     if result.paths and result.paths != ("-",):
         out.say(f"On the offline machine: hfcache unpack {shlex.quote(result.paths[0])}")
+
+
+def _where(result: PackResult) -> str:
+    """Where the bundle went: standard output, one file, or its volumes as a range."""
+    paths = result.paths
+    if result.to_stdout:
+        return "standard output"
+    if len(paths) == 1:
+        return paths[0]
+    return f"{paths[0]} … {paths[-1]} ({len(paths)} volumes)"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from hfcache.bundle.dryrun import SPACE_MARGIN, InstallPlan
+from hfcache.bundle.listing import Listing, list_bundle
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.unpack import UnpackResult, unpack
-from hfcache.bundle.view import read_listing
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.units import human_size
@@ -60,15 +59,14 @@ def unpack_command(
       hfcache unpack --list big.tar
       ssh laptop hfcache pack hfl/rbt3 -o - | hfcache unpack -
 
-    Exit codes: 0 installed (or verified) and clean, 1 problems after install or failed,
-    2 bad input or a bad bundle.
+    Exit codes: 0 installed (or verified) and clean, 1 problems after install, a listed
+    bundle cut short, or failed; 2 bad input or a bad bundle.
     """
     out = Output(json_out, quiet=quiet)
     if listing:
         with handled(out):
-            manifest = read_listing(file)
-        _render_listing(out, manifest, verbose=verbose)
-        raise typer.Exit(0)
+            listed = list_bundle(file)
+        out.finish(listed, lambda: _render_listing(out, listed, verbose=verbose))
     with handled(out):
         result = unpack(
             file,
@@ -77,14 +75,10 @@ def unpack_command(
             check_only=check,
             progress=out.progress(),
         )
-    _render_unpack(out, result)
-    raise typer.Exit(1 if result.problems else 0)
+    out.finish(result, lambda: _render_unpack(out, result))
 
 
 def _render_unpack(out: Output, result: UnpackResult) -> None:
-    if out.json_mode:
-        out.data(result.to_json())
-        return
     for r in result.manifest.repos:
         out.say(f"{r.repo_type} {r.repo_id} @ {r.commit[:8]}: {len(r.files)} files verified")
     _render_recorded(out, result.manifest)
@@ -139,10 +133,9 @@ def _render_plan(out: Output, plan: InstallPlan) -> None:
     )
 
 
-def _render_listing(out: Output, manifest: Manifest, *, verbose: bool) -> None:
-    if out.json_mode:
-        out.data(json.loads(manifest.to_bytes()))
-        return
+def _render_listing(out: Output, listed: Listing, *, verbose: bool) -> None:
+    manifest = listed.manifest
+    missing = set(listed.missing)
     for r in manifest.repos:
         size = sum(f.size for f in r.files)
         refs = ", ".join(sorted(r.refs)) or "none"
@@ -151,10 +144,17 @@ def _render_listing(out: Output, manifest: Manifest, *, verbose: bool) -> None:
             f"{len(r.files)} files, {human_size(size)}"
         )
         for f in r.files if verbose else ():
-            out.say(f"  {human_size(f.size):>10}  {f.path}")
+            gone = "  (not in the bundle: cut short)" if (r.repo_id, f.path) in missing else ""
+            out.say(f"  {human_size(f.size):>10}  {f.path}{gone}")
         for p in r.problems:
             out.say(f"  recorded problem: {p.get('code')}: {p.get('message')}")
     out.say(
         f"{len(manifest.repos)} repo(s), {human_size(manifest.total_bytes)}, packed {manifest.created} "
         f"by hfcache {manifest.hfcache_version}"
     )
+    if listed.truncated:
+        files = sum(len(r.files) for r in manifest.repos)
+        out.say(
+            f"CUT SHORT: {listed.truncated}. {len(listed.missing)} of its {files} file(s) are not in it "
+            "(-v marks them); unpack refuses it: copy it again."
+        )

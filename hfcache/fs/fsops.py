@@ -29,6 +29,44 @@ def tmp_name(final: str) -> str:
     return os.path.join(head, f".{tail}.{secrets.token_hex(4)}{TMP_MARK}")
 
 
+def _ours(path: str | bytes | int | None, temporaries: tuple[str, ...]) -> bool:
+    if not isinstance(path, (str, bytes)):
+        return False
+    p = os.fsdecode(path)
+    return any(p == t or p.startswith(t.rstrip(os.sep) + os.sep) for t in temporaries)
+
+
+def public_error(e: OSError, final: str, *temporaries: str) -> OSError:
+    """``e`` naming ``final``, the file the user asked for, where it names one of hfcache's own
+    ``temporaries`` (a file, or a folder and everything in it) or no file at all.
+
+    Every write goes through a hidden temporary and a rename; a full disk or a refused rename
+    must still be reported against the file the user knows. Errors about other paths (a source
+    being read) and errors without an errno are returned unchanged.
+    """
+    if e.errno is None:
+        return e
+    first = final if e.filename is None or _ours(e.filename, temporaries) else e.filename
+    second = final if _ours(e.filename2, temporaries) else e.filename2
+    if (first, second) == (e.filename, e.filename2):
+        return e
+    if second is None or second == first:
+        return type(e)(e.errno, e.strerror or str(e), first)
+    return type(e)(e.errno, e.strerror or str(e), first, None, second)
+
+
+@contextlib.contextmanager
+def named(final: str, *temporaries: str) -> Iterator[None]:
+    """Re-raise an OSError from inside as :func:`public_error` of it: naming ``final``."""
+    try:
+        yield
+    except OSError as e:
+        public = public_error(e, final, *temporaries)
+        if public is e:
+            raise
+        raise public from e
+
+
 def lstat_or_none(path: str) -> os.stat_result | None:
     """``lstat`` that answers ``None`` for a path that is not there (or cannot be looked at)."""
     try:
@@ -90,13 +128,14 @@ def replace_with_link(entry: str, target: str, *, sync: bool = True) -> None:
     os.makedirs(os.path.dirname(entry), exist_ok=True)
     rel = os.path.relpath(target, os.path.dirname(entry))
     tmp = tmp_name(entry)
-    os.symlink(rel, tmp)
-    try:
-        os.replace(tmp, entry)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with named(entry, tmp):
+        os.symlink(rel, tmp)
+        try:
+            os.replace(tmp, entry)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     if sync:
         fsync_dir(os.path.dirname(entry))
 
@@ -105,11 +144,12 @@ def write_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a synced temp file and a rename."""
     tmp = tmp_name(path)
     try:
-        with open(tmp, "xb") as f:
+        with named(path, tmp), open(tmp, "xb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with named(path, tmp):
+            os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -132,8 +172,8 @@ def stage_copy(src: str, dest: str) -> tuple[str, bool]:
         return tmp, True
     except OSError as e:
         if e.errno not in _NO_HARDLINK:
-            raise
-    with open(src, "rb") as fin, open(tmp, "xb") as fout:
+            raise public_error(e, dest, tmp) from e
+    with open(src, "rb") as fin, named(dest, tmp), open(tmp, "xb") as fout:
         shutil.copyfileobj(fin, fout, 8 * 1024 * 1024)
         fout.flush()
         os.fsync(fout.fileno())
@@ -143,7 +183,7 @@ def stage_copy(src: str, dest: str) -> tuple[str, bool]:
 def stage_bytes(dest: str, data: bytes) -> str:
     """Write ``data`` to a synced temp file beside ``dest`` and return its path; ``dest`` is not touched."""
     tmp = tmp_name(dest)
-    with open(tmp, "xb") as f:
+    with named(dest, tmp), open(tmp, "xb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

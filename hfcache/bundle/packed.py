@@ -1,0 +1,52 @@
+"""What ``pack`` returns: the bundle written, as a result with its JSON document and exit status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hfcache.bundle.manifest import Manifest
+from hfcache.findings import Finding
+from hfcache.results import EXIT_OK
+
+
+@dataclass(frozen=True)
+class PackResult:
+    """What was written: the manifest, the files (one per volume), and the bytes in them."""
+
+    manifest: Manifest
+    paths: tuple[str, ...]
+    bytes_written: int
+    problems: tuple[Finding, ...]
+    """What ``--allow-incomplete`` let through; the manifest records each."""
+    checksum_file: str | None = None
+    """With split volumes: the ``sha256sum`` file beside them."""
+
+    @property
+    def to_stdout(self) -> bool:
+        """The bundle went to standard output (``-o -``), not to files."""
+        return self.paths == ("-",)
+
+    @property
+    def exit_code(self) -> int:
+        """Always :data:`EXIT_OK`: a bundle was written (a refusal raises instead). Problems that
+        ``--allow-incomplete`` let through were asked for; the manifest records them."""
+        return EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "paths": list(self.paths),
+            "bytes_written": self.bytes_written,
+            "repos": [
+                {
+                    "repo_id": r.repo_id,
+                    "repo_type": r.repo_type,
+                    "revision": r.revision,
+                    "commit": r.commit,
+                    "files": len(r.files),
+                    "problems": r.problems,
+                }
+                for r in self.manifest.repos
+            ],
+            "checksum_file": self.checksum_file,
+        }
