@@ -80,6 +80,8 @@ CODES: dict[str, Code] = {
         _code("entry-wrong-blob", _E, "entry leads to a different blob than the tree listing names", _FETCH, cause=6),
         _code("entry-size-mismatch", _E, "file size disagrees with the tree listing", _FETCH, _PACK, cause=4),
         _code("entry-hash-mismatch", _E, "file content does not hash to what the tree listing names", _FETCH, _PACK, cause=2),
+        # Revisions as a whole.
+        _code("revision-stranded", _E, "revision whose snapshot lost its links while its blobs are here", _PACK, cause=11),
         # Sharded checkpoints.
         _code("shard-missing", _E, "shard named by an index file is missing", _GONE, _FETCH, _PACK, cause=10),
         _code("shard-tensor-missing", _E, "tensor listed in the index is not in its shard", _GONE, _FETCH, _PACK, cause=9),

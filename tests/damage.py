@@ -186,3 +186,22 @@ def bom_blob(c: CachedRepo, name: str) -> Path:
     os.chmod(blob, 0o644)
     blob.write_bytes(data)
     return blob
+
+
+def lose_snapshot_links(c: CachedRepo) -> list[Path]:
+    """What ``rsync -r`` without ``-l`` (and any copy that skips links) leaves: every snapshot link
+    gone, its folders and every blob still there."""
+    lost = [p for p in c.repo_folder.joinpath("snapshots").rglob("*") if p.is_symlink()]
+    for p in lost:
+        p.unlink()
+    return lost
+
+
+def dereference_snapshot(c: CachedRepo) -> list[Path]:
+    """What ``cp -rL`` does to a snapshot: each link replaced by a full copy of its blob's bytes."""
+    links = [p for p in c.repo_folder.joinpath("snapshots").rglob("*") if p.is_symlink()]
+    for p in links:
+        data = p.read_bytes()
+        p.unlink()
+        p.write_bytes(data)
+    return links

@@ -72,14 +72,12 @@ def test_fix_human_output(fresh_cache: CachedRepo) -> None:
     run = hfcache("doctor", fresh_cache.cache_dir, "--fix")
     assert run.returncode == 0
     lines = run.stdout.splitlines()
-    assert (
-        lines[0] == fresh_cache.repo_id
-        and "kept 1 verified full copy(ies) as blobs: tokenizer.json" in lines[1]
-    )
+    done = "replaced 1 full copy(ies) with links to the verified blobs (same bytes): tokenizer.json"
+    assert lines[0] == fresh_cache.repo_id and done in lines[1]
     assert "Reclaimed" in run.stdout and "repaired 1, 0 left" in run.stdout
     damage.full_copy(fresh_cache, "tokenizer.json")
     table = hfcache("doctor", fresh_cache.cache_dir, "--fix", "-v")
-    assert "deduplicated" in table.stdout and fresh_cache.repo_id in table.stdout
+    assert "replaced by a link to the verified" in table.stdout and fresh_cache.repo_id in table.stdout
 
 
 def test_verify_human_output_and_quiet_stderr(fresh_cache: CachedRepo) -> None:

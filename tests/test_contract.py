@@ -60,7 +60,8 @@ def test_fix_shape(fresh_cache: CachedRepo) -> None:
     (before,) = doc["findings_before"]
     assert before.keys() == FINDING | {"fixed"} and before["fixed"] is True
     (action,) = doc["actions"]
-    assert action.keys() == ACTION | {"status", "detail", "quarantined", "reclaimed_bytes", "resolves"}
+    outcome = {"status", "effect", "detail", "quarantined", "reclaimed_bytes", "resolves"}
+    assert action.keys() == ACTION | outcome
 
 
 def test_pack_unpack_shapes(fresh_cache: CachedRepo, tmp_path: Path) -> None:

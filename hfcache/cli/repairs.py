@@ -20,12 +20,14 @@ from hfcache.repair.steps import Outcome
 from hfcache.units import human_size
 
 _DONE = {
-    Step.QUARANTINE_BLOB: "parked {n} corrupt blob(s) in quarantine",
-    Step.RESTORE: "undid a text transfer's rewrite of {n} file(s)",
-    Step.ADOPT: "kept {n} verified full copy(ies) as blobs",
-    Step.LINK: "relinked {n} file(s)",
-    Step.REF: "rewrote {n} ref(s)",
-    Step.QUARANTINE_LEFTOVER: "moved {n} leftover(s) into quarantine",
+    (Step.QUARANTINE_BLOB, ""): "parked {n} corrupt blob(s) in quarantine",
+    (Step.RESTORE, ""): "undid a text transfer's rewrite of {n} file(s)",
+    (Step.ADOPT, "kept"): "kept {n} verified full copy(ies) as blobs",
+    (Step.ADOPT, "deduplicated"): "replaced {n} full copy(ies) with links to the verified blobs (same bytes)",
+    (Step.ADOPT, ""): "adopted {n} full copy(ies)",
+    (Step.LINK, ""): "relinked {n} file(s)",
+    (Step.REF, ""): "rewrote {n} ref(s)",
+    (Step.QUARANTINE_LEFTOVER, ""): "moved {n} leftover(s) into quarantine",
 }
 _SHOWN = 3
 
@@ -48,17 +50,17 @@ def _name(o: Outcome, root: str) -> str:
 
 def _grouped(out: Output, result: FixResult) -> None:
     root = result.before.cache.root
-    groups: dict[tuple[str | None, str, Step], list[Outcome]] = defaultdict(list)
+    groups: dict[tuple[str | None, str, Step, str], list[Outcome]] = defaultdict(list)
     for o in result.outcomes:
-        groups[(o.action.repo, o.status, o.action.step)].append(o)
+        groups[(o.action.repo, o.status, o.action.step, o.effect)].append(o)
     for repo in dict.fromkeys(key[0] for key in groups):
         out.out.print(Text(_repo_label(repo), style="bold"))
-        for (r, status, step), outcomes in groups.items():
+        for (r, status, step, effect), outcomes in groups.items():
             if r != repo:
                 continue
             names = [_name(o, root) for o in outcomes[:_SHOWN]]
             more = f" and {len(outcomes) - _SHOWN} more" if len(outcomes) > _SHOWN else ""
-            verb = _DONE[step].format(n=len(outcomes))
+            verb = _DONE[(step, effect)].format(n=len(outcomes))
             if status != "done":
                 verb = f"{status}: {verb.split(' ', 1)[1]} ({outcomes[0].detail})"
             style = {"done": "green", "skipped": "yellow", "failed": "bold red"}[status]

@@ -30,7 +30,7 @@ _GROUP_FIX = {
     Step.QUARANTINE_BLOB: "--fix --verify parks the corrupt blob in quarantine",
     Step.RESTORE: "--fix undoes the rewrite, where the result hashes to the blob's name",
     Step.ADOPT: "--fix verifies each copy and keeps its bytes as the blob",
-    Step.LINK: "--fix relinks each to its blob (old files kept in quarantine)",
+    Step.LINK: "--fix relinks each to its blob",
     Step.REF: "--fix rewrites the ref",
     Step.QUARANTINE_LEFTOVER: "--fix moves them into the quarantine",
 }
@@ -141,7 +141,9 @@ def _group_lines(code: str, group: list[Finding], root: str) -> list[Text]:
     fixable = [f for f in group if f.fix is not None]
     if fixable and fixable[0].fix is not None:
         part = "" if len(fixable) == len(group) else f" ({len(fixable)} of {len(group)})"
-        lines.append(Text(f"fix{part}: {_GROUP_FIX[fixable[0].fix.step]}", style="green"))
+        kept = any(f.fix is not None and f.fix.replaces_file for f in fixable)
+        words = _GROUP_FIX[fixable[0].fix.step] + (" (what it replaces kept in quarantine)" if kept else "")
+        lines.append(Text(f"fix{part}: {words}", style="green"))
     downloads = _download_lines(group)
     if downloads:
         then = "then, " if fixable else ""

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from hfcache.doctor.diagnose import Report, Summary, diagnose, run_checks
-from hfcache.doctor.scope import concerns, judge_repo
+from hfcache.doctor.scope import Judgement, concerns, judge_repo
 
-__all__ = ["Report", "Summary", "concerns", "diagnose", "judge_repo", "run_checks"]
+__all__ = ["Judgement", "Report", "Summary", "concerns", "diagnose", "judge_repo", "run_checks"]

@@ -76,6 +76,29 @@ def usable_blobs(cache: Cache, corrupt: set[str]) -> set[tuple[str, str]]:
     return usable
 
 
+def used_blobs(repo: Repo, diags: Iterable[EntryDiag]) -> set[str]:
+    """Blobs of ``repo`` some snapshot entry uses: the one it names or links to; a full copy's
+    own when it is a hard link of it (``rsync -H``, ``cp -l``); and, for a full copy whose blob
+    id nothing records (no tree listing), a blob of the same size: presumed to hold the same
+    bytes until ``--fix`` hashes both, and never an orphan meanwhile."""
+    diags = list(diags)
+    used = {d.etag for d in diags if d.etag} | {b for d in diags if (b := d.linked_blob)}
+    files = [d.node for d in diags if d.node is not None and d.node.kind is Kind.FILE]
+    inodes = {n.inode for n in files if n.inode}
+    unnamed = {d.node.size for d in diags if d.form is Form.COPY and d.etag is None and d.node is not None}
+    for etag, n in repo.blobs.items():
+        if n.kind is Kind.FILE and (n.inode in inodes or n.size in unnamed):
+            used.add(etag)
+    return used
+
+
+def same_size_blob(repo: Repo, d: EntryDiag) -> str | None:
+    """For a full copy of unknown blob id: a blob of the same size, which it presumably is."""
+    if d.form is not Form.COPY or d.etag is not None or d.node is None:
+        return None
+    return next((e for e, n in repo.blobs.items() if n.kind is Kind.FILE and n.size == d.node.size), None)
+
+
 def copy_sources(diags: Iterable[EntryDiag], corrupt: set[str]) -> dict[tuple[str, str], EntryDiag]:
     """(repo folder, etag) → a full copy that can supply that blob: its size fits and no hash check failed."""
     found: dict[tuple[str, str], EntryDiag] = {}

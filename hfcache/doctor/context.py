@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hfcache.actions import Action, Step
 from hfcache.doctor.content import copy_sources, is_lfs, lfs_attributes, usable_blobs
+from hfcache.doctor.stranded import Strand
 from hfcache.doctor.verify import Verification
 from hfcache.formats import textforms
 from hfcache.fs.hashing import algo_for, hash_bytes
@@ -28,6 +29,8 @@ class Context:
     diags: list[EntryDiag]
     verification: Verification | None = None
     """What ``--verify`` (or a repair) hashed; ``None`` when nothing was."""
+    strands: tuple[Strand, ...] = ()
+    """Revisions that lost entries whose blobs are still here (:mod:`hfcache.doctor.stranded`)."""
 
     def __post_init__(self) -> None:
         v = self.verification

@@ -7,7 +7,7 @@ This is the library entry point the CLI calls; it prints nothing and raises only
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,6 +16,7 @@ from hfcache.doctor.blind import blinded
 from hfcache.doctor.checks import CHECKS
 from hfcache.doctor.context import Context
 from hfcache.doctor.fold import fold
+from hfcache.doctor.stranded import Strand, with_strands
 from hfcache.doctor.verify import Verification, verify
 from hfcache.findings import Finding, Severity
 from hfcache.fs.digests import DigestStore
@@ -131,9 +132,14 @@ def _sort_key(f: Finding) -> tuple[str, int, str, str]:
     return (f.repo or "", f.severity.rank, f.path, f.code)
 
 
-def run_checks(cache: Cache, diags: list[EntryDiag], verification: Verification | None) -> list[Finding]:
+def run_checks(
+    cache: Cache,
+    diags: list[EntryDiag],
+    verification: Verification | None,
+    strands: Sequence[Strand] = (),
+) -> list[Finding]:
     """Every check of the registry over an already scanned cache, in a stable order."""
-    ctx = Context(cache, diags, verification)
+    ctx = Context(cache, diags, verification, tuple(strands))
     found: Iterator[Finding] = (f for check in CHECKS for f in check(ctx))
     if cache.local_dir:
         found = _without_fixes(found)
@@ -173,14 +179,14 @@ def diagnose(
     """
     location = target if isinstance(target, Location) else locate(target)
     cache = scan_location(location)
-    diags = diagnose_cache(cache)
+    diags, strands = with_strands(cache, diagnose_cache(cache))
     verification = None
     if verify_hashes or known is not None:
         # ``known`` digests (a repair's) are judged too; without verify_hashes nothing new is hashed.
         verification = verify(
             cache, diags, progress=progress, known=known, only_known=not verify_hashes, store=store
         )
-    findings = run_checks(cache, diags, verification)
+    findings = run_checks(cache, diags, verification, strands)
     if location.commit is not None:  # a snapshot folder, or a file in one: judge that revision
         diags = [d for d in diags if d.revision.commit == location.commit]
         entries = {d.path for d in diags}

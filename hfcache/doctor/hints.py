@@ -62,8 +62,8 @@ def repair_command(path: str, *, verify: bool = False) -> str:
 def download_command(repo_id: str, repo_type: str, commit: str, names: Iterable[str]) -> str:
     """``hf download`` of ``names`` at a full commit, with the repo type it needs."""
     kind = "" if repo_type == "model" else f" --repo-type {repo_type}"
-    files = " ".join(shlex.quote(n) for n in sorted(names))
-    return f"hf download {shlex.quote(repo_id)} {files}{kind} --revision {commit}"
+    files = "".join(f" {shlex.quote(n)}" for n in sorted(names))
+    return f"hf download {shlex.quote(repo_id)}{files}{kind} --revision {commit}"
 
 
 def needs_fetch(f: Finding) -> bool:

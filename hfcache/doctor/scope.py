@@ -7,18 +7,28 @@ what concerns that repo or revision: one judgement, however the revision was rea
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from hfcache.doctor.diagnose import concerns, run_checks
+from hfcache.doctor.stranded import with_strands
 from hfcache.doctor.verify import Verification
 from hfcache.findings import Finding
 from hfcache.model import Cache, Repo
-from hfcache.scan.entries import diagnose_revision
+from hfcache.scan.entries import EntryDiag, diagnose_revision
 
-__all__ = ["concerns", "judge_repo"]
+__all__ = ["Judgement", "concerns", "judge_repo"]
 
 
-def judge_repo(cache: Cache, repo: Repo, verification: Verification | None = None) -> list[Finding]:
+@dataclass(frozen=True)
+class Judgement:
+    """The doctor's verdict on one repo: its entries (those a strand identified included) and
+    every finding about it."""
+
+    diags: tuple[EntryDiag, ...]
+    findings: tuple[Finding, ...]
+
+
+def judge_repo(cache: Cache, repo: Repo, verification: Verification | None = None) -> Judgement:
     """The doctor's findings about one repo of an already scanned cache (cache-wide judgements
     such as orphan store entries and stale lock folders are left to a run over the whole cache)."""
     scope = replace(
@@ -29,7 +39,8 @@ def judge_repo(cache: Cache, repo: Repo, verification: Verification | None = Non
         partial=True,
     )
     diags = [d for rev in repo.revisions.values() for d in diagnose_revision(scope, repo, rev)]
-    return run_checks(scope, diags, verification)
+    diags, strands = with_strands(scope, diags)
+    return Judgement(tuple(diags), tuple(run_checks(scope, diags, verification, strands)))
 
 
 def _blinds(f: Finding, repo: Repo) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from hfcache.doctor.hints import repair_command
 from hfcache.errors import BadInputError
+from hfcache.findings import Severity
 from hfcache.fit.estimate import estimate
 from hfcache.fit.hardware import detect_hardware
 from hfcache.fit.result import Checkpoint, FitResult, NoPlan
@@ -38,17 +39,13 @@ def broken(target: Target) -> NoPlan | None:
     if judged is None or not judged.errors:
         return None
     errors = judged.errors
-    fixable = [f for f in errors if f.fix is not None]
-    if fixable:
-        verify = any(f.fix is not None and f.fix.needs_verify for f in fixable)
-        command = repair_command(target.path, verify=verify)
+    fixes = [f.fix for f in judged.findings if f.fix is not None and f.severity is not Severity.INFO]
+    if fixes:
+        command = repair_command(target.path, verify=any(a.needs_verify for a in fixes))
     else:
         command = f"hfcache doctor {shlex.quote(target.path)}"
     what = f"{judged.repo_id} at {judged.commit[:8]}" if target.kind == "repo" else target.path
-    reason = (
-        f"the doctor finds {len(errors)} error(s) in {what}, so it would not load as it stands "
-        f"(first: {errors[0].code}: {errors[0].message})"
-    )
+    reason = f"the doctor finds {len(errors)} error(s) in {what}: it would not load as it stands"
     return NoPlan(reason, errors, command)
 
 

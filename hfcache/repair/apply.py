@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
+from dataclasses import replace
 
 from hfcache import layout
 from hfcache.actions import Action, Plan, Step
@@ -79,7 +80,8 @@ def _adopt(plan: Plan, a: Action, known: Verification) -> Outcome:
         shared_inode = (fsops.lstat_or_none(content) or st).st_ino == st.st_ino  # a hard link frees nothing
         fsops.replace_with_link(a.path, blob)
         freed = 0 if shared_inode else st.st_size
-        return Outcome(a, "done", f"deduplicated against the verified blobs/{etag}", reclaimed=freed)
+        detail = f"replaced by a link to the verified blobs/{etag} (same bytes)"
+        return Outcome(a, "done", detail, reclaimed=freed, effect="deduplicated")
     os.makedirs(os.path.dirname(blob), exist_ok=True)
     tmp, same_inode = fsops.stage_copy(a.path, blob)
     if not same_inode and hash_file(tmp, [algo_for(etag)]).digests.get(algo_for(etag)) != etag:
@@ -87,7 +89,8 @@ def _adopt(plan: Plan, a: Action, known: Verification) -> Outcome:
         raise Skip("the copied bytes did not verify; nothing changed")
     parked = install_blob(plan, a, etag, tmp, known)
     fsops.replace_with_link(a.path, blob)
-    return Outcome(a, "done", f"kept the verified copy as blobs/{etag} and linked to it", parked)
+    detail = f"kept the verified copy as blobs/{etag} and linked to it"
+    return Outcome(a, "done", detail, parked, effect="kept")
 
 
 def _run(plan: Plan, a: Action, known: Verification, lock_timeout: float) -> Outcome:
@@ -137,9 +140,7 @@ def apply(
             outcome = Outcome(a, "skipped", f"a download holds the lock for {a.etag}; try again later")
         except OSError as e:
             outcome = Outcome(a, "failed", f"{e.strerror or e} ({e.filename or a.path})")
-        outcomes.append(
-            Outcome(a, outcome.status, outcome.detail, outcome.quarantined, outcome.reclaimed, resolves)
-        )
+        outcomes.append(replace(outcome, resolves=resolves))
     return outcomes, learned
 
 

@@ -30,11 +30,15 @@ class Outcome:
     quarantined: tuple[str, ...] = ()
     reclaimed: int = 0
     resolves: tuple[tuple[str, str], ...] = ()
+    effect: str = ""
+    """Where a step can end two ways, which: an adopted copy ``kept`` as the blob, or
+    ``deduplicated`` (replaced by a link to a verified blob holding the same bytes)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.action.to_json(),
             "status": self.status,
+            "effect": self.effect or None,
             "detail": self.detail,
             "quarantined": list(self.quarantined),
             "reclaimed_bytes": self.reclaimed,

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import replace
 
-from hfcache.doctor import concerns, judge_repo
+from hfcache.doctor import Judgement, concerns, judge_repo
 from hfcache.doctor.content import view_files
 from hfcache.doctor.verify import Verification
 from hfcache.findings import Finding, Severity
@@ -24,7 +24,7 @@ from hfcache.layout import Location, locate
 from hfcache.model import Cache, Repo
 from hfcache.repoid import RepoName
 from hfcache.scan import scan_location
-from hfcache.scan.entries import EntryDiag, diagnose_revision
+from hfcache.scan.entries import EntryDiag
 from hfcache.view import RevisionView, Trust, ViewFile, find_repo, resolve_revision
 
 
@@ -48,7 +48,7 @@ class CacheView:
         self._verification = verification
         self._digests = digests
         self._repos = {RepoName(r.repo_type, r.repo_id): r for r in cache.repos}
-        self._judged: dict[str, tuple[Finding, ...]] = {}
+        self._judged: dict[str, Judgement] = {}
 
     @classmethod
     def open(
@@ -87,20 +87,21 @@ class CacheView:
     def revision(self, name: RepoName, revision: str) -> RevisionView:
         repo = self.repo(name)
         commit = self.resolve(name, revision)
-        diags = diagnose_revision(self.cache, repo, repo.revisions[commit])
+        judged = self.judgement(name)
+        diags = [d for d in judged.diags if d.revision.commit == commit]
         entries = {d.path for d in diags}
-        found = tuple(f for f in self.findings(name) if concerns(f, commit, entries))
+        found = tuple(f for f in judged.findings if concerns(f, commit, entries))
         files = self._files(diags, found)
         refs = tuple(ref for ref, c in self.refs(name).items() if c == commit)
         return RevisionView(repo.repo_id, repo.repo_type, commit, refs, files, found, self.label)
 
     # --- judgement ------------------------------------------------------------------------------
 
-    def findings(self, name: RepoName) -> tuple[Finding, ...]:
-        """Every finding of the doctor's checks about one repo (judged once per view)."""
+    def judgement(self, name: RepoName) -> Judgement:
+        """The doctor's verdict on one repo: its entries and findings (judged once per view)."""
         repo = self.repo(name)
         if repo.folder not in self._judged:
-            self._judged[repo.folder] = tuple(judge_repo(self.cache, repo, self._verification))
+            self._judged[repo.folder] = judge_repo(self.cache, repo, self._verification)
         return self._judged[repo.folder]
 
     def _files(self, diags: list[EntryDiag], found: tuple[Finding, ...]) -> dict[str, ViewFile]:

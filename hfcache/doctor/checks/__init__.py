@@ -14,6 +14,7 @@ from hfcache.doctor.checks.hashes import hash_findings
 from hfcache.doctor.checks.refs import ref_findings
 from hfcache.doctor.checks.shards import shard_findings
 from hfcache.doctor.checks.snapshots import entry_findings
+from hfcache.doctor.checks.stranded import stranded_findings
 from hfcache.doctor.context import Context
 from hfcache.findings import Finding
 
@@ -28,6 +29,7 @@ def scanned(ctx: Context) -> Iterator[Finding]:
 CHECKS: tuple[Check, ...] = (
     scanned,
     entry_findings,
+    stranded_findings,
     ref_findings,
     blob_findings,
     shard_findings,

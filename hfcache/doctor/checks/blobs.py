@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from hfcache import layout
-from hfcache.doctor.content import content_node, expected_sizes, store_target
+from hfcache.doctor.content import content_node, expected_sizes, store_target, used_blobs
 from hfcache.doctor.context import Context
 from hfcache.doctor.hints import blob_label, blob_users, fetch_blob_again, link_text, sentence, short
 from hfcache.findings import Finding, Severity, finding
@@ -89,10 +89,8 @@ def blob_findings(ctx: Context) -> Iterator[Finding]:
 
 def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Finding]:
     cache = ctx.cache
-    used = {d.etag for d in diags if d.etag} | {b for d in diags if (b := d.linked_blob)}
-    # A full copy that is a hard link of a blob (rsync -H, cp -l) is that blob, listing or not.
-    copied = {d.node.inode for d in diags if d.node is not None and d.node.kind is Kind.FILE and d.node.inode}
-    used |= {etag for etag, n in repo.blobs.items() if n.kind is Kind.FILE and n.inode in copied}
+    used = used_blobs(repo, diags)
+    stranded = {e for s in ctx.strands if s.repo is repo for e in s.unknown}  # reported with their revision
     sizes = expected_sizes(repo)
     users = blob_users(diags)
     for etag, node in repo.blobs.items():
@@ -127,15 +125,15 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
                 fix=fix,
                 at=repo.place,
             )
-        if etag not in used:
+        if etag not in used and etag not in stranded:
             size = actual if node.kind is Kind.FILE and actual is not None else 0
             yield finding(
                 "blob-orphan",
                 node.path,
                 f"blob {short(etag)} is not used by any snapshot ({human_size(size)})",
-                advice="`hf cache prune` or deleting the file reclaims it.",
+                advice=_orphan_advice(repo),
                 at=repo.place,
-                reclaimable=size,
+                reclaimable=size if not _unlisted(repo) else 0,
             )
     now = time.time()
     for node in repo.incomplete:
@@ -161,6 +159,21 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
             at=repo.place,
             reclaimable=node.size,
         )
+
+
+def _unlisted(repo: Repo) -> bool:
+    """Does some revision of the repo have no tree listing to prove its snapshot complete?"""
+    return any(r.tree is None for r in repo.revisions.values())
+
+
+def _orphan_advice(repo: Repo) -> str:
+    """Prune advice only where every revision's tree listing proves the blob belongs to none."""
+    if not _unlisted(repo):
+        return "`hf cache prune` or deleting the file reclaims it."
+    return (
+        "Keep it unless you know its revision is gone: no tree listing here proves that no snapshot "
+        "lost the link to it, and it may be the only copy of a file (`hf cache prune` would delete it)."
+    )
 
 
 def store_findings(ctx: Context) -> Iterator[Finding]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from hfcache import layout
 from hfcache.actions import Action, Step
+from hfcache.doctor.content import same_size_blob
 from hfcache.doctor.context import Context, is_plain_folder
 from hfcache.doctor.hints import fetch_again, in_snapshot, is_local, link_text, short
 from hfcache.findings import Finding, Severity, finding
@@ -83,6 +84,11 @@ def _describe(d: EntryDiag) -> str:
         return (
             f"{where} is a Git LFS pointer, not the real content (the repo was cloned without git-lfs "
             "or copied before LFS fetched it)"
+        )
+    if d.form is Form.MISSING and d.evidence == "identified":
+        return (
+            f"{where} is missing, and blob {short(d.etag or '')} is that file: its content says so "
+            "(no tree listing names it)"
         )
     if d.form is Form.MISSING:
         return f"{where} is listed by the revision's tree listing but is not in the snapshot"
@@ -170,11 +176,17 @@ def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:
             at=d.place,
         )
         return
-    blob = d.repo.blobs.get(d.etag or "")
+    presumed = same_size_blob(d.repo, d)
+    blob = d.repo.blobs.get(d.etag or presumed or "")
     hard_link = blob is not None and blob.kind is Kind.FILE and blob.inode == node.inode
     twice = (repo, d.etag or "") in ctx.usable and not hard_link
-    reclaim = node.size if twice else 0
+    reclaim = node.size if twice or (presumed and not hard_link) else 0
     extra = f"; the blob is cached too, so {human_size(node.size)} are stored twice" if twice else ""
+    if presumed and not hard_link:
+        extra = (
+            f"; blob {short(presumed)} has the same size and presumably the same bytes (no tree listing "
+            "names them): --fix hashes both and keeps one"
+        )
     if hard_link:
         extra = "; it is a hard link to its blob (rsync -H, cp -l), so no space is wasted"
     yield finding(
