@@ -36,7 +36,9 @@ class Code:
     not be read (``doctor/blind.py``). ``refetch`` codes need the file downloaded again when
     ``--fix`` cannot supply its content. ``refuses_pack`` codes make ``pack`` refuse a revision.
     ``whole_repo`` codes concern every revision of their repo (a folder that could not be read,
-    a link where a folder belongs), even without a commit in their place.
+    a link where a folder belongs), even without a commit in their place. A ``blinds`` code
+    means part of the cache was not seen: findings of absence beneath it are not judged, and
+    ``pack`` refuses with it alone.
     """
 
     code: str
@@ -47,14 +49,16 @@ class Code:
     refetch: bool = False
     refuses_pack: bool = False
     whole_repo: bool = False
+    blinds: bool = False
 
 
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
-_GONE, _FETCH, _PACK, _REPO = "absence", "refetch", "refuses_pack", "whole_repo"
+_GONE, _FETCH, _PACK, _REPO, _BLIND = "absence", "refetch", "refuses_pack", "whole_repo", "blinds"
 
 
 def _code(code: str, severity: Severity, title: str, *flags: str, cause: int | None = None) -> Code:
-    return Code(code, severity, title, cause, _GONE in flags, _FETCH in flags, _PACK in flags, _REPO in flags)
+    gone, fetch, pack, repo, blind = (f in flags for f in (_GONE, _FETCH, _PACK, _REPO, _BLIND))
+    return Code(code, severity, title, cause, gone, fetch, pack, repo, blind)
 
 
 CODES: dict[str, Code] = {
@@ -122,7 +126,7 @@ CODES: dict[str, Code] = {
         _code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong", _REPO),
         _code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)", _REPO),
         _code("special-file", _W, "device, pipe or socket inside the cache", _REPO),
-        _code("unreadable", _E, "file or folder that cannot be read (permissions)", _PACK, _REPO),
+        _code("unreadable", _E, "file or folder that cannot be read (permissions)", _PACK, _REPO, _BLIND),
         _code("lock-stale", _I, "leftover lock file of a finished download"),
     )
 }  # fmt: skip

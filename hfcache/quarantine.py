@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfcache import layout
-from hfcache.layout import Location, PathKind
+from hfcache.layout import Location, PathKind, locate
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,20 @@ class EmptyResult:
     def bytes(self) -> int:
         return sum(i.bytes for i in self.removed)
 
+    @property
+    def emptied(self) -> bool:
+        """Were the items really deleted (``--empty --yes``)?"""
+        return not self.dry_run
+
+    @property
+    def exit_code(self) -> int:
+        return 0
+
     def to_json(self) -> dict[str, Any]:
         return {
             **self.quarantine.to_json(),
             "dry_run": self.dry_run,
+            "emptied": self.emptied,
             "removed": [i.to_json() for i in self.removed],
             "removed_bytes": self.bytes,
         }
@@ -155,12 +165,17 @@ def list_quarantine(loc: Location) -> Quarantine:
 
 
 def empty_quarantine(
-    loc: Location, *, dry_run: bool = True, older_than_days: float | None = None
+    target: str | os.PathLike[str] | Location | None,
+    *,
+    dry_run: bool = True,
+    older_than_days: float | None = None,
 ) -> EmptyResult:
-    """Remove quarantine items (only those older than ``older_than_days``, if given).
+    """Remove quarantine items of a cache or repo folder (only those older than
+    ``older_than_days``, if given); ``None``: the cache huggingface_hub uses.
 
     With ``dry_run`` (the default) nothing is removed: the result says what would be.
     """
+    loc = target if isinstance(target, Location) else locate(target)
     quarantine = list_quarantine(loc)
     cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
     chosen = tuple(i for i in quarantine.items if cutoff is None or i.mtime < cutoff)

@@ -219,3 +219,39 @@ def test_the_top_help_lists_every_command_plainly() -> None:
     for command in ("doctor", "pack", "unpack", "quarantine", "serve", "inspect", "fit"):
         assert f"  {command} " in run.stdout
     assert "<bool>" not in run.stdout and "..." not in run.stdout.split("Commands:")[1]
+
+
+def test_bare_hfcache_prints_its_help_once() -> None:
+    run = hfcache()
+    assert run.returncode == 0 and run.stderr == ""
+    assert run.stdout.count("Usage: hfcache") == 1 and "see hfcache --help" not in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [(("doctor", "--bogus"), "hfcache doctor"), (("pack",), "hfcache pack"), (("--bogus",), "hfcache")],
+)
+def test_a_usage_error_points_at_its_own_commands_help(args: tuple[str, ...], command: str) -> None:
+    run = hfcache(*args)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.rstrip().endswith(f"(see {command} --help)"), run.stderr
+
+
+def test_a_mistyped_repo_id_gets_a_did_you_mean(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    c = fresh_cache
+    typo = c.repo_id.replace("tiny", "tiyn")
+    for args in (
+        ("inspect", typo, "--cache-dir", c.cache_dir),
+        ("fit", typo, "--cache-dir", c.cache_dir, "--no-gpu"),
+        ("pack", typo, "--cache-dir", c.cache_dir, "-o", tmp_path / "x.tar"),
+        ("inspect", c.repo_id.upper(), "--cache-dir", c.cache_dir),
+    ):
+        run = hfcache(*args)
+        assert run.returncode == 2 and f"did you mean {c.repo_id}?" in run.stderr, (args, run.stderr)
+
+
+def test_inspect_of_a_folder_with_no_model_is_bad_input_as_for_doctor(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model\n")
+    for command in ("inspect", "doctor", "fit"):
+        run = hfcache(command, tmp_path)
+        assert run.returncode == 2 and "not a Hugging Face cache" in run.stderr, (command, run.stderr)

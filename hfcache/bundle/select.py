@@ -120,7 +120,7 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
         and _about(f, chosen, rv.commit, rv)
     ]
     problems += _left_out(rv, chosen, include, exclude, repo)
-    unread = [f for f in problems if f.code == "unreadable"]
+    unread = [f for f in problems if f.info.blinds]
     if unread:  # what could not be read is a permission problem, not a missing file to download
         problems = unread
     if not chosen and (include or exclude):

@@ -52,12 +52,18 @@ def _root(
 
 
 def _usage_error(e: Exception) -> int:
-    """A command-line mistake: one line (and a JSON document with ``--json``), exit 2."""
+    """A command-line mistake: one line naming the ``--help`` of the command it was made on (and a
+    JSON document with ``--json``), exit 2. A bare ``hfcache`` prints its help once, exit 0."""
     message = str(e.format_message()) if hasattr(e, "format_message") else str(e)
+    if type(e).__name__ == "NoArgsIsHelpError":  # a bare hfcache, on clicks (or typer's own) from 8.2
+        sys.stdout.write(message.rstrip("\n") + "\n")
+        return 0
     if "--json" in sys.argv[1:]:
         doc = {"schema_version": SCHEMA_VERSION, "error": {"code": "usage", "message": message}}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    sys.stderr.write(f"hfcache: error: {message} (see hfcache --help)\n")
+    ctx = getattr(e, "ctx", None)
+    where = getattr(ctx, "command_path", None) or "hfcache"
+    sys.stderr.write(f"hfcache: error: {message} (see {where} --help)\n")
     return int(getattr(e, "exit_code", 2))
 
 
@@ -68,7 +74,7 @@ def main() -> None:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="hfcache")
     except Exception as e:
         # click's UsageError and friends, from whichever click this typer uses.
         if hasattr(e, "exit_code") and hasattr(e, "format_message"):

@@ -8,7 +8,6 @@ import typer
 
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
-from hfcache.layout import locate
 from hfcache.quarantine import EmptyResult, empty_quarantine
 from hfcache.units import human_size
 
@@ -43,11 +42,8 @@ def quarantine_command(
     """
     out = Output(json_out, quiet=quiet)
     with handled(out):
-        result = empty_quarantine(locate(path), dry_run=not (empty and yes), older_than_days=older_than)
-    if json_out:
-        out.data({**result.to_json(), "emptied": empty and yes})
-    else:
-        _render(out, result, empty, yes)
+        result = empty_quarantine(path, dry_run=not (empty and yes), older_than_days=older_than)
+    out.finish(result, lambda: _render(out, result, empty, yes))
 
 
 def _render(out: Output, result: EmptyResult, empty: bool, yes: bool) -> None:

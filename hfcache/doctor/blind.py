@@ -26,7 +26,7 @@ def _scope(f: Finding, root: str) -> str:
 def blinded(findings: Iterable[Finding], root: str) -> list[Finding]:
     """``findings`` with conclusions drawn from unread folders folded into their ``unreadable``."""
     found = list(findings)
-    spots = [f for f in found if f.code == "unreadable"]
+    spots = [f for f in found if f.info.blinds]
     if not spots:
         return found
     scopes = [(_scope(f, root), f) for f in spots]
@@ -35,7 +35,7 @@ def blinded(findings: Iterable[Finding], root: str) -> list[Finding]:
     for f in found:
         derived = f.info.absence or needs_fetch(f)  # "gone" or "download it": maybe only unseen
         inside = [u for scope, u in scopes if (f.path + os.sep).startswith(scope + os.sep)]
-        if not derived or not inside or f.code == "unreadable":
+        if not derived or not inside or f.info.blinds:
             result.append(f)
             continue
         cause = inside[0]
@@ -43,7 +43,7 @@ def blinded(findings: Iterable[Finding], root: str) -> list[Finding]:
             f"{f.message}: not judged, {cause.path} could not be read (permissions), so this may only be "
             "unseen"
         )
-        folded = "unreadable" if f.info.absence else None  # a backslash link stays a finding of its own
+        folded = cause.code if f.info.absence else None  # a backslash link stays a finding of its own
         result.append(replace(f, message=message, advice="", fix=None, folded_into=folded, reclaimable=0))
         if folded and f.code not in also.setdefault(id(cause), []):
             also[id(cause)].append(f.code)

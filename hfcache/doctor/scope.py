@@ -45,4 +45,4 @@ def judge_repo(cache: Cache, repo: Repo, verification: Verification | None = Non
 
 def _blinds(f: Finding, repo: Repo) -> bool:
     """Is a scan finding about this repo: in its folder, or an unreadable folder above it?"""
-    return f.repo == repo.folder or (f.repo is None and f.code == "unreadable")
+    return f.repo == repo.folder or (f.repo is None and f.info.blinds)

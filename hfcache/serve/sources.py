@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 from hfcache import layout
 from hfcache.bundle.view import BundleView
-from hfcache.doctor.checks.blobs import is_held
 from hfcache.errors import BadInputError
+from hfcache.fs.locks import is_held
 from hfcache.layout import Location, PathKind
 from hfcache.repoid import RepoName
-from hfcache.scan import scan_location
 from hfcache.sources import CacheView
 from hfcache.view import RevisionView, ViewFile
 
@@ -69,7 +68,7 @@ class CacheSource:
     def _scan(self) -> CacheView:
         self._signature = self._sign()
         self._views = {}
-        return CacheView(scan_location(self.loc), label=self.loc.path)
+        return CacheView.open(self.loc)
 
     def refresh(self) -> bool:
         """Re-scan if anything changed since the last scan; at most once per interval. True if it did."""

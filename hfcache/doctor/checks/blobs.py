@@ -17,37 +17,13 @@ from hfcache.doctor.content import content_node, expected_sizes, store_target, u
 from hfcache.doctor.context import Context
 from hfcache.doctor.hints import blob_label, blob_users, fetch_blob_again, link_text, sentence, short
 from hfcache.findings import Finding, Severity, finding
+from hfcache.fs.locks import is_held
 from hfcache.model import Cache, Kind, Node, Repo
 from hfcache.scan.entries import EntryDiag
 from hfcache.units import human_size
 
 STALE_AFTER = 3600.0
 """A leftover untouched for this long (seconds), with no download holding its lock, is stale."""
-
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; a partial download is then always reported
-    fcntl = None  # type: ignore[assignment]
-
-
-def is_held(lock: str) -> bool:
-    """Is a download holding this huggingface_hub lock right now? Opens read-only; creates nothing."""
-    if fcntl is None:
-        return False
-    try:
-        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 def _blob_link_finding(cache: Cache, repo: Repo, node: Node) -> Finding | None:
