@@ -21,11 +21,7 @@ listings wrote it; the listing is dropped on newer ones).
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +29,7 @@ from typing import Any
 import damage
 import pytest
 from builders import CachedRepo, with_tree_listing
-from checks import loads_exactly
+from checks import client_loads, delete_advice, loads_exactly
 from copies import COPIES, moved, windows_zip
 from test_cli import hfcache
 
@@ -41,61 +37,6 @@ SHARDS = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
 # What a repair can tell apart by content alone, without a listing: the index names the shards,
 # a safetensors header its tensors, config and tokenizer files their own shape.
 IDENTIFIABLE = ["config.json", "model.safetensors.index.json", *SHARDS, "tokenizer.json"]
-DELETE = re.compile(r"\b(delete|deleting|prune|pruning)\b", re.IGNORECASE)
-
-# The client's own verdict, in a fresh offline process: the snapshot the client resolves, then
-# the config, the tokenizer and every tensor of every shard, each file found by the client.
-LOADER = r"""
-import json, struct, sys
-from pathlib import Path
-from huggingface_hub import hf_hub_download, snapshot_download
-
-
-def load(repo_id, cache_dir):
-    snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True)
-    get = lambda name: hf_hub_download(repo_id, name, cache_dir=cache_dir, local_files_only=True)
-    try:
-        from transformers import AutoConfig
-    except ImportError:
-        json.loads(Path(get("config.json")).read_text())
-    else:
-        AutoConfig.from_pretrained(repo_id, cache_dir=cache_dir, local_files_only=True)
-    try:
-        from tokenizers import Tokenizer
-    except ImportError:
-        json.loads(Path(get("tokenizer.json")).read_text())
-    else:
-        Tokenizer.from_file(get("tokenizer.json"))
-    index = json.loads(Path(get("model.safetensors.index.json")).read_text())
-    for shard in sorted(set(index["weight_map"].values())):
-        path = get(shard)
-        raw = Path(path).read_bytes()  # the header and the size it promises
-        (n,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8 : 8 + n])
-        end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
-        assert len(raw) == 8 + n + end, f"{shard}: {len(raw)} bytes, header says {8 + n + end}"
-        names = set(header) - {"__metadata__"}
-        try:  # and every tensor, read by safetensors into torch, where both are installed
-            import torch
-            from safetensors import safe_open
-        except ImportError:
-            pass
-        else:
-            with safe_open(path, framework="pt") as f:
-                assert set(f.keys()) == names
-                for name in names:
-                    f.get_tensor(name)
-        missing = {k for k, v in index["weight_map"].items() if v == shard} - names
-        assert not missing, f"{shard} lacks {sorted(missing)}"
-
-
-try:
-    load(*sys.argv[1:3])
-except Exception as e:
-    print(f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}")
-    sys.exit(1)
-print("loads")
-"""
 
 
 @dataclass(frozen=True)
@@ -136,20 +77,6 @@ def copied(request: pytest.FixtureRequest, source: CachedRepo, tmp_path: Path) -
     return Copied(method, listing, repo)
 
 
-def client_loads(cache: Path, repo_id: str) -> tuple[bool, str]:
-    """Whether huggingface_hub (and transformers, safetensors, tokenizers where installed) load
-    the revision offline from ``cache``; the client's error when they do not."""
-    run = subprocess.run(
-        [sys.executable, "-c", LOADER, repo_id, str(cache)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-        timeout=300,
-    )
-    loads = run.returncode == 0 and run.stdout.strip() == "loads"
-    return loads, "" if loads else (run.stdout.strip() or run.stderr.strip())
-
-
 def doctor_json(*args: str | Path) -> tuple[int, dict[str, Any]]:
     run = hfcache("doctor", *args, "--json")
     assert run.returncode in (0, 1), run.stdout + run.stderr
@@ -162,34 +89,6 @@ def errors(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def summary(doc: dict[str, Any]) -> str:
     return "\n".join(f"{f['severity']} {f['code']}: {f['message']}" for f in doc["findings"]) or "(none)"
-
-
-def only_copies(c: CachedRepo) -> Iterator[tuple[str, Path]]:
-    """``(file, path)`` for every file of the revision whose bytes are in one place only in the
-    copy: its blob, or its snapshot entry (a full copy, as a no-symlink download leaves it)."""
-    for name, data in sorted(c.files.items()):
-        holders = [
-            p
-            for p in (c.blob(name), c.snapshot / name)
-            if p.is_file() and not p.is_symlink() and p.stat().st_size == len(data) and p.read_bytes() == data
-        ]
-        if len(holders) == 1:
-            yield name, holders[0]
-
-
-def delete_advice(c: CachedRepo, doc: dict[str, Any]) -> list[str]:
-    """Findings and plan steps that say delete/prune about the only copy of a revision's file:
-    about its path or a folder above it, or naming its blob."""
-    said = []
-    for name, path in only_copies(c):
-        etag = c.blob(name).name
-        for item in [*doc["findings"], *doc.get("plan", [])]:
-            text = json.dumps({k: v for k, v in item.items() if k not in ("path", "resolves")})
-            where = Path(item.get("path") or "/nonexistent")
-            about = where == path or where in path.parents or etag[:12] in text or str(path) in text
-            if about and (DELETE.search(text) or str(item.get("step", "")).startswith(("delete", "prune"))):
-                said.append(f"{name} (only copy {path}): {item.get('code', item.get('step'))}: {text}")
-    return said
 
 
 def test_the_copy_is_what_the_tool_leaves(copied: Copied) -> None:
