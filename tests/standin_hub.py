@@ -7,10 +7,11 @@ just enough of the Hub protocol for ``snapshot_download``/``hf_hub_download`` an
 ``/resolve`` HEAD/GET with ``Range``, including the ``X-Error-Code`` 404s.
 
 LFS files behave like on huggingface.co: ``/resolve`` answers ``302`` with ``X-Linked-Etag``
-(sha256) and ``X-Linked-Size`` and a ``Location`` on a *separate origin* (second port, the
-"CDN").  huggingface_hub follows HEAD redirects only within the same origin, so it reads the
-metadata off the 302 and then GETs the CDN URL, exactly as with the real Hub.  No Xet header
-is ever sent, so downloads are plain HTTP.
+(sha256) and ``X-Linked-Size`` and a ``Location`` on a *separate host* (``localhost`` and a
+second port, the "CDN").  huggingface_hub does not follow a HEAD redirect to another host (0.x
+follows only relative ones, 1.x those to the same host name, 2.x those to the same origin), so
+it reads the metadata off the 302 and then GETs the CDN URL, exactly as with the real Hub.  No
+Xet header is ever sent, so downloads are plain HTTP.
 """
 
 from __future__ import annotations
@@ -193,10 +194,10 @@ class StandinHub:
     ) -> None:
         self.stop()
 
-    def _origin(self, index: int) -> str:
+    def _origin(self, index: int, host: str = "127.0.0.1") -> str:
         if len(self._servers) <= index:
             raise RuntimeError("StandinHub is not started")
-        return f"http://127.0.0.1:{self._servers[index][0].server_address[1]}"
+        return f"http://{host}:{self._servers[index][0].server_address[1]}"
 
     @property
     def url(self) -> str:
@@ -205,8 +206,10 @@ class StandinHub:
 
     @property
     def cdn_url(self) -> str:
-        """The separate origin serving LFS content at ``/lfs-blobs/<sha256>``."""
-        return self._origin(1)
+        """The separate host serving LFS content at ``/lfs-blobs/<sha256>``: ``localhost``, so that
+        its host name differs from the hub's (huggingface_hub 1.x follows a HEAD redirect to the
+        same host name on any port, and would read the CDN's headers instead of the 302's)."""
+        return self._origin(1, "localhost")
 
     def is_lfs(self, path: str, data: bytes) -> bool:
         """Whether this hub stores the file with LFS (by name pattern or by size)."""
