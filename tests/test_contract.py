@@ -68,7 +68,8 @@ def test_pack_unpack_shapes(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     c = fresh_cache
     bundle = tmp_path / "b.tar"
     doc = _json("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", bundle, code=0)
-    assert doc.keys() == {"schema_version", "paths", "bytes_written", "repos", "checksum_file"}
+    keys = {"schema_version", "paths", "bytes_written", "repos", "checksum_file", "source_problems"}
+    assert doc.keys() == keys
     assert doc["repos"][0].keys() == {"repo_id", "repo_type", "revision", "commit", "files", "problems"}
     check = _json("unpack", bundle, "--check", code=0)
     target = tmp_path / "home"

@@ -314,4 +314,7 @@ def pack(
             raise _taken(e) from None
         raise
     checksums = checksum_name(output) if volume is not None else None
-    return PackResult(manifest, tuple(paths), out.bytes_written, tuple(by_file(problems, asked)), checksums)
+    source = tuple(f for p in picks for f in p.source_problems)
+    return PackResult(
+        manifest, tuple(paths), out.bytes_written, tuple(by_file(problems, asked)), checksums, source
+    )

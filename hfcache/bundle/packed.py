@@ -21,6 +21,9 @@ class PackResult:
     """What ``--allow-incomplete`` let through; the manifest records each."""
     checksum_file: str | None = None
     """With split volumes: the ``sha256sum`` file beside them."""
+    source_problems: tuple[Finding, ...] = ()
+    """What the doctor finds wrong with the cache's copy that the bundle does not carry (broken
+    links over intact blobs): the bundle is complete; ``hfcache doctor --fix`` repairs the cache."""
 
     @property
     def to_stdout(self) -> bool:
@@ -49,4 +52,5 @@ class PackResult:
                 for r in self.manifest.repos
             ],
             "checksum_file": self.checksum_file,
+            "source_problems": [f.to_json() for f in self.source_problems],
         }

@@ -39,6 +39,9 @@ class RepoPick:
     tree_path: str | None
     include: tuple[str, ...]
     exclude: tuple[str, ...]
+    source_problems: tuple[Finding, ...] = ()
+    """What the doctor finds wrong with the cache's copy that the bundle does not carry: broken
+    links over intact blobs (the bundle holds each file's verified bytes, whatever links to them)."""
 
 
 def _patterns(include: list[str] | None, exclude: list[str] | None) -> str:
@@ -131,6 +134,15 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
             raise PackRefusedError(f"{ref} at {rv.commit[:8]} cannot be packed: {errors[0].message}", errors)
         raise BadInputError(f"{ref} at {rv.commit[:8]} holds no file: nothing to pack")
     tree = repo.revisions[rv.commit].tree_path
+    kept = set(problems)
+    source = [
+        f
+        for f in rv.findings
+        if f.severity is not Severity.INFO
+        and f.folded_into is None
+        and f not in kept
+        and _about(f, chosen, rv.commit, rv)
+    ]
     return RepoPick(
         repo,
         revision,
@@ -141,6 +153,7 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
         tree,
         tuple(include),
         tuple(exclude),
+        tuple(source),
     )
 
 

@@ -138,6 +138,12 @@ def _render_pack(out: Output, result: PackResult) -> None:
         out.say(f"left out (--allow-incomplete): {f.code}: {f.text}")
     if allowed:
         out.say(f"{len(allowed)} problem(s) were allowed and are recorded in the manifest")
+    if result.source_problems:
+        codes = ", ".join(sorted({f.code for f in result.source_problems}))
+        out.say(
+            f"the cache's own copy has {len(result.source_problems)} problem(s) the bundle does not carry "
+            f"({codes}): each file went in with its verified bytes. `hfcache doctor --fix` repairs the cache."
+        )
     if result.paths and result.paths != ("-",):
         out.say(f"On the offline machine: hfcache unpack {shlex.quote(result.paths[0])}")
 
