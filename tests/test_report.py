@@ -3,6 +3,7 @@ link text as ``readlink`` shows it, and hints that work when pasted."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -100,3 +101,18 @@ def test_a_missing_shard_behind_a_windows_copy_is_an_error(listed_cache: CachedR
     (missing,) = (f for f in report.findings if f.place.path_in_repo == SHARD and f.folded_into is None)
     assert missing.code == "shard-missing" and missing.severity.value == "error"
     assert f"hf download {c.repo_id} {SHARD} --revision {c.commit}" in missing.text
+
+
+def test_the_words_match_the_damage(fresh_cache: CachedRepo) -> None:
+    """A link-text file is what a Windows zip leaves too, not only git; a relink over a broken link
+    keeps nothing, so the report does not say old files are kept."""
+    c = fresh_cache
+    damage.backslash_link(c, "config.json")
+    plain = " ".join(hfcache("doctor", c.cache_dir).stdout.split())
+    assert "relinks each to its blob" in plain and "quarantine" not in plain, plain
+    damage.git_link_text(c, "README.md")
+    found = json.loads(hfcache("doctor", c.cache_dir, "--json").stdout)["findings"]
+    (link_text,) = [f for f in found if f["code"] == "entry-link-text"]
+    assert "zip made on Windows" in link_text["message"], link_text
+    grouped = " ".join(hfcache("doctor", c.cache_dir).stdout.split())
+    assert "(what it replaces kept in quarantine)" in grouped, grouped

@@ -15,6 +15,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
+from hfcache.fs.hashing import algo_for
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS digests (
     path TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
@@ -103,3 +105,13 @@ class DigestStore:
                     "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(path, *ident, algo, digest) for algo, digest in digests.items()],
                 )
+
+
+def matches(store: DigestStore, key: str, ident: Identity, blob_id: str) -> bool | None:
+    """The one rule by which recorded bytes are judged, for ``doctor --verify``, the cache view
+    and the mirror alike: ``True`` if the bytes at ``key`` (unchanged since: ``ident``) hashed to
+    ``blob_id`` (sha256 for 64 hex, git blob sha1 for 40), ``False`` if to something else,
+    ``None`` if never hashed."""
+    digest = store.get(key, ident).get(algo_for(blob_id).value)
+    return None if digest is None else digest == blob_id
+

@@ -95,14 +95,15 @@ def build(
     settings = settings or Settings()
     if settings.public_url:
         settings.public_url = check_public_url(settings.public_url)
-    opened = [open_source(s) for s in sources or [None]]
+    store = store or DigestStore.default()
+    opened = [open_source(s, store) for s in sources or [None]]
     log = settings.log
 
     def on_bad(f: object, digest: str) -> None:
         if log is not None:
             log(f"blob-hash-mismatch: {getattr(f, 'name', f)} hashes to {digest}; it is not served")
 
-    return make_app(Mirror(opened), Verifier(store or DigestStore.default(), on_bad), settings)
+    return make_app(Mirror(opened), Verifier(store, on_bad), settings)
 
 
 async def _refresher(app: web.Application) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from hfcache import layout
 from hfcache.bundle.view import BundleView
 from hfcache.errors import BadInputError
+from hfcache.fs.digests import DigestStore
 from hfcache.fs.locks import is_held
 from hfcache.layout import Location, PathKind
 from hfcache.repoid import RepoName
@@ -36,9 +37,10 @@ def _mtime(path: str) -> int:
 class CacheSource:
     """One hub cache (or one repo folder of it), re-scanned when it changes."""
 
-    def __init__(self, loc: Location) -> None:
+    def __init__(self, loc: Location, digests: DigestStore | None = None) -> None:
         self.loc = loc
         self.label = loc.path
+        self._digests = digests
         self._lock = threading.Lock()
         self._checked = 0.0
         self._signature: tuple[int, ...] = ()
@@ -68,7 +70,7 @@ class CacheSource:
     def _scan(self) -> CacheView:
         self._signature = self._sign()
         self._views = {}
-        return CacheView.open(self.loc)
+        return CacheView.open(self.loc, digests=self._digests)
 
     def refresh(self) -> bool:
         """Re-scan if anything changed since the last scan; at most once per interval. True if it did."""
@@ -155,14 +157,16 @@ class BundleSource:
 Source = CacheSource | BundleSource
 
 
-def open_source(path: str | None) -> Source:
-    """A cache (anything ``doctor`` accepts; ``None``: huggingface_hub's) or a bundle file."""
+def open_source(path: str | None, digests: DigestStore | None = None) -> Source:
+    """A cache (anything ``doctor`` accepts; ``None``: huggingface_hub's) or a bundle file.
+
+    A cache's revisions say which files the ``digests`` record (the verifier's) vouches for."""
     if path is not None and os.path.isfile(os.path.expanduser(path)):
         return BundleSource(os.path.expanduser(path))
     loc = layout.locate(path)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{loc.path} is a plain model folder; serve a cache or a bundle")
-    return CacheSource(loc)
+    return CacheSource(loc, digests)
 
 
 @dataclass(frozen=True)

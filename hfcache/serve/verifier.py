@@ -14,7 +14,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 
-from hfcache.fs.digests import DigestStore, Identity, identity_of
+from hfcache.fs.digests import DigestStore, Identity, identity_of, matches
 from hfcache.fs.hashing import Hasher, algo_for, new_hasher
 from hfcache.view import Extent, ViewFile
 
@@ -80,8 +80,7 @@ class Verifier:
     def _judge(self, f: ViewFile, key: tuple[str, Identity] | None) -> bool | None:
         if key is None or f.blob_id is None:
             return None
-        digest = self.store.get(*key).get(algo_for(f.blob_id).value)
-        return None if digest is None else digest == f.blob_id
+        return matches(self.store, *key, f.blob_id)
 
     def trusted_key(self, f: ViewFile) -> tuple[str, Identity] | None:
         """The key of the bytes as they are now, if those very bytes were verified; else None."""

@@ -18,8 +18,7 @@ from hfcache.doctor import Judgement, concerns, judge_repo
 from hfcache.doctor.content import view_files
 from hfcache.doctor.verify import Verification
 from hfcache.findings import Finding, Severity
-from hfcache.fs.digests import DigestStore, identity_of
-from hfcache.fs.hashing import algo_for
+from hfcache.fs.digests import DigestStore, identity_of, matches
 from hfcache.layout import Location, locate
 from hfcache.model import Cache, Repo
 from hfcache.repoid import RepoName
@@ -139,9 +138,9 @@ class CacheView:
                 ident = identity_of(os.lstat(path))
             except OSError:
                 continue
-            digest = self._digests.get(path, ident).get(algo_for(f.blob_id).value)
-            if digest is not None:
-                out[name] = replace(f, trust=Trust.HASHED if digest == f.blob_id else Trust.DAMAGED)
+            verdict = matches(self._digests, path, ident, f.blob_id)
+            if verdict is not None:
+                out[name] = replace(f, trust=Trust.HASHED if verdict else Trust.DAMAGED)
         return out
 
 
