@@ -102,14 +102,27 @@ def test_corrupt_blob_replaced_by_a_verified_copy(fresh_cache: CachedRepo) -> No
     loads_exactly(c)
 
 
-def test_orphan_blob_is_a_note_with_its_size(fresh_cache: CachedRepo) -> None:
-    c = fresh_cache
+def test_orphan_blob_is_a_note_with_its_size(listed_cache: CachedRepo) -> None:
+    """Where a tree listing proves every file of the revision linked, an unused blob is an orphan."""
+    c = listed_cache
     orphan = c.repo_folder / "blobs" / ("ab" * 20)
     orphan.write_bytes(b"x" * 1000)
     report = diagnose(c.cache_dir)
     finding = the_finding(report, "blob-orphan", orphan)
     assert finding.severity is Severity.INFO and finding.reclaimable == 1000
-    assert not report.problems
+    assert "hf cache prune" in finding.advice and not report.problems
+
+
+def test_without_a_listing_an_unused_blob_may_be_a_lost_file(fresh_cache: CachedRepo) -> None:
+    """An old client writes no listing: nothing proves the one revision lost no link, so the blob
+    is kept and the revision flagged as possibly incomplete, never offered for deletion."""
+    c = fresh_cache
+    damage.drop_tree_listings(c)
+    (c.repo_folder / "blobs" / ("ab" * 20)).write_bytes(b"x" * 1000)
+    report = diagnose(c.cache_dir)
+    suspect = the_finding(report, "revision-stranded")
+    assert suspect.severity is Severity.WARNING and "hf download" in suspect.advice
+    assert all("prune" not in f.text and "deleting" not in f.text for f in report.findings)
 
 
 def test_stale_incomplete_download(fresh_cache: CachedRepo) -> None:
