@@ -17,8 +17,8 @@ from typing import Any
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.members import PlainTarError
 from hfcache.bundle.shortfall import explain, open_tar, read_manifest, where_it_ends
-from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
-from hfcache.errors import BadInputError, BundleError
+from hfcache.bundle.volread import open_bundle
+from hfcache.errors import BundleError
 from hfcache.results import EXIT_OK, EXIT_PROBLEMS
 
 
@@ -53,12 +53,7 @@ def list_bundle(source: str) -> Listing:
     A bundle that ends early is still listed, with why it is cut short; one whose manifest itself
     is cut, or that is no bundle, raises :class:`BundleError`.
     """
-    source = first_volume(source)
-    try:
-        stream = open_volumes(source)
-    except OSError as e:
-        raise BadInputError(f"cannot read {source}: {e.strerror or e}") from None
-    paths = volume_paths(source)
+    source, stream, paths = open_bundle(source)
     with contextlib.closing(stream):
         try:
             with open_tar(stream) as tar:

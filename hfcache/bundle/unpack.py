@@ -34,7 +34,7 @@ from hfcache.bundle.members import PlainTarError
 from hfcache.bundle.receive import Received, receive
 from hfcache.bundle.shortfall import CutShortError, check_length, explain
 from hfcache.bundle.staged import DamagedError
-from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
+from hfcache.bundle.volread import open_bundle
 from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
 from hfcache.findings import Finding
@@ -202,12 +202,7 @@ def unpack(
     """
     if cache_dir is not None and local_dir is not None:
         raise BadInputError("give --cache-dir or --local-dir, not both")
-    source = first_volume(source)
-    try:
-        stream = open_volumes(source)
-    except OSError as e:
-        raise BadInputError(f"cannot read {source}: {e.strerror or e}") from None
-    paths = volume_paths(source)
+    source, stream, paths = open_bundle(source)
     with contextlib.closing(stream):
         if check_only:
             return _check(paths, stream, cache_dir, local_dir, progress)

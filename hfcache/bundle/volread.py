@@ -205,3 +205,15 @@ def volume_paths(first: str) -> list[str]:
     if listed:
         raise BundleError(f"volume {listed[0]} is missing (the checksum file lists it): copy it")
     return paths
+
+
+def open_bundle(source: str) -> tuple[str, BinaryIO, list[str]]:
+    """A bundle as the user named it (a file, any volume of a set, or ``-``): its first volume,
+    one stream over every volume, and the volumes' paths. ``BadInputError`` if it cannot be read."""
+    first = first_volume(source)
+    try:
+        stream = open_volumes(first)
+    except OSError as e:
+        raise BadInputError(f"cannot read {first}: {e.strerror or e}") from None
+    return first, stream, volume_paths(first)
+
