@@ -16,85 +16,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from hfcache import __version__, layout
-from hfcache.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest, RepoEntry
+from hfcache.bundle.manifest import MANIFEST_NAME, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
 from hfcache.bundle.packed import PackResult
+from hfcache.bundle.packhash import all_corrupt, manifest_entries, prehash, source_of
 from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter, link_target
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
-from hfcache.doctor.hints import short
 from hfcache.errors import BadInputError
-from hfcache.findings import Finding, finding
-from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
 from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
 from hfcache.units import parse_size
-from hfcache.view import ViewFile
-
-
-def _source(f: ViewFile) -> str:
-    """The one file holding a cached file's bytes (a blob, or a full copy in the snapshot)."""
-    if f.path is None:
-        raise ValueError(f"{f.name}: its bytes are not in one file")
-    return f.path
-
-
-def _size(f: ViewFile) -> int:
-    return f.size if f.size is not None else sum(e.length for e in f.extents)
-
-
-def _prehash(picks: list[RepoPick], progress: Progress) -> dict[str, dict[Algo, str]]:
-    """sha256 of files not named by one (git-sha1 blobs, copies of unknown blob): the manifest,
-    written first, must list it. These are the Hub's small, non-LFS files."""
-    jobs = {}
-    for p in picks:
-        for f in p.files:
-            if f.blob_id is None or not f.lfs:
-                jobs[_source(f)] = (_source(f), frozenset({Algo.SHA256, Algo.GIT_SHA1}), _size(f))
-    if not jobs:
-        return {}
-    out: dict[str, dict[Algo, str]] = {}
-    progress.start("check", sum(size for _, _, size in jobs.values()))
-    try:
-        for result in hash_files((HashJob(*j) for j in jobs.values()), progress=progress.advance):
-            out[result.job.path] = dict(result.digests)
-    finally:
-        progress.finish()
-    return out
-
-
-def _entries(pick: RepoPick, digests: dict[str, dict[Algo, str]]) -> tuple[list[FileEntry], list[Finding]]:
-    """Manifest entries for one pick; files whose content does not match their name become problems."""
-    files: list[FileEntry] = []
-    bad: list[Finding] = []
-    for f in pick.files:
-        if f.blob_id is not None and f.lfs:
-            files.append(FileEntry(f.name, _size(f), f.blob_id, f.blob_id))  # checked while streaming
-            continue
-        d = digests.get(_source(f), {})
-        if Algo.SHA256 not in d or Algo.GIT_SHA1 not in d:
-            bad.append(
-                finding("unreadable", _source(f), f"cannot read {_source(f)} to pack it", at=pick.repo.place)
-            )
-            continue
-        etag = f.blob_id or (d[Algo.SHA256] if f.lfs else d[Algo.GIT_SHA1])
-        if d[algo_for(etag)] != etag:
-            bad.append(_corrupt(pick, f, etag, d[algo_for(etag)]))
-            continue
-        files.append(FileEntry(f.name, _size(f), d[Algo.SHA256], etag))
-    return files, bad
-
-
-def _corrupt(pick: RepoPick, f: ViewFile, etag: str, actual: str) -> Finding:
-    return finding(
-        "blob-hash-mismatch",
-        _source(f),
-        f"{f.name} of {pick.repo.repo_id} @ {pick.commit[:8]} should hash to {short(etag)} but hashes to "
-        f"{short(actual)}: its bytes are corrupt. Download it again before packing.",
-        at=pick.repo.place.at(pick.commit, f.name),
-    )
 
 
 def _without_broken(p: RepoPick) -> RepoPick:
@@ -104,7 +38,7 @@ def _without_broken(p: RepoPick) -> RepoPick:
     keep = tuple(
         f
         for f in p.files
-        if _source(f) not in broken
+        if source_of(f) not in broken
         and os.path.join(p.repo.path, layout.SNAPSHOTS, p.commit, *f.name.split("/")) not in broken
     )
     return replace(p, files=keep)
@@ -119,31 +53,6 @@ def _one_owner_per_ref(picks: list[RepoPick]) -> None:
         names = [name for p in group for name in p.refs]
         if len(names) != len(set(names)):  # cannot happen (a ref names one commit), but never ship two
             raise BadInputError(f"{group[0].repo.repo_id}: a ref names two of the revisions asked for")
-
-
-def _all_corrupt(picks: list[RepoPick], entries: list[RepoEntry], progress: Progress) -> list[Finding]:
-    """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed)."""
-    jobs: dict[str, tuple[RepoPick, ViewFile, str]] = {}
-    for p, entry in zip(picks, entries, strict=True):
-        sha = {f.path: f.sha256 for f in entry.files}
-        for f in p.files:
-            if f.lfs and f.name in sha:
-                jobs.setdefault(_source(f), (p, f, sha[f.name]))
-    progress.start("check", sum(_size(f) for _, f, _ in jobs.values()))
-    found = []
-    try:
-        hashed = hash_files(
-            (HashJob(path, frozenset({Algo.SHA256}), _size(f)) for path, (_, f, _) in jobs.items()),
-            progress=progress.advance,
-        )
-        for result in hashed:
-            p, f, expected = jobs[result.job.path]
-            actual = result.digests.get(Algo.SHA256)
-            if actual != expected:
-                found.append(_corrupt(p, f, expected, actual or "(unreadable)"))
-    finally:
-        progress.finish()
-    return found
 
 
 @dataclass(frozen=True)
@@ -170,7 +79,8 @@ def _repo_members(
     for f in entry.files:
         if (folder, f.etag) not in seen:
             seen.add((folder, f.etag))
-            yield member_name(folder, layout.BLOBS, f.etag), _Blob(_source(sources[f.path]), f.size, f.sha256)
+            blob = _Blob(source_of(sources[f.path]), f.size, f.sha256)
+            yield member_name(folder, layout.BLOBS, f.etag), blob
     if pick.tree_path is not None:
         with open(pick.tree_path, "rb") as t:
             yield member_name(folder, layout.TREES, f"{pick.commit}.json"), t.read()
@@ -259,10 +169,10 @@ def pack(
     asked = picks  # with every file, to tie problems about blobs to the files they are
     if allow_incomplete:
         picks = [_without_broken(p) for p in picks]
-    digests = _prehash(picks, progress)
+    digests = prehash(picks, progress)
     entries = []
     for p in picks:
-        files, bad = _entries(p, digests)
+        files, bad = manifest_entries(p, digests)
         if bad and not allow_incomplete:
             raise refusal(bad, asked)
         problems += bad
@@ -303,7 +213,7 @@ def pack(
                     if actual != payload.sha256:
                         progress.finish()
                         out.abort()
-                        raise refusal(_all_corrupt(picks, entries, progress), picks, while_packing=True)
+                        raise refusal(all_corrupt(picks, entries, progress), picks, while_packing=True)
         tar.close()
         progress.finish()
         paths = out.commit()

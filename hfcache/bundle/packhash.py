@@ -1,0 +1,101 @@
+"""What pack hashes besides the stream: the small files the manifest names before any blob is
+written, and, once a stream fails, every LFS file of the selection (to name every corrupt one)."""
+
+from __future__ import annotations
+
+from hfcache.bundle.manifest import FileEntry, RepoEntry
+from hfcache.bundle.select import RepoPick
+from hfcache.doctor.hints import short
+from hfcache.findings import Finding, finding
+from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
+from hfcache.progress import Progress
+from hfcache.view import ViewFile
+
+
+def source_of(f: ViewFile) -> str:
+    """The one file holding a cached file's bytes (a blob, or a full copy in the snapshot)."""
+    if f.path is None:
+        raise ValueError(f"{f.name}: its bytes are not in one file")
+    return f.path
+
+
+def size_of(f: ViewFile) -> int:
+    return f.size if f.size is not None else sum(e.length for e in f.extents)
+
+
+def prehash(picks: list[RepoPick], progress: Progress) -> dict[str, dict[Algo, str]]:
+    """sha256 of files not named by one (git-sha1 blobs, copies of unknown blob): the manifest,
+    written first, must list it. These are the Hub's small, non-LFS files."""
+    jobs = {}
+    for p in picks:
+        for f in p.files:
+            if f.blob_id is None or not f.lfs:
+                jobs[source_of(f)] = (source_of(f), frozenset({Algo.SHA256, Algo.GIT_SHA1}), size_of(f))
+    if not jobs:
+        return {}
+    out: dict[str, dict[Algo, str]] = {}
+    progress.start("check", sum(size for _, _, size in jobs.values()))
+    try:
+        for result in hash_files((HashJob(*j) for j in jobs.values()), progress=progress.advance):
+            out[result.job.path] = dict(result.digests)
+    finally:
+        progress.finish()
+    return out
+
+
+def manifest_entries(
+    pick: RepoPick, digests: dict[str, dict[Algo, str]]
+) -> tuple[list[FileEntry], list[Finding]]:
+    """Manifest entries for one pick; files whose content does not match their name become problems."""
+    files: list[FileEntry] = []
+    bad: list[Finding] = []
+    for f in pick.files:
+        if f.blob_id is not None and f.lfs:
+            files.append(FileEntry(f.name, size_of(f), f.blob_id, f.blob_id))  # checked while streaming
+            continue
+        d = digests.get(source_of(f), {})
+        if Algo.SHA256 not in d or Algo.GIT_SHA1 not in d:
+            path = source_of(f)
+            bad.append(finding("unreadable", path, f"cannot read {path} to pack it", at=pick.repo.place))
+            continue
+        etag = f.blob_id or (d[Algo.SHA256] if f.lfs else d[Algo.GIT_SHA1])
+        if d[algo_for(etag)] != etag:
+            bad.append(corrupt(pick, f, etag, d[algo_for(etag)]))
+            continue
+        files.append(FileEntry(f.name, size_of(f), d[Algo.SHA256], etag))
+    return files, bad
+
+
+def corrupt(pick: RepoPick, f: ViewFile, etag: str, actual: str) -> Finding:
+    return finding(
+        "blob-hash-mismatch",
+        source_of(f),
+        f"{f.name} of {pick.repo.repo_id} @ {pick.commit[:8]} should hash to {short(etag)} but hashes to "
+        f"{short(actual)}: its bytes are corrupt. Download it again before packing.",
+        at=pick.repo.place.at(pick.commit, f.name),
+    )
+
+
+def all_corrupt(picks: list[RepoPick], entries: list[RepoEntry], progress: Progress) -> list[Finding]:
+    """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed)."""
+    jobs: dict[str, tuple[RepoPick, ViewFile, str]] = {}
+    for p, entry in zip(picks, entries, strict=True):
+        sha = {f.path: f.sha256 for f in entry.files}
+        for f in p.files:
+            if f.lfs and f.name in sha:
+                jobs.setdefault(source_of(f), (p, f, sha[f.name]))
+    progress.start("check", sum(size_of(f) for _, f, _ in jobs.values()))
+    found = []
+    try:
+        hashed = hash_files(
+            (HashJob(path, frozenset({Algo.SHA256}), size_of(f)) for path, (_, f, _) in jobs.items()),
+            progress=progress.advance,
+        )
+        for result in hashed:
+            p, f, expected = jobs[result.job.path]
+            actual = result.digests.get(Algo.SHA256)
+            if actual != expected:
+                found.append(corrupt(p, f, expected, actual or "(unreadable)"))
+    finally:
+        progress.finish()
+    return found
