@@ -106,3 +106,17 @@ def test_without_hf_xet_store_entries_are_noted_not_failed(
     noted = [f for f in report.findings if f.code == "store-hash-mismatch"]
     assert noted and all(f.severity is Severity.INFO and "hf_xet" in f.message for f in noted)
     assert not report.problems
+
+
+def test_a_copy_without_links_keeps_the_store_as_the_only_copy(shared: CachedRepo) -> None:
+    """rsync -r skips the snapshot links and the repo's blob links into the store alike: the
+    revision is stranded and the store entries, named by the tree listing, are never orphans."""
+    c = shared
+    damage.lose_snapshot_links(c)
+    for blob in (c.repo_folder / "blobs").iterdir():
+        if blob.is_symlink():
+            blob.unlink()
+    report = diagnose(c.cache_dir)
+    assert the_finding(report, "revision-stranded").severity is Severity.ERROR
+    assert "store-orphan" not in codes(report) and report.problems
+    assert all("prune" not in f.text and "deleting" not in f.text for f in report.findings)

@@ -53,18 +53,23 @@ def _patterns(include: list[str] | None, exclude: list[str] | None) -> str:
 
 
 def _about(f: Finding, names: set[str], commit: str, rv: RevisionView) -> bool:
-    """Does a finding of the revision concern one of the ``names`` selected, or all of it?"""
+    """Does a finding of the revision concern one of the ``names`` selected, or all of it (a
+    revision-level finding, or one about every revision of the repo)?"""
     if f.info.whole_repo:
         return True
-    if f.place.commit == commit and f.place.path_in_repo in names:
-        return True
+    if f.place.commit == commit and (f.place.path_in_repo is None or f.place.path_in_repo in names):
+        return True  # the revision as a whole (stranded), or a file selected
     locations = {rv.files[n].location for n in names if n in rv.files}
     return any(entry in locations for entry in f.about)
 
 
 def _missing(rv: RevisionView, vf: ViewFile, at: Repo) -> Finding:
     """Why a selected file cannot be packed: the doctor's own finding about it, else a plain one."""
-    known = [f for f in rv.findings if f.folded_into is None and _about(f, {vf.name}, rv.commit, rv)]
+    def names(f: Finding) -> bool:
+        return (f.place.commit, f.place.path_in_repo) == (rv.commit, vf.name) or vf.location in f.about
+
+    primary = [f for f in rv.findings if f.folded_into is None]
+    known = [f for f in primary if names(f)] or [f for f in primary if _about(f, {vf.name}, rv.commit, rv)]
     if known:
         return min(known, key=lambda f: f.severity.rank)
     return finding(

@@ -113,7 +113,7 @@ class CacheView:
                 continue
             for d in _entries_of(f, by_name, by_path):
                 problems.setdefault(d.path, []).append(f.code)
-                if f.info.cause is not None or (f.info.refetch and f.fix is None):
+                if _says_damaged(f):
                     damaged.add(d.path)
         v = self._verification
         files = view_files(
@@ -142,6 +142,15 @@ class CacheView:
             if verdict is not None:
                 out[name] = replace(f, trust=Trust.HASHED if verdict else Trust.DAMAGED)
         return out
+
+
+def _says_damaged(f: Finding) -> bool:
+    """Does a finding say its file's bytes are wrong or absent (not merely linked badly, or
+    inconsistent with an index)? Its code names a cause or an absence, or it is an error that
+    only a new download repairs."""
+    info = f.info
+    unrepairable = info.refetch and f.fix is None and f.severity is Severity.ERROR
+    return info.cause is not None or info.absence or unrepairable
 
 
 def _entries_of(

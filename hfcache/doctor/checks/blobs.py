@@ -163,6 +163,10 @@ def store_findings(ctx: Context) -> Iterator[Finding]:
             target = store_target(cache, node)
             if target is not None:
                 used.add(os.path.basename(target))
+        # A listed file whose blob (a link into the store) was lost still owns its entry: the
+        # listing names it by its Xet hash, and the entry may be the only copy of its bytes.
+        listed = (e for r in repo.revisions.values() for e in (r.tree or {}).values())
+        used |= {e.xet_hash for e in listed if e.xet_hash and e.etag not in repo.blobs}
     for name, node in cache.store.entries.items():
         if name not in used:
             yield finding(
