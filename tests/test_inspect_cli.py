@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import cache_repo, isolate_hf_env
+from builders import CachedRepo, cache_repo, isolate_hf_env
 from checkpoints import gguf_bytes, hostile_pickle, needs_torch, save_llama
 from standin_hub import StandinHub
 from test_cli import hfcache
@@ -154,3 +154,15 @@ def test_repo_id_from_a_cache(
     assert found["code"] == "shard-missing" and found["repo_id"] == repo_id
     assert found["path_in_repo"] == shard and found["commit"] == cached.commit
     assert _json(repo_id, "--revision", "nope", code=2)["error"]["code"] == "bad-input"
+
+
+def test_any_path_into_a_cache_is_that_repos_revision(fresh_cache: CachedRepo) -> None:
+    """The paths people paste from transformers' errors: a file in a snapshot, the repo folder."""
+    c = fresh_cache
+    shard = hfcache("inspect", c.snapshot / "model-00001-of-00002.safetensors", "--json")
+    doc = json.loads(shard.stdout)
+    assert shard.returncode == 0 and doc["commit"] == c.commit and doc["totals"]["files"] == 1
+    whole = json.loads(hfcache("inspect", c.snapshot / "config.json", "--json").stdout)
+    assert whole["repo_id"] == c.repo_id and whole["totals"]["files"] == 2  # both shards
+    planned = hfcache("fit", c.repo_folder, "--no-gpu", "--ram", "8GiB", "--json")
+    assert planned.returncode == 0 and json.loads(planned.stdout)["checkpoint"]["commit"] == c.commit

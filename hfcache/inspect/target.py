@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from hfcache import layout
 from hfcache.errors import BadInputError
+from hfcache.inspect.checkpoint import WEIGHT_SUFFIXES
 from hfcache.layout import Location, PathKind
 from hfcache.repoid import RepoName, looks_like_repo_id, parse_repo_ref
 from hfcache.sources import CacheView
@@ -52,7 +53,9 @@ def resolve_target(target: str, *, revision: str | None = None, cache_dir: str |
     if snapshot is not None:
         if revision is not None:
             raise BadInputError("--revision applies to a repo id or repo folder, not to a snapshot folder")
-        single = None if os.path.isdir(full) else snapshot.file  # a subfolder: the whole revision
+        named = snapshot.file or ""
+        # One checkpoint file (or index) of the revision; any other path in it: the whole revision.
+        single = named if named.endswith((*WEIGHT_SUFFIXES, ".index.json")) else None
         return _cached(snapshot, snapshot.commit or "", full, single=single)
     if os.path.lexists(full):
         return _path(target, full, revision)
