@@ -7,7 +7,7 @@ keeps ``docs/findings.md`` in step with that table, and ``--json`` consumers may
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -148,7 +148,7 @@ class Place:
 
     def at(self, commit: str | None, path_in_repo: str | None = None) -> Place:
         """The same repo, at ``commit`` (and a file of it)."""
-        return replace(self, commit=commit, path_in_repo=path_in_repo)
+        return Place(self.folder, self.repo_id, self.repo_type, commit, path_in_repo)
 
     def to_json(self) -> dict[str, str | None]:
         return {

@@ -81,14 +81,26 @@ def used_blobs(repo: Repo, diags: Iterable[EntryDiag]) -> set[str]:
     own when it is a hard link of it (``rsync -H``, ``cp -l``); and, for a full copy whose blob
     id nothing records (no tree listing), a blob of the same size: presumed to hold the same
     bytes until ``--fix`` hashes both, and never an orphan meanwhile."""
-    diags = list(diags)
-    used = {d.etag for d in diags if d.etag} | {b for d in diags if (b := d.linked_blob)}
-    files = [d.node for d in diags if d.node is not None and d.node.kind is Kind.FILE]
-    inodes = {n.inode for n in files if n.inode}
-    unnamed = {d.node.size for d in diags if d.form is Form.COPY and d.etag is None and d.node is not None}
-    for etag, n in repo.blobs.items():
-        if n.kind is Kind.FILE and (n.inode in inodes or n.size in unnamed):
-            used.add(etag)
+    used: set[str] = set()
+    inodes: set[int] = set()
+    unnamed: set[int] = set()
+    for d in diags:
+        if d.etag:
+            used.add(d.etag)
+        if d.form is Form.LINK and d.etag and (d.link_target or "").endswith(d.etag):
+            continue  # the common case: a healthy link to the very blob it should lead to
+        linked = d.linked_blob
+        if linked:
+            used.add(linked)
+        node = d.node
+        if node is not None and node.kind is Kind.FILE:
+            inodes.add(node.inode)
+            if d.form is Form.COPY and d.etag is None:
+                unnamed.add(node.size)
+    if inodes or unnamed:
+        for etag, n in repo.blobs.items():
+            if n.kind is Kind.FILE and (n.inode in inodes or n.size in unnamed):
+                used.add(etag)
     return used
 
 

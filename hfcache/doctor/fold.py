@@ -38,9 +38,12 @@ def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Findin
     among its findings (a backslash link and a full copy elsewhere) folds nothing. The order of
     causes is each code's ``cause`` rank in :data:`hfcache.findings.CODES`.
     """
+    findings = list(findings)
+    blob_paths = {f.path for f in findings if not f.about}
     users = {
-        os.path.join(entries[0].repo.path, "blobs", etag): sorted(entries, key=lambda d: d.path)
+        path: sorted(entries, key=lambda d: d.path)
         for (_, etag), entries in blob_users(diags).items()
+        if (path := os.path.join(entries[0].repo.path, "blobs", etag)) in blob_paths
     }
     found = [_about(f, users[f.path]) if f.path in users and not f.about else f for f in findings]
     by_entry: dict[str, list[int]] = defaultdict(list)

@@ -106,8 +106,6 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
     for d in ctx.diags:
         if d.form in (Form.OTHER, Form.LOCAL_LINK):
             continue  # special files were reported by the scan; links out of a plain folder are fine
-        repo = d.repo.folder
-        at = d.place
         if d.form is Form.LINK:
             wrong = d.wrong_blob
             if wrong is not None:
@@ -119,12 +117,13 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
                     f"tree listing names blob {short(d.etag or '')}: programs silently read the wrong bytes",
                     advice="" if fix is not None else _unfixable_advice(d),
                     fix=fix,
-                    at=at,
+                    at=d.place,
                 )
             continue
         if d.form is Form.COPY:
             yield from _copy_finding(ctx, d)
             continue
+        repo, at = d.repo.folder, d.place
         code = FORM_CODES[d.form]
         message = _describe(d)
         if d.form is Form.MISSING and not ctx.supplied(repo, d.etag):
