@@ -155,3 +155,18 @@ def test_what_content_names_and_what_it_does_not() -> None:
 def test_nothing_is_linked_twice_or_guessed_for_a_single_file(weights: str) -> None:
     """A single unindexed safetensors file is not named by content: it could be any name."""
     assert name_of(make_safetensors({"w": ("F32", [2])})) is None
+
+
+def test_a_shard_is_named_through_an_index_behind_a_broken_link(fresh_cache: CachedRepo) -> None:
+    """The index is read through the intact blob its backslash link names, so the lost shard is
+    identified at once and one --fix repairs both (found by the property test on huggingface_hub 0.36)."""
+    c = fresh_cache
+    damage.drop_tree_listings(c)
+    damage.backslash_link(c, "model.safetensors.index.json")
+    damage.remove_entry(c, "model-00001-of-00002.safetensors")
+    report = diagnose(c.cache_dir)
+    lost = [f for f in report.findings if f.code == "entry-missing"]
+    assert [f.place.path_in_repo for f in lost] == ["model-00001-of-00002.safetensors"] and lost[0].fixable
+    assert not fix(c.cache_dir).after.problems
+    assert not diagnose(c.cache_dir).plan.actions
+    loads_exactly(c)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hfcache import layout
-from hfcache.doctor.content import content_node, source_path, used_blobs
+from hfcache.doctor.content import content_node, source_path, usable_blobs, used_blobs
 from hfcache.formats.identify import DIFFUSERS, MAX_JSON, index_name, name_of, parse_index_blob
 from hfcache.formats.safetensors import CheckpointIndex, Header, read_header, read_index
 from hfcache.model import Cache, Kind, Repo, Revision
@@ -81,20 +81,26 @@ def _read(repo: Repo, cache: Cache, etag: str) -> _Blob | None:
     return _Blob(etag, node.path, node.size, name=name_of(data))
 
 
-def _indexes(cache: Cache, present: dict[str, EntryDiag]) -> dict[str, CheckpointIndex]:
-    """The checkpoint indexes a revision still holds (readable through their entries)."""
+def _indexes(
+    cache: Cache, present: dict[str, EntryDiag], usable: set[tuple[str, str]]
+) -> dict[str, CheckpointIndex]:
+    """The checkpoint indexes a revision still holds, read through the intact blob an entry
+    should lead to (as the shard check reads them), so a broken link over it changes nothing."""
     found = {}
     for name, d in present.items():
         if name.endswith((".safetensors.index.json", ".bin.index.json")):
-            path = source_path(cache, d, set())
+            path = source_path(cache, d, usable)
             index = read_index(path) if path is not None else None
             if isinstance(index, CheckpointIndex):
                 found[name] = index
     return found
 
 
-def strands(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> list[Strand]:
-    """The revisions of ``repo`` that lost entries whose blobs are still here (see the module)."""
+def strands(
+    cache: Cache, repo: Repo, diags: Iterable[EntryDiag], usable: set[tuple[str, str]]
+) -> list[Strand]:
+    """The revisions of ``repo`` that lost entries whose blobs are still here (see the module).
+    ``usable`` are the intact blobs (:func:`hfcache.doctor.content.usable_blobs`)."""
     diags = list(diags)
     used = used_blobs(repo, diags)
     blobs_here = [e for e, n in repo.blobs.items() if n.kind in (Kind.FILE, Kind.LINK) and layout.is_etag(e)]
@@ -121,7 +127,7 @@ def strands(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> list[Strand
         if len(holders) == 1 and len(lacking) == 1:
             assigned[lacking[0].commit][name] = holders[0].etag
     for r in open_revs:
-        _assign_shards(cache, blobs, present[r.commit], assigned[r.commit])
+        _assign_shards(cache, blobs, present[r.commit], assigned[r.commit], usable)
     taken = {e for names in assigned.values() for e in names.values()}
     unknown = tuple(e for e in unused if e not in taken)
     # With one revision that no listing proves complete, blobs nothing could name may be its files.
@@ -134,11 +140,15 @@ def strands(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> list[Strand
 
 
 def _assign_shards(
-    cache: Cache, blobs: list[_Blob], present: dict[str, EntryDiag], names: dict[str, str]
+    cache: Cache,
+    blobs: list[_Blob],
+    present: dict[str, EntryDiag],
+    names: dict[str, str],
+    usable: set[tuple[str, str]],
 ) -> None:
     """Shards an index of ``rev`` names and ``rev`` lacks, from the blobs whose headers list
     exactly the tensors the index places in them (one blob per shard, or none)."""
-    indexes = _indexes(cache, present)
+    indexes = _indexes(cache, present, usable)
     for b in blobs:
         if b.index is not None and names.get(b.name or "") == b.etag:
             indexes[b.name or ""] = b.index
@@ -178,5 +188,6 @@ def with_strands(cache: Cache, diags: list[EntryDiag]) -> tuple[list[EntryDiag],
     by_repo: dict[str, list[EntryDiag]] = {}
     for d in diags:
         by_repo.setdefault(d.repo.folder, []).append(d)
-    found = [s for repo in cache.repos for s in strands(cache, repo, by_repo.get(repo.folder, []))]
+    usable = usable_blobs(cache, set())
+    found = [s for repo in cache.repos for s in strands(cache, repo, by_repo.get(repo.folder, []), usable)]
     return diags + [d for s in found for d in identified_entries(s)], found
