@@ -101,12 +101,12 @@ def strands(
 ) -> list[Strand]:
     """The revisions of ``repo`` that lost entries whose blobs are still here (see the module).
     ``usable`` are the intact blobs (:func:`hfcache.doctor.content.usable_blobs`)."""
+    if cache.local_dir:
+        return []  # a plain model folder has no blobs to strand
     diags = list(diags)
     used = used_blobs(repo, diags)
     blobs_here = [e for e, n in repo.blobs.items() if n.kind in (Kind.FILE, Kind.LINK) and layout.is_etag(e)]
     unused = sorted(e for e in blobs_here if e not in used)
-    if cache.local_dir:
-        return []
     # A listed revision names its files itself (entry-missing); an empty one is still stranded.
     listed = [r for r in repo.revisions.values() if r.tree is not None]
     emptied = [Strand(repo, r, {}, ()) for r in listed if not r.entries]
