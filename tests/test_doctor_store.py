@@ -117,6 +117,7 @@ def test_a_copy_without_links_keeps_the_store_as_the_only_copy(shared: CachedRep
         if blob.is_symlink():
             blob.unlink()
     report = diagnose(c.cache_dir)
-    assert the_finding(report, "revision-stranded").severity is Severity.ERROR
+    lost = [f for f in report.findings if f.code == "entry-missing"]
+    assert lost and all(f.severity is Severity.ERROR for f in lost)  # not a partial download
     assert "store-orphan" not in codes(report) and report.problems
     assert all("prune" not in f.text and "deleting" not in f.text for f in report.findings)

@@ -107,12 +107,10 @@ def strands(
     used = used_blobs(repo, diags)
     blobs_here = [e for e, n in repo.blobs.items() if n.kind in (Kind.FILE, Kind.LINK) and layout.is_etag(e)]
     unused = sorted(e for e in blobs_here if e not in used)
-    # A listed revision names its files itself (entry-missing); an empty one is still stranded.
-    listed = [r for r in repo.revisions.values() if r.tree is not None]
-    emptied = [Strand(repo, r, {}, ()) for r in listed if not r.entries]
+    # A listed revision names every file itself: each lost one is an entry-missing of its own.
     open_revs = [r for r in repo.revisions.values() if r.tree is None]
     if not open_revs or (not unused and all(r.entries for r in open_revs)):
-        return emptied
+        return []
     blobs = [b for e in unused if (b := _read(repo, cache, e)) is not None]
     present = {r.commit: _present(diags, r) for r in open_revs}
     assigned: dict[str, dict[str, str]] = {r.commit: {} for r in open_revs}
@@ -132,7 +130,7 @@ def strands(
     unknown = tuple(e for e in unused if e not in taken)
     # With one revision that no listing proves complete, blobs nothing could name may be its files.
     alone = len(open_revs) == 1 and bool(unknown)
-    return emptied + [
+    return [
         Strand(repo, r, dict(sorted(assigned[r.commit].items())), unknown)
         for r in open_revs
         if assigned[r.commit] or not r.entries or alone

@@ -127,13 +127,7 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
         code = FORM_CODES[d.form]
         message = _describe(d)
         if d.form is Form.MISSING and not ctx.supplied(repo, d.etag):
-            yield finding(
-                code,
-                d.path,
-                f"{message}; its blob is not cached either (fine if you downloaded only part of the repo)",
-                at=at,
-                severity=Severity.INFO,
-            )
+            yield _missing_for_good(d, message)
             continue
         if d.form is Form.LINK_ABSOLUTE:
             fix = Action(Step.LINK, repo, d.path, d.linked_blob)
@@ -154,6 +148,17 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
         action = ctx.link(d)
         advice = "" if action is not None else _unfixable_advice(d)
         yield finding(code, d.path, message, advice=advice, fix=action, at=at, severity=severity)
+
+
+def _missing_for_good(d: EntryDiag, message: str) -> Finding:
+    """A listed file whose blob is not here either: a note where the snapshot holds other files
+    (a partial download, ``allow_patterns``), an error where it holds none (the snapshot was
+    emptied in transit, ``rsync -r``: not a download that chose nothing)."""
+    if d.revision.entries:
+        note = f"{message}; its blob is not cached either (fine if you downloaded only part of the repo)"
+        return finding("entry-missing", d.path, note, at=d.place, severity=Severity.INFO)
+    emptied = f"{message}, and the snapshot holds no file at all (its links were lost in transit?)"
+    return finding("entry-missing", d.path, emptied, advice=_unfixable_advice(d), at=d.place)
 
 
 def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:

@@ -23,10 +23,7 @@ def stranded_findings(ctx: Context) -> Iterator[Finding]:
         repo, rev = s.repo, s.revision
         refs = sorted(name for name, c in repo.ref_commits.items() if c == rev.commit)
         which = f"snapshot {rev.commit[:8]}" + (f" ({', '.join(refs)})" if refs else "")
-        listed = len(rev.tree) if rev.tree is not None else 0
         lost = "holds no file" if s.empty else f"lacks {len(s.identified)} file(s) whose blobs are here"
-        if listed:
-            lost += f", though its tree listing names {listed} (each is reported as entry-missing)"
         names = list(s.identified)
         shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
         found = f"; hfcache identified {len(names)} of its files by their content ({shown})" if names else ""
@@ -49,12 +46,10 @@ def stranded_findings(ctx: Context) -> Iterator[Finding]:
                 "copy that skips links. They are kept"
             )
         relink = f"--fix relinks the {len(names)} identified file(s). " if names else ""
-        if listed:
-            relink = "--fix relinks every listed file whose blob is here. "
         fetch = download_command(repo.repo_id, repo.repo_type, rev.commit, [])
         if not s.certain:
             rest = f"If they are, on a machine with access run `{fetch}` and copy the cache again."
-        elif listed or s.unknown or not names:
+        elif s.unknown or not names:
             rest = (
                 f"To restore the rest, on a machine with access run `{fetch}` and copy the cache again "
                 "(or copy it again with links: rsync -a, cp -a, tar)."
