@@ -57,7 +57,7 @@ def venv_python(venvs: Path, release: str) -> Path:
     release pinned by its constraints."""
     venv = venvs / f"hub-{release}"
     python = venv / "bin" / "python"
-    if python.exists():
+    if python.exists() and _imports_this_checkout(python):
         return python
     constraints = RELEASES[release]
     if isinstance(constraints, str):
@@ -66,10 +66,18 @@ def venv_python(venvs: Path, release: str) -> Path:
         path.write_text(constraints)
         constraints = path
     print(f"# creating {venv} (huggingface_hub {release})", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"]
     subprocess.run([*pip, "-c", str(constraints), "-e", str(ROOT), "pytest"], check=True)
     return python
+
+
+def _imports_this_checkout(python: Path) -> bool:
+    """Does the venv's editable hfcache lead here (not to a checkout since moved or removed)?"""
+    probe = "import hfcache, os; print(os.path.dirname(os.path.dirname(hfcache.__file__)))"
+    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd="/")
+    return done.returncode == 0 and Path(done.stdout.strip()).resolve() == ROOT
 
 
 def run_worker(python: Path) -> list[dict[str, Any]]:
