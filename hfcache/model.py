@@ -125,6 +125,10 @@ class Repo:
         """Ref name → the commit it names, for every ref whose text names one with certainty."""
         return {name: c for name, raw in self.refs.items() if (c := layout.clean_ref(raw)) is not None}
 
+    def refs_to(self, commit: str) -> list[str]:
+        """The refs that name ``commit``, sorted (``main``, ``refs/pr/1``, a tag)."""
+        return sorted(name for name, c in self.ref_commits.items() if c == commit)
+
     @property
     def place(self) -> Place:
         """Where findings about this repo are: a plain folder records no repo id."""

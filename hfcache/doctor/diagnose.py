@@ -106,7 +106,7 @@ class Report:
         if commit is None or not self.cache.repos:
             return None
         repo = self.cache.repos[0]
-        refs = sorted(name for name, c in repo.ref_commits.items() if c == commit)
+        refs = repo.refs_to(commit)
         return {
             "repo_id": repo.repo_id,
             "repo_type": repo.repo_type,

@@ -91,7 +91,7 @@ class CacheView:
         entries = {d.path for d in diags}
         found = tuple(f for f in judged.findings if concerns(f, commit, entries))
         files = self._files(diags, found)
-        refs = tuple(ref for ref, c in self.refs(name).items() if c == commit)
+        refs = tuple(repo.refs_to(commit))
         return RevisionView(repo.repo_id, repo.repo_type, commit, refs, files, found, self.label)
 
     # --- judgement ------------------------------------------------------------------------------

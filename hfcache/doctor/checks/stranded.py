@@ -21,7 +21,7 @@ from hfcache.findings import Finding, Severity, finding
 def stranded_findings(ctx: Context) -> Iterator[Finding]:
     for s in ctx.strands:
         repo, rev = s.repo, s.revision
-        refs = sorted(name for name, c in repo.ref_commits.items() if c == rev.commit)
+        refs = repo.refs_to(rev.commit)
         which = f"snapshot {rev.commit[:8]}" + (f" ({', '.join(refs)})" if refs else "")
         lost = "holds no file" if s.empty else f"lacks {len(s.identified)} file(s) whose blobs are here"
         names = list(s.identified)
