@@ -175,8 +175,9 @@ def test_unpack_from_a_named_pipe(fresh_cache: CachedRepo, tmp_path: Path) -> No
     feeder = subprocess.Popen(["sh", "-c", f'cat "{tmp_path / "b.tar"}" > "{pipe}"'])
     try:
         unpack(str(pipe), cache_dir=str(tmp_path / "server"))
-    finally:
         feeder.wait(timeout=60)
+    finally:
+        feeder.kill()  # never left blocked on the pipe if unpack stopped before reading it all
     loads_exactly(moved(c, tmp_path / "server"))
 
 
