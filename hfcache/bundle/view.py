@@ -106,11 +106,3 @@ class BundleView:
             files[f.path] = ViewFile(f.path, f.etag, f.size, lfs, extents, trust, f.path)
         refs = tuple(ref for ref, c in self.refs(name).items() if c == commit)
         return RevisionView(entry.repo_id, entry.repo_type, entry.commit, refs, files, (), self.label)
-
-
-def read_listing(source: str) -> Manifest:
-    """A bundle's manifest (repos, revisions, files, sizes, recorded problems), read in place.
-
-    Nothing is verified or installed: this is the table of contents, for ``unpack --list``.
-    """
-    return BundleView(source).manifest
