@@ -23,6 +23,7 @@ class Step(str, Enum):
     LINK = "link"  # make the entry a relative link to an existing (or just adopted) blob
     REF = "rewrite-ref"  # write a ref as exactly 40 hex characters
     QUARANTINE_LEFTOVER = "quarantine-leftover"  # park a stale partial download or lock file
+    PARK = "park"  # move a file that stands where a folder belongs (or is never read) into the quarantine
 
 
 _ORDER = {step: i for i, step in enumerate(Step)}
@@ -66,7 +67,7 @@ class Action:
             return f"undo the {self.rewrite} rewrite, check the result hashes to its name, keep it as {blob}"
         if self.step is Step.QUARANTINE_BLOB:
             return "park the corrupt blob in quarantine so it is never read as good"
-        if self.step is Step.QUARANTINE_LEFTOVER:
+        if self.step in (Step.QUARANTINE_LEFTOVER, Step.PARK):
             return "move it into the quarantine (nothing is deleted)"
         return f"rewrite it as {self.commit}"
 

@@ -72,6 +72,7 @@ CODES: dict[str, Code] = {
         _code("link-outside-cache", _E, "link that leads outside the cache (never followed)", _FETCH),
         _code("link-bad-target", _E, "link inside the cache that does not name a blob of its repo", _GONE, _FETCH),
         # Snapshot entries that are regular files where a link belongs.
+        _code("entry-parked", _E, "snapshot file whose corrupt blob --fix --verify parked", _GONE, _FETCH, _PACK, cause=12),
         _code("entry-full-copy", _I, "full copy of a file instead of a link to its blob (space to reclaim)", _FETCH),
         _code("entry-link-text", _E, "small file holding a link's target text instead of a link", _FETCH),
         _code("entry-cygwin-link", _E, "Cygwin/MSYS '!<symlink>' file instead of a link", _FETCH),
@@ -106,6 +107,7 @@ CODES: dict[str, Code] = {
         _code("config-unreadable", _W, "config.json cannot be parsed"),
         # Refs.
         _code("ref-malformed", _E, "ref file is not exactly 40 hex characters"),
+        _code("ref-not-commit", _I, "ref names a snapshot folder that is not a commit hash"),
         _code("ref-dangling", _E, "ref names a commit with no snapshot", _GONE),
         # Tree listings.
         _code("tree-unreadable", _W, "trees/<commit>.json cannot be parsed", _GONE),
@@ -122,6 +124,8 @@ CODES: dict[str, Code] = {
         _code("store-unmarked", _W, "blobs/ folder at the cache root without the shared-store marker"),
         # Cache structure and the file system.
         _code("repo-bad-name", _W, "folder in the cache that is not a repo folder"),
+        _code("repo-not-folder", _E, "file in the cache named like a repo folder"),
+        _code("repo-part-not-folder", _E, "refs, blobs or snapshots of a repo is a file, not a folder", _REPO),
         _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder", _REPO),
         _code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong", _REPO),
         _code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)", _REPO),

@@ -121,8 +121,26 @@ class Location:
     file: str | None = None
 
 
-def _looks_like_hub_cache(entries: list[str]) -> bool:
-    return any(parse_repo_folder(n) is not None or n in (LOCKS_DIR, CACHEDIR_TAG) for n in entries)
+def _looks_like_hub_cache(path: str, entries: list[str]) -> bool:
+    if any(parse_repo_folder(n) is not None or n in (LOCKS_DIR, CACHEDIR_TAG) for n in entries):
+        return True
+    return SHARED_STORE_DIR in entries and _looks_like_store(path, entries)
+
+
+def _looks_like_store(path: str, entries: list[str]) -> bool:
+    """A cache that holds only the shared Xet store (its repos deleted, the payloads kept) is still a
+    cache: huggingface_hub scans it and ``hf cache prune`` reclaims it. Its ``blobs/`` folder carries
+    the store's marker (or the temp file of a marker being written), or is all the folder holds."""
+    store = os.path.join(path, SHARED_STORE_DIR)
+    if not os.path.isdir(store) or os.path.islink(store):
+        return False
+    try:
+        names = os.listdir(store)
+    except OSError:
+        return False
+    if any(n.startswith(SHARED_STORE_MARKER) for n in names):
+        return True
+    return all(n == SHARED_STORE_DIR or n in FILES_TO_IGNORE for n in entries)
 
 
 def _looks_like_repo(path: str, entries: list[str]) -> bool:
@@ -194,9 +212,9 @@ def locate(path: str | os.PathLike[str] | None = None) -> Location:
     if _looks_like_repo(full, entries):
         return Location(PathKind.REPO, full, os.path.dirname(full), os.path.basename(full))
     hub = os.path.join(full, "hub")
-    if "hub" in entries and os.path.isdir(hub) and _looks_like_hub_cache(_listdir(hub)):
+    if "hub" in entries and os.path.isdir(hub) and _looks_like_hub_cache(hub, _listdir(hub)):
         return Location(PathKind.HF_HOME, full, hub)
-    if _looks_like_hub_cache(entries):
+    if _looks_like_hub_cache(full, entries):
         return Location(PathKind.HUB_CACHE, full, full)
     if _looks_like_local_dir(full, entries):
         return Location(PathKind.LOCAL_DIR, full, full)
@@ -264,7 +282,7 @@ def cache_target(path: str | os.PathLike[str] | None) -> str:
     entries = _listdir(full)
     if not entries:
         return full
-    if "hub" not in entries and _HF_HOME_MARKERS & set(entries) and not _looks_like_hub_cache(entries):
+    if "hub" not in entries and _HF_HOME_MARKERS & set(entries) and not _looks_like_hub_cache(full, entries):
         return os.path.join(full, "hub")
     loc = locate(full)
     if loc.kind is PathKind.LOCAL_DIR:

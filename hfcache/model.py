@@ -123,7 +123,21 @@ class Repo:
     @property
     def ref_commits(self) -> dict[str, str]:
         """Ref name → the commit it names, for every ref whose text names one with certainty."""
-        return {name: c for name, raw in self.refs.items() if (c := layout.clean_ref(raw)) is not None}
+        return {name: c for name, raw in self.refs.items() if (c := self.ref_target(raw)) is not None}
+
+    def ref_target(self, raw: bytes) -> str | None:
+        """The revision a ref's text names, where that is certain: the snapshot folder named by the
+        exact text (what huggingface_hub opens, even a name that is not a commit hash), else the
+        commit hash the text holds once whitespace and a BOM are gone (``layout.clean_ref``), else
+        a snapshot folder named by the stripped text."""
+        exact = raw.decode("utf-8", errors="replace")
+        if exact in self.revisions:
+            return exact
+        commit = layout.clean_ref(raw)
+        if commit is not None:
+            return commit
+        text = exact.lstrip("\ufeff").strip()
+        return text if text.isascii() and text in self.revisions else None
 
     def refs_to(self, commit: str) -> list[str]:
         """The refs that name ``commit``, sorted (``main``, ``refs/pr/1``, a tag)."""
@@ -144,6 +158,8 @@ class Store:
     path: str
     marked: bool
     entries: dict[str, Node] = field(default_factory=dict)
+    soft_locks: tuple[Node, ...] = ()
+    """``<hash>.lock.soft`` files: huggingface_hub's lock where ``flock`` is unsupported, held by existing."""
 
 
 @dataclass(frozen=True)

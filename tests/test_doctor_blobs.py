@@ -87,7 +87,9 @@ def test_flipped_byte_is_caught_by_verify_and_parked_by_fix(fresh_cache: CachedR
     assert outcome.status == "done"
     assert Path(outcome.quarantined[0]).read_bytes() == corrupt  # parked, not deleted
     assert not blob.exists()
-    assert "link-missing-blob" in codes(result.after)  # now it fails loudly instead of silently
+    # It fails loudly instead of silently, and the client's scan still lists the repo.
+    assert "entry-parked" in codes(result.after)
+    assert scan_warnings(c.cache_dir) == []
     loads_exactly(c, [n for n in c.files if n != LFS_FILE])
 
 

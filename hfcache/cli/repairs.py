@@ -28,6 +28,7 @@ _DONE = {
     (Step.LINK, ""): "relinked {n} file(s)",
     (Step.REF, ""): "rewrote {n} ref(s)",
     (Step.QUARANTINE_LEFTOVER, ""): "moved {n} leftover(s) into quarantine",
+    (Step.PARK, ""): "moved {n} file(s) in the way into quarantine",
 }
 _SHOWN = 3
 

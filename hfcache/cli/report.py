@@ -33,6 +33,7 @@ _GROUP_FIX = {
     Step.LINK: "--fix relinks each to its blob",
     Step.REF: "--fix rewrites the ref",
     Step.QUARANTINE_LEFTOVER: "--fix moves them into the quarantine",
+    Step.PARK: "--fix moves each into the quarantine",
 }
 
 
@@ -69,6 +70,7 @@ _STEP_WORDS = {
     Step.LINK: "relink {n} snapshot entry(ies)",
     Step.REF: "rewrite {n} ref(s)",
     Step.QUARANTINE_LEFTOVER: "move {n} leftover(s) into quarantine",
+    Step.PARK: "move {n} file(s) in the way into quarantine",
 }
 
 
@@ -260,6 +262,8 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
         line += f"; --fix can repair {s.fixable}"
         if s.reclaimable:
             line += f" and reclaim {human_size(s.reclaimable)}"
+    if s.prunable:
+        line += f"; {human_size(s.prunable)} unused, which `hf cache prune` reclaims"
     wrapped(out, Text(line))
     if report.plan.actions and not fixed:
         wrapped(out, Text(describe_plan(report.plan)))

@@ -44,6 +44,8 @@ class Summary:
     infos: int
     fixable: int
     reclaimable: int
+    prunable: int = 0
+    """Bytes that findings without a fix say ``hf cache prune`` would reclaim (orphans)."""
     quarantine_items: int = 0
     quarantine_bytes: int = 0
 
@@ -86,6 +88,7 @@ class Report:
             infos=count[Severity.INFO],
             fixable=len(fixable),
             reclaimable=sum(f.reclaimable for f in fixable),
+            prunable=sum(f.reclaimable for f in self.findings if not f.fixable),
             quarantine_items=len(self.quarantine.items) if self.quarantine else 0,
             quarantine_bytes=self.quarantine.bytes if self.quarantine else 0,
         )

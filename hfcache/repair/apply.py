@@ -100,12 +100,15 @@ def _run(plan: Plan, a: Action, known: Verification, lock_timeout: float) -> Out
         return Outcome(a, "done", f"wrote {a.commit}")
     if a.step is Step.QUARANTINE_LEFTOVER:
         return leftovers.park(plan, a, lock_timeout)
+    if a.step is Step.PARK:
+        return leftovers.park_in_the_way(plan, a)
     assert a.repo is not None
     root = repo_path(plan, a)
     if a.step is Step.QUARANTINE_BLOB:
         with fsops.hf_lock(layout.lock_path(plan.cache_root, a.repo, a.etag or "unknown"), lock_timeout):
             dest = fsops.quarantine(a.path, layout.quarantine_root(root), os.path.relpath(a.path, root))
-        return Outcome(a, "done", "parked in quarantine", (dest,))
+            links = leftovers.park_links_to(root, a.path, os.path.dirname(os.path.dirname(dest)))
+        return Outcome(a, "done", "parked in quarantine", (dest, *links))
     etag = a.etag or _choose_etag(plan, a, known)
     with fsops.hf_lock(layout.lock_path(plan.cache_root, a.repo, etag), lock_timeout):
         if a.step is Step.ADOPT:

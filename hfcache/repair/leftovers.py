@@ -1,4 +1,5 @@
-"""Move stale partial downloads and lock folders of vanished repos into the quarantine.
+"""Move stale partial downloads, lock folders of vanished repos, stale soft locks of the shared
+store, and files standing where a folder belongs into the quarantine.
 
 Nothing is deleted. Each leftover is moved only while huggingface_hub's own lock for it is
 held by us (so no download can be writing it), and only if it is still stale then.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 
 from hfcache import layout
 from hfcache.actions import Action, Plan
@@ -50,8 +52,65 @@ def _park_lock_folder(plan: Plan, a: Action, lock_timeout: float) -> Outcome:
     return Outcome(a, "done", "moved into the quarantine", (dest,))
 
 
+def _park_soft_lock(plan: Plan, a: Action) -> Outcome:
+    # A soft lock is held by existing: only its age says nobody holds it, so judge that again now.
+    node = _node(a.path)
+    if node is None:
+        raise Skip("it is gone already")
+    if not is_stale(node):
+        raise Skip("it changed recently: a download may hold it")
+    rel = os.path.relpath(a.path, plan.cache_root)
+    dest = fsops.quarantine(a.path, layout.cache_quarantine_root(plan.cache_root), rel)
+    return Outcome(a, "done", "moved into the quarantine", (dest,))
+
+
 def park(plan: Plan, a: Action, lock_timeout: float) -> Outcome:
     """Carry out a :attr:`~hfcache.actions.Step.QUARANTINE_LEFTOVER` action."""
     if a.repo is not None:
         return _park_incomplete(plan, a, lock_timeout)
-    return _park_lock_folder(plan, a, lock_timeout)
+    if os.path.isdir(a.path):
+        return _park_lock_folder(plan, a, lock_timeout)
+    return _park_soft_lock(plan, a)
+
+
+def park_in_the_way(plan: Plan, a: Action) -> Outcome:
+    """Carry out a :attr:`~hfcache.actions.Step.PARK` action: a file where a folder belongs.
+
+    It may hold someone's bytes, so it is moved, never deleted; a folder found there now (the
+    user fixed it meanwhile) is left alone.
+    """
+    st = fsops.lstat_or_none(a.path)
+    if st is None:
+        raise Skip("it is gone already")
+    if stat.S_ISDIR(st.st_mode):
+        raise Skip("it is a folder now")
+    if a.repo is not None:
+        root = repo_path(plan, a)
+        dest = fsops.quarantine(a.path, layout.quarantine_root(root), os.path.relpath(a.path, root))
+    else:
+        rel = os.path.relpath(a.path, plan.cache_root)
+        dest = fsops.quarantine(a.path, layout.cache_quarantine_root(plan.cache_root), rel)
+    return Outcome(a, "done", "moved into the quarantine", (dest,))
+
+
+def park_links_to(root: str, blob: str, stamp_dir: str) -> tuple[str, ...]:
+    """Move the snapshot links of ``root`` that point at ``blob`` (just parked) beside it, into
+    ``stamp_dir/snapshots/<commit>/<path>``.
+
+    A link left pointing at nothing makes huggingface_hub's scan drop the whole repo ("Blob
+    missing"); moved, it still names the file, so the doctor keeps reporting it
+    (``entry-parked``) with the download that restores it.
+    """
+    snapshots = os.path.join(root, layout.SNAPSHOTS)
+    moved: list[str] = []
+    for dirpath, dirnames, names in os.walk(snapshots):  # never follows a link into a folder
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in names:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) and layout.resolve_lexically(path, os.readlink(path)) == blob:
+                dest = os.path.join(stamp_dir, os.path.relpath(path, root))
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.rename(path, dest)
+                fsops.fsync_dir(os.path.dirname(dest))
+                moved.append(dest)
+    return tuple(moved)

@@ -7,16 +7,42 @@ this scan records what it cannot read as a finding and goes on.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 from hfcache import layout
-from hfcache.findings import NOWHERE, Place, finding
+from hfcache.actions import Action, Step
+from hfcache.findings import NOWHERE, Finding, Place, finding
 from hfcache.layout import Location
 from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeEntry
 from hfcache.scan.walk import Walk, read_tree
 
+_PREFIX_RE = re.compile(r"[0-9a-f]{2}")
+_SOFT_LOCK_SUFFIX = ".lock.soft"
+
 ScanProgress = Callable[[str], None]
 """Called with each repo folder name as its scan starts."""
+
+
+_WHAT_THE_CLIENT_DOES = {
+    layout.REFS: "huggingface_hub's cache scan rejects the repo (\"Refs directory cannot be a file\") "
+    "and cannot resolve a branch or tag name in it; a download by commit hash still loads",
+    layout.BLOBS: "no snapshot link can reach its blob, so nothing in the repo loads and huggingface_hub's "
+    "cache scan rejects the repo (\"Blob missing\")",
+    layout.SNAPSHOTS: "no revision of the repo can be loaded, and huggingface_hub's cache scan rejects the "
+    "repo (\"Snapshots dir doesn't exist\")",
+}
+
+
+def _part_not_folder(node: Node, name: str, folder: str, at: Place) -> Finding:
+    return finding(
+        "repo-part-not-folder",
+        node.path,
+        f"{folder}/{name} is a file where huggingface_hub keeps a folder: {_WHAT_THE_CLIENT_DOES[name]}",
+        advice="Download the repo again after --fix has moved the file aside, if it does not load.",
+        fix=Action(Step.PARK, folder, node.path),
+        at=at,
+    )
 
 
 def _scan_refs(w: Walk, refs_dir: str) -> dict[str, bytes]:
@@ -85,11 +111,17 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
     refs: dict[str, bytes] = {}
     revisions: dict[str, Revision] = {}
     children = {e.name: e for e in w.scandir(repo_path)}
+    misplaced = False
     for name in (layout.BLOBS, layout.REFS, layout.SNAPSHOTS):
         entry = children.get(name)
         node = w.node(entry) if entry is not None else None
         if node is not None and node.kind is Kind.LINK:
             w.dir_is_link(node)
+            children.pop(name)
+        elif node is not None and node.kind is not Kind.DIR:
+            if node.kind is Kind.FILE:
+                w.findings.append(_part_not_folder(node, name, folder, w.place))
+            misplaced = misplaced or name == layout.SNAPSHOTS
             children.pop(name)
     if layout.BLOBS in children:
         for entry in w.scandir(children[layout.BLOBS].path):
@@ -107,7 +139,7 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
             revision = _scan_revision(w, repo_path, entry)
             if revision is not None:
                 revisions[revision.commit] = revision
-    else:
+    elif not misplaced:
         w.findings.append(
             finding(
                 "repo-no-snapshots",
@@ -125,7 +157,11 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
 def _scan_store(w: Walk, store_dir: str) -> Store:
     marked = layout.SHARED_STORE_MARKER in os.listdir(store_dir) if os.access(store_dir, os.R_OK) else False
     entries: dict[str, Node] = {}
+    soft_locks: list[Node] = []
     for prefix in w.scandir(store_dir):
+        if prefix.is_symlink() and _PREFIX_RE.fullmatch(prefix.name):
+            w.dir_is_link(Node(prefix.path, Kind.LINK, target=os.readlink(prefix.path)))
+            continue  # huggingface_hub refuses a linked prefix too; its entries are never read
         if not prefix.is_dir(follow_symlinks=False):
             continue
         for entry in w.scandir(prefix.path):
@@ -133,7 +169,11 @@ def _scan_store(w: Walk, store_dir: str) -> Store:
                 node = w.node(entry)
                 if node is not None:
                     entries[entry.name] = node
-    return Store(store_dir, marked, entries)
+            elif entry.name.endswith(_SOFT_LOCK_SUFFIX) and entry.name.startswith(prefix.name):
+                node = w.node(entry)
+                if node is not None and node.kind is Kind.FILE:
+                    soft_locks.append(node)
+    return Store(store_dir, marked, entries, tuple(soft_locks))
 
 
 def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
@@ -176,6 +216,18 @@ def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
             continue
         if node.kind is Kind.LINK:
             w.dir_is_link(node)
+            continue
+        if parsed is not None and node.kind is Kind.FILE:
+            w.findings.append(
+                finding(
+                    "repo-not-folder",
+                    entry.path,
+                    f"{name} is a file where huggingface_hub keeps a repo folder; its cache scan reports "
+                    "it as corrupted (\"Repo path is not a directory\") and no download can use the name",
+                    advice="Download the repo again after --fix has moved the file aside.",
+                    fix=Action(Step.PARK, None, entry.path),
+                )
+            )
             continue
         if parsed is None or node.kind is not Kind.DIR:
             w.findings.append(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from hfcache.doctor.checks.blobs import blob_findings, lock_findings, store_findings
 from hfcache.doctor.checks.hashes import hash_findings
+from hfcache.doctor.checks.parked import parked_findings
 from hfcache.doctor.checks.refs import ref_findings
 from hfcache.doctor.checks.shards import shard_findings
 from hfcache.doctor.checks.snapshots import entry_findings
@@ -30,6 +31,7 @@ CHECKS: tuple[Check, ...] = (
     scanned,
     entry_findings,
     stranded_findings,
+    parked_findings,
     ref_findings,
     blob_findings,
     shard_findings,

@@ -70,7 +70,8 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
     sizes = expected_sizes(repo)
     users = blob_users(diags)
     for etag, node in repo.blobs.items():
-        if node.kind is Kind.LINK:
+        # The name decides first, so one name gets one code whether it is a file or a link.
+        if layout.is_etag(etag) and node.kind is Kind.LINK:
             link_problem = _blob_link_finding(cache, repo, node)
             if link_problem is not None:
                 yield link_problem
@@ -103,10 +104,13 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
             )
         if etag not in used and etag not in stranded:
             size = actual if node.kind is Kind.FILE and actual is not None else 0
+            what = f"({human_size(size)})"
+            if node.kind is Kind.LINK:  # a link into the shared store: the entry holds the bytes
+                what = f"(a link to the shared store entry of {human_size(actual or 0)})"
             yield finding(
                 "blob-orphan",
                 node.path,
-                f"blob {short(etag)} is not used by any snapshot ({human_size(size)})",
+                f"blob {short(etag)} is not used by any snapshot {what}",
                 advice=_orphan_advice(repo),
                 at=repo.place,
                 reclaimable=size if not _unlisted(repo) else 0,
@@ -173,14 +177,30 @@ def store_findings(ctx: Context) -> Iterator[Finding]:
                 "store-orphan",
                 node.path,
                 f"shared store entry {short(name)} is used by no repo ({human_size(node.size)})",
-                advice="`hf cache prune` reclaims it.",
-                reclaimable=node.size,
+                advice="`hf cache prune` reclaims it."
+                if cache.store.marked
+                else "huggingface_hub does not own an unmarked store, so `hf cache prune` leaves it; "
+                "delete it by hand if no other cache links to it.",
+                reclaimable=node.size if cache.store.marked else 0,
             )
 
 
 def lock_findings(ctx: Context) -> Iterator[Finding]:
-    """Lock folders left behind by repos that are no longer in the cache."""
+    """Lock folders left behind by repos that are no longer in the cache, and stale soft locks of
+    the shared store (a soft lock is held by existing: one left by a crash makes every later
+    publication of that entry time out)."""
     cache = ctx.cache
+    now = time.time()
+    for node in cache.store.soft_locks if cache.store is not None else ():
+        if is_stale(node, now):
+            yield finding(
+                "lock-stale",
+                node.path,
+                f"{os.path.basename(node.path)} is a soft lock of the shared store left by a download that "
+                f"ended over {int(STALE_AFTER // 60)} minutes ago; while it exists, huggingface_hub cannot "
+                "publish that entry where file locks are unsupported",
+                fix=ctx.leftover(None, node.path),
+            )
     folders = {r.folder for r in cache.repos}
     leftovers: dict[str, list[Node]] = {}
     for node in cache.locks:

@@ -1,4 +1,5 @@
-"""Findings about ``refs/``: each ref must be exactly 40 hex characters naming a snapshot.
+"""Findings about ``refs/``: each ref must be exactly 40 hex characters naming a snapshot, or
+exactly the name of a snapshot folder that is there (huggingface_hub opens ``snapshots/<text>``).
 
 huggingface_hub reads a ref with ``f.read()`` and no strip, so a trailing newline or a BOM
 (what Windows editors and some copy tools add) makes the ref name no commit at all.
@@ -25,7 +26,16 @@ def _repo_refs(ctx: Context, repo: Repo) -> Iterator[Finding]:
     for name, raw in sorted(repo.refs.items()):
         path = os.path.join(repo.path, layout.REFS, *name.split("/"))
         exact = raw.decode("ascii", errors="replace")
-        commit = layout.clean_ref(raw)
+        commit = repo.ref_target(raw)
+        if commit == exact and layout.COMMIT_RE.fullmatch(exact) is None:
+            yield finding(
+                "ref-not-commit",
+                path,
+                f"ref {name} of {repo.folder} names the snapshot folder {exact!r}, which is not a commit "
+                "hash; huggingface_hub loads it as it is, but nothing can check it against the Hub",
+                at=repo.place.at(commit),
+            )
+            continue
         if layout.COMMIT_RE.fullmatch(exact) is None:
             shown = raw[:60].decode("utf-8", errors="replace")
             if commit is not None:
