@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from builders import CachedRepo, move_lfs_blobs_to_shared_store
+from builders import CachedRepo, move_lfs_blobs_to_shared_store, requires_shared_store
 from checks import codes, loads_exactly, scan_warnings, the_finding
 from huggingface_hub import scan_cache_dir
 
@@ -84,6 +84,7 @@ def _store_only(c: CachedRepo) -> Path:
     return c.cache_dir
 
 
+@requires_shared_store
 def test_a_cache_holding_only_the_shared_store_is_a_cache(fresh_cache: CachedRepo) -> None:
     """test_shared_blobs.py test_cache_total_counts_shared_payload_once_and_store_only_payloads:
     repos deleted, payloads kept; the client scans it and counts the payloads."""
@@ -104,6 +105,7 @@ def test_a_cache_holding_only_the_shared_store_is_a_cache(fresh_cache: CachedRep
     assert "hf cache prune" in cli.stdout + cli.stderr
 
 
+@requires_shared_store
 def test_an_unmarked_store_alone_is_a_cache_with_a_warning(fresh_cache: CachedRepo) -> None:
     """test_shared_blobs.py test_unmarked_blobs_directory_is_not_hidden: the client warns once."""
     cache = _store_only(fresh_cache)
@@ -138,6 +140,7 @@ def test_a_ref_naming_a_snapshot_folder_that_is_not_a_commit(fresh_cache: Cached
     assert the_finding(report, "ref-not-commit").severity is Severity.INFO
 
 
+@requires_shared_store
 def test_a_shared_store_prefix_that_links_out_is_never_followed(
     fresh_cache: CachedRepo, tmp_path: Path
 ) -> None:
@@ -152,8 +155,10 @@ def test_a_shared_store_prefix_that_links_out_is_never_followed(
     assert the_finding(report, "dir-is-link", store / "ff").severity is Severity.ERROR
 
 
+@requires_shared_store
 def test_a_stale_soft_lock_of_the_store_is_parked(fresh_cache: CachedRepo) -> None:
-    """test_shared_blobs.py test_stale_soft_lock_fails_without_blocking: while it exists, publishing times out."""
+    """test_shared_blobs.py test_stale_soft_lock_fails_without_blocking: while it exists, publishing
+    times out."""
     c = fresh_cache
     shared = move_lfs_blobs_to_shared_store(c.cache_dir, c.repo_folder)
     entry = c.cache_dir / "blobs" / shared[0].xet_hash[:2] / shared[0].xet_hash
@@ -169,6 +174,7 @@ def test_a_stale_soft_lock_of_the_store_is_parked(fresh_cache: CachedRepo) -> No
     assert diagnose(c.cache_dir).findings == ()
 
 
+@requires_shared_store
 def test_a_repo_blob_linking_into_the_store_is_named_by_its_store_entry(fresh_cache: CachedRepo) -> None:
     """An unused repo blob that links into the store: its size is the entry's, not the link's 0 B."""
     c = fresh_cache

@@ -12,7 +12,7 @@ import pytest
 from builders import CachedRepo
 from checks import codes, loads_exactly
 from huggingface_hub import scan_cache_dir
-from huggingface_hub.errors import LocalEntryNotFoundError
+from huggingface_hub.utils import LocalEntryNotFoundError
 
 from hfcache.doctor.hints import download_command
 from hfcache.repair import fix
