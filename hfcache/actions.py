@@ -49,6 +49,9 @@ class Action:
     rewrite: str | None = None
     replaces_file: bool = False
     needs_verify: bool = False
+    store: str | None = None
+    """The shared-store entry to link a missing ``blobs/<etag>`` to first (a ``LINK`` whose blob
+    a copy dropped while the store kept its bytes)."""
 
     @property
     def order(self) -> tuple[int, str]:
@@ -62,7 +65,9 @@ class Action:
         if self.step is Step.LINK:
             kept = " (the old file is kept in quarantine)" if self.replaces_file else ""
             parked = f", park {os.path.basename(self.leftover)} in quarantine" if self.leftover else ""
-            return f"replace with a relative link to {blob}{kept}{parked}"
+            entry = os.path.basename(self.store or "")[:12]
+            via = f" (itself made a link to the shared store entry {entry}…)" if self.store else ""
+            return f"replace with a relative link to {blob}{via}{kept}{parked}"
         if self.step is Step.RESTORE:
             return f"undo the {self.rewrite} rewrite, check the result hashes to its name, keep it as {blob}"
         if self.step is Step.QUARANTINE_BLOB:
@@ -81,6 +86,7 @@ class Action:
             "leftover": self.leftover,
             "rewrite": self.rewrite,
             "needs_verify": self.needs_verify,
+            "store": self.store,
             "description": self.describe(),
         }
 

@@ -22,10 +22,12 @@ FINDING = {
     "code", "severity", "path", "repo_id", "repo_type", "commit", "path_in_repo", "message", "advice",
     "fixable", "fix", "action", "repo", "reclaimable_bytes", "about", "folded_into", "also",
 }  # fmt: skip
-ACTION = {"step", "repo", "path", "etag", "commit", "leftover", "rewrite", "needs_verify", "description"}
+ACTION = {
+    "step", "repo", "path", "etag", "commit", "leftover", "rewrite", "needs_verify", "store", "description",
+}  # fmt: skip
 SUMMARY = {
     "repos", "revisions", "files", "bytes", "bytes_hashed", "bytes_reused", "errors", "warnings",
-    "infos", "fixable", "reclaimable", "quarantine_items", "quarantine_bytes",
+    "infos", "fixable", "reclaimable", "prunable", "quarantine_items", "quarantine_bytes",
 }  # fmt: skip
 REPORT = {
     "schema_version", "path", "kind", "cache_dir", "revision", "verified", "summary", "findings", "plan",

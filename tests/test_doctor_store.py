@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import damage
 import pytest
 from builders import CachedRepo, move_lfs_blobs_to_shared_store, requires_shared_store
 from checks import codes, loads_exactly, scan_warnings, the_finding
 
+from hfcache.actions import Step
 from hfcache.doctor import diagnose
 from hfcache.findings import Severity
 from hfcache.repair import fix
@@ -121,3 +124,22 @@ def test_a_copy_without_links_keeps_the_store_as_the_only_copy(shared: CachedRep
     assert lost and all(f.severity is Severity.ERROR for f in lost)  # not a partial download
     assert "store-orphan" not in codes(report) and report.problems
     assert all("prune" not in f.text and "deleting" not in f.text for f in report.findings)
+
+
+def test_a_real_rsync_r_copy_is_relinked_through_the_store(shared: CachedRepo, tmp_path: Path) -> None:
+    """rsync -r (no -l) drops every link: the snapshot's and the repo blobs' into the store. The
+    tree listing names each file's Xet hash, so --fix links the repo blobs to the store entries
+    again (size-checked, as the client's try_link_from_shared_store checks them) and then the
+    snapshot entries to the blobs; the client loads every file."""
+    c = shared
+    dest = tmp_path / "copy"
+    subprocess.run(["rsync", "-r", f"{c.cache_dir}/", f"{dest}/"], check=True, capture_output=True)
+    copy = CachedRepo(c.hub, dest, c.repo_id, c.repo_type, c.commit, c.files)
+    assert not any(p.is_symlink() for p in copy.repo_folder.rglob("*"))
+    report = diagnose(dest)
+    stored = [a for a in report.plan.actions if a.store is not None]
+    assert stored and all(a.step is Step.LINK for a in stored)
+    result = fix(dest)
+    assert result.after.findings == (), [f.text for f in result.after.findings]
+    assert scan_warnings(dest) == []
+    loads_exactly(copy)

@@ -76,6 +76,29 @@ def usable_blobs(cache: Cache, corrupt: set[str]) -> set[tuple[str, str]]:
     return usable
 
 
+def store_supplied(cache: Cache, corrupt: set[str]) -> dict[tuple[str, str], str]:
+    """(repo folder, etag) → the Xet hash of the shared-store entry that can become that repo's
+    missing ``blobs/<etag>`` again: a copy that skips links (``rsync -r``) loses the repo blob
+    links into the store, but the tree listing still names each file's Xet hash.
+
+    Only entries huggingface_hub itself would link to (a marked store, a regular file of the
+    listed size, the check ``try_link_from_shared_store`` makes) and none that failed verification.
+    """
+    store = cache.store
+    found: dict[tuple[str, str], str] = {}
+    if store is None or not store.marked:
+        return found
+    for repo in cache.repos:
+        for revision in repo.revisions.values():
+            for te in (revision.tree or {}).values():
+                entry = store.entries.get(te.xet_hash or "")
+                if te.etag in repo.blobs or entry is None or entry.kind is not Kind.FILE:
+                    continue
+                if entry.size == te.content_size and entry.path not in corrupt:
+                    found[(repo.folder, te.etag)] = entry.path
+    return found
+
+
 def used_blobs(repo: Repo, diags: Iterable[EntryDiag]) -> set[str]:
     """Blobs of ``repo`` some snapshot entry uses: the one it names or links to; a full copy's
     own when it is a hard link of it (``rsync -H``, ``cp -l``); and, for a full copy whose blob

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from hfcache.actions import Action, Step
-from hfcache.doctor.content import copy_sources, is_lfs, lfs_attributes, usable_blobs
+from hfcache.doctor.content import copy_sources, is_lfs, lfs_attributes, store_supplied, usable_blobs
 from hfcache.doctor.stranded import Strand
 from hfcache.doctor.verify import Verification
 from hfcache.formats import textforms
@@ -43,6 +43,8 @@ class Context:
             self.by_repo.setdefault(d.repo.folder, []).append(d)
         self.usable = usable_blobs(self.cache, self.corrupt)
         self.copies = copy_sources(self.diags, self.corrupt)
+        self.in_store = store_supplied(self.cache, self.corrupt)
+        """Missing repo blobs whose bytes a shared-store entry holds (path of that entry)."""
         self._patterns: dict[tuple[str, str], list[str]] = {}
         self._restorable: dict[tuple[str, str], str | None] = {}
         self._restore_sources: dict[tuple[str, str], list[tuple[str, int]]] | None = None
@@ -56,7 +58,9 @@ class Context:
         if etag is None:
             return False
         key = (repo, etag)
-        return key in self.usable or key in self.copies or self._restorable_blob(repo, etag)
+        if key in self.usable or key in self.copies or key in self.in_store:
+            return True
+        return self._restorable_blob(repo, etag)
 
     def _restorable_blob(self, repo: str, etag: str) -> bool:
         if self._restore_sources is None:
@@ -101,7 +105,11 @@ class Context:
         if not self.supplied(d.repo.folder, etag):
             return None
         replaces = d.node is not None and d.node.kind is Kind.FILE
-        return Action(Step.LINK, d.repo.folder, d.path, etag, leftover=d.leftover, replaces_file=replaces)
+        key = (d.repo.folder, etag or "")
+        store = self.in_store.get(key) if key not in self.usable and key not in self.copies else None
+        return Action(
+            Step.LINK, d.repo.folder, d.path, etag, leftover=d.leftover, replaces_file=replaces, store=store
+        )
 
     def replace_copy(self, d: EntryDiag) -> Action | None:
         """Repair a full copy with wrong bytes: link to the good blob, else undo a rewrite of the copy

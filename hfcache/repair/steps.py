@@ -91,6 +91,8 @@ def install_blob(plan: Plan, a: Action, etag: str, tmp: str, known: Verification
 def link_entry(plan: Plan, a: Action, etag: str) -> tuple[str, ...]:
     """Make the entry at ``a.path`` a relative link to ``blobs/<etag>``, keeping an old file in quarantine."""
     root = repo_path(plan, a)
+    if a.store is not None and fsops.lstat_or_none(os.path.join(root, layout.BLOBS, etag)) is None:
+        _link_blob_to_store(plan, root, etag, a.store)
     if fsops.blob_file(plan.cache_root, root, etag) is None:
         raise Skip(f"blobs/{etag} is not there")
     qroot = layout.quarantine_root(root)
@@ -104,3 +106,13 @@ def link_entry(plan: Plan, a: Action, etag: str) -> tuple[str, ...]:
     if a.leftover is not None and fsops.lstat_or_none(a.leftover) is not None:
         parked.append(fsops.quarantine(a.leftover, qroot, os.path.relpath(a.leftover, root)))
     return tuple(parked)
+
+
+def _link_blob_to_store(plan: Plan, root: str, etag: str, entry: str) -> None:
+    """Make ``blobs/<etag>`` a relative link to the shared-store ``entry``, as huggingface_hub links
+    a repo blob to the store (an entry inside this cache's store, still a regular file)."""
+    name = os.path.basename(entry)
+    st = fsops.lstat_or_none(entry)
+    if entry != layout.store_entry_path(plan.cache_root, name) or st is None or not stat.S_ISREG(st.st_mode):
+        raise Skip(f"the shared store entry {name[:12]}… is gone or no longer a file")
+    fsops.replace_with_link(os.path.join(root, layout.BLOBS, etag), entry)
