@@ -23,6 +23,7 @@ class Step(str, Enum):
     LINK = "link"  # make the entry a relative link to an existing (or just adopted) blob
     REF = "rewrite-ref"  # write a ref as exactly 40 hex characters
     QUARANTINE_LEFTOVER = "quarantine-leftover"  # park a stale partial download or lock file
+    QUARANTINE_LISTING = "quarantine-listing"  # park a tree listing the client ignores
 
 
 _ORDER = {step: i for i, step in enumerate(Step)}
@@ -68,6 +69,8 @@ class Action:
             return "park the corrupt blob in quarantine so it is never read as good"
         if self.step is Step.QUARANTINE_LEFTOVER:
             return "move it into the quarantine (nothing is deleted)"
+        if self.step is Step.QUARANTINE_LISTING:
+            return "move it into the quarantine; huggingface_hub writes a new one on its next download"
         return f"rewrite it as {self.commit}"
 
     def to_json(self) -> dict[str, Any]:

@@ -108,7 +108,8 @@ CODES: dict[str, Code] = {
         _code("ref-malformed", _E, "ref file is not exactly 40 hex characters"),
         _code("ref-dangling", _E, "ref names a commit with no snapshot", _GONE),
         # Tree listings.
-        _code("tree-unreadable", _W, "trees/<commit>.json cannot be parsed", _GONE),
+        _code("tree-unreadable", _W, "trees/<commit>.json the client ignores: corrupt, or a masked Xet hash"),
+        _code("tree-unknown-format", _I, "trees/<commit>.json in a format this client does not read (a newer one wrote it)"),
         # Blobs.
         _code("blob-size-mismatch", _E, "blob size disagrees with the tree listing", _FETCH, _PACK, cause=3),
         _code("blob-hash-mismatch", _E, "blob content does not hash to its name", _FETCH, _PACK, cause=0),
@@ -122,7 +123,7 @@ CODES: dict[str, Code] = {
         _code("store-unmarked", _W, "blobs/ folder at the cache root without the shared-store marker"),
         # Cache structure and the file system.
         _code("repo-bad-name", _W, "folder in the cache that is not a repo folder"),
-        _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder", _REPO),
+        _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder", _GONE, cause=12),
         _code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong", _REPO),
         _code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)", _REPO),
         _code("special-file", _W, "device, pipe or socket inside the cache", _REPO),

@@ -28,6 +28,7 @@ _DONE = {
     (Step.LINK, ""): "relinked {n} file(s)",
     (Step.REF, ""): "rewrote {n} ref(s)",
     (Step.QUARANTINE_LEFTOVER, ""): "moved {n} leftover(s) into quarantine",
+    (Step.QUARANTINE_LISTING, ""): "moved {n} unusable tree listing(s) into quarantine",
 }
 _SHOWN = 3
 

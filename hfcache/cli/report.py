@@ -33,6 +33,7 @@ _GROUP_FIX = {
     Step.LINK: "--fix relinks each to its blob",
     Step.REF: "--fix rewrites the ref",
     Step.QUARANTINE_LEFTOVER: "--fix moves them into the quarantine",
+    Step.QUARANTINE_LISTING: "--fix moves it into the quarantine (the client writes a new one online)",
 }
 
 
@@ -69,6 +70,7 @@ _STEP_WORDS = {
     Step.LINK: "relink {n} snapshot entry(ies)",
     Step.REF: "rewrite {n} ref(s)",
     Step.QUARANTINE_LEFTOVER: "move {n} leftover(s) into quarantine",
+    Step.QUARANTINE_LISTING: "move {n} unusable tree listing(s) into quarantine",
 }
 
 

@@ -100,6 +100,8 @@ def _run(plan: Plan, a: Action, known: Verification, lock_timeout: float) -> Out
         return Outcome(a, "done", f"wrote {a.commit}")
     if a.step is Step.QUARANTINE_LEFTOVER:
         return leftovers.park(plan, a, lock_timeout)
+    if a.step is Step.QUARANTINE_LISTING:
+        return leftovers.park_listing(plan, a)
     assert a.repo is not None
     root = repo_path(plan, a)
     if a.step is Step.QUARANTINE_BLOB:

@@ -1,7 +1,10 @@
-"""Move stale partial downloads and lock folders of vanished repos into the quarantine.
+"""Move stale partial downloads, lock folders of vanished repos and tree listings the client
+ignores into the quarantine.
 
 Nothing is deleted. Each leftover is moved only while huggingface_hub's own lock for it is
-held by us (so no download can be writing it), and only if it is still stale then.
+held by us (so no download can be writing it), and only if it is still stale then. A tree
+listing has no lock (the client replaces it in one rename): it is judged again, just before
+it is moved, exactly as the client reads it, and moved only if the client still ignores it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from hfcache import layout
 from hfcache.actions import Action, Plan
 from hfcache.doctor.checks.blobs import is_stale
 from hfcache.fs import fsops
-from hfcache.model import Kind, Node
+from hfcache.model import Kind, ListingState, Node
 from hfcache.repair.steps import Outcome, Skip, repo_path
+from hfcache.scan.walk import read_tree
 
 
 def _node(path: str) -> Node | None:
@@ -55,3 +59,15 @@ def park(plan: Plan, a: Action, lock_timeout: float) -> Outcome:
     if a.repo is not None:
         return _park_incomplete(plan, a, lock_timeout)
     return _park_lock_folder(plan, a, lock_timeout)
+
+
+def park_listing(plan: Plan, a: Action) -> Outcome:
+    """Carry out a :attr:`~hfcache.actions.Step.QUARANTINE_LISTING` action."""
+    if fsops.lstat_or_none(a.path) is None:
+        raise Skip("it is gone already")
+    now = read_tree(a.path, os.path.basename(a.path).rsplit(".", 1)[0])
+    if now.state in (ListingState.OK, ListingState.NEWER):
+        raise Skip("the client reads it now (a download rewrote it): left where it is")
+    root = repo_path(plan, a)
+    dest = fsops.quarantine(a.path, layout.quarantine_root(root), os.path.relpath(a.path, root))
+    return Outcome(a, "done", "moved into the quarantine", (dest,))

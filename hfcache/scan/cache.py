@@ -12,7 +12,7 @@ from collections.abc import Callable
 from hfcache import layout
 from hfcache.findings import NOWHERE, Place, finding
 from hfcache.layout import Location
-from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeEntry
+from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeListing
 from hfcache.scan.walk import Walk, read_tree
 
 ScanProgress = Callable[[str], None]
@@ -32,7 +32,7 @@ def _scan_refs(w: Walk, refs_dir: str) -> dict[str, bytes]:
     return refs
 
 
-def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision | None:
+def _scan_revision(w: Walk, listings: dict[str, TreeListing], entry: os.DirEntry[str]) -> Revision | None:
     node = w.node(entry)
     if node is None:
         return None
@@ -57,24 +57,23 @@ def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision
         if child.kind is Kind.DIR:
             continue
         entries[name] = child
-    tree_path = os.path.join(repo_path, layout.TREES, f"{entry.name}.json")
-    tree: dict[str, TreeEntry] | None = None
-    if os.path.lexists(tree_path):
-        parsed = read_tree(tree_path)
-        if isinstance(parsed, str):
-            w.findings.append(
-                finding(
-                    "tree-unreadable",
-                    tree_path,
-                    f"cannot use the tree listing {tree_path}: {parsed}. Files of this revision are "
-                    "checked without it",
-                    advice="An online `hf download` of the revision rewrites it.",
-                    at=w.place.at(entry.name),
-                )
-            )
-        else:
-            tree = parsed
-    return Revision(entry.name, entry.path, entries, tree, tree_path if tree is not None else None)
+    listing = listings.get(entry.name)
+    if listing is None or listing.tree is None:
+        return Revision(entry.name, entry.path, entries)
+    return Revision(entry.name, entry.path, entries, listing.tree, listing.path)
+
+
+def _scan_listings(w: Walk, trees_dir: str) -> dict[str, TreeListing]:
+    """Every ``trees/<commit>.json``, judged as the client judges it (see :func:`read_tree`);
+    the doctor's tree check reports the ones it ignores, snapshot folder or not."""
+    found: dict[str, TreeListing] = {}
+    for entry in w.scandir(trees_dir):
+        commit, dot, ext = entry.name.rpartition(".")
+        if not dot or ext != "json" or entry.name in layout.FILES_TO_IGNORE:
+            continue  # the client reads <commit>.json only (a crashed write leaves a *.tmp beside)
+        if not entry.is_dir(follow_symlinks=False):  # read_tree opens no link, and says why not
+            found[commit] = read_tree(entry.path, commit)
+    return found
 
 
 def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str) -> Repo:
@@ -85,7 +84,8 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
     refs: dict[str, bytes] = {}
     revisions: dict[str, Revision] = {}
     children = {e.name: e for e in w.scandir(repo_path)}
-    for name in (layout.BLOBS, layout.REFS, layout.SNAPSHOTS):
+    holds = frozenset(children)
+    for name in (layout.BLOBS, layout.REFS, layout.SNAPSHOTS, layout.TREES):
         entry = children.get(name)
         node = w.node(entry) if entry is not None else None
         if node is not None and node.kind is Kind.LINK:
@@ -102,24 +102,27 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
                 blobs[entry.name] = blob
     if layout.REFS in children:
         refs = _scan_refs(w, children[layout.REFS].path)
+    listings: dict[str, TreeListing] = {}
+    if layout.TREES in children and children[layout.TREES].is_dir(follow_symlinks=False):
+        listings = _scan_listings(w, children[layout.TREES].path)
     if layout.SNAPSHOTS in children:
         for entry in w.scandir(children[layout.SNAPSHOTS].path):
-            revision = _scan_revision(w, repo_path, entry)
+            revision = _scan_revision(w, listings, entry)
             if revision is not None:
                 revisions[revision.commit] = revision
-    else:
-        w.findings.append(
-            finding(
-                "repo-no-snapshots",
-                repo_path,
-                f"{folder} has no snapshots/ folder, so no revision of it can be loaded; huggingface_hub's "
-                "cache scan reports the repo as corrupted",
-                advice="Download it again or delete the folder.",
-                at=w.place,
-            )
-        )
     w.place = NOWHERE
-    return Repo(repo_path, folder, repo_type, repo_id, refs, revisions, blobs, tuple(incomplete))
+    return Repo(
+        repo_path,
+        folder,
+        repo_type,
+        repo_id,
+        refs,
+        revisions,
+        blobs,
+        tuple(incomplete),
+        listings=listings,
+        holds=holds,
+    )
 
 
 def _scan_store(w: Walk, store_dir: str) -> Store:
