@@ -91,7 +91,7 @@ def test_a_newer_clients_listing_is_a_note_and_the_links_decide(listed_cache: Ca
     [
         pytest.param("{not json", id="not-json"),
         pytest.param('{"format_version": 1}', id="no-files"),
-        pytest.param('{"format_version": 1, "files": {"config.json": {"size": 5}}}', id="entry-without-blob-id"),
+        pytest.param('{"format_version": 1, "files": {"a.json": {"size": 5}}}', id="entry-without-blob-id"),
         pytest.param("[1, 2]", id="not-an-object"),
     ],
 )

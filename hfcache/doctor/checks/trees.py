@@ -72,7 +72,8 @@ def _cannot(lost: LostSnapshots) -> list[str]:
             continue
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         why.append(f"the blobs of {len(names)} file(s) of {_refs(repo, commit)} are not here whole ({shown})")
-    why.extend(f"no tree listing of {_refs(repo, c)} says which blob is which file" for c in lost.unlisted)
+    for commit in lost.unlisted:
+        why.append(f"no tree listing of {_refs(repo, commit)} the client reads says which blob is which file")
     if not repo.ref_commits:
         why.append("no ref says which commit it held")
     return why
