@@ -239,6 +239,7 @@ def test_only_the_clients_record_of_absent_files_is_a_note(
         hf_hub_download(repo_id, "no/such.txt", cache_dir=cache, endpoint=hub.url, token=False)
     folder = cache / layout.repo_folder(repo_id)
     assert (folder / ".no_exist").is_dir() and not (folder / "snapshots").exists()
+    assert scan_warnings(cache) != []  # the client's scan: "Snapshots dir doesn't exist" (its own layout)
     report = diagnose(cache)
     note = the_finding(report, "repo-no-snapshots", folder)
     assert note.severity is Severity.INFO and report.exit_code == 0 and not note.fixable
