@@ -109,6 +109,18 @@ def test_a_corrupt_listing_is_a_warning_fix_parks(listed_cache: CachedRepo, cont
     assert scan_warnings(c.cache_dir) == []
 
 
+def test_a_listing_that_is_a_link_is_not_followed(listed_cache: CachedRepo, tmp_path: Path) -> None:
+    """The client would follow it; hfcache follows no link, so it says so and moves nothing."""
+    c = listed_cache
+    path = _listing(c)
+    elsewhere = tmp_path / "elsewhere.json"
+    shutil.move(path, elsewhere)
+    path.symlink_to(elsewhere)
+    report = diagnose(c.cache_dir)
+    found = the_finding(report, "tree-unreadable", path)
+    assert "link" in found.message and not found.fixable and codes(report) == {"tree-unreadable"}
+
+
 def test_a_masked_xet_hash_makes_the_listing_untrusted(listed_cache: CachedRepo) -> None:
     """The client ignores the whole listing (is_valid_xet_hash); hfcache used to trust it, and would
     then have called a good link wrong by what the listing said."""

@@ -6,6 +6,7 @@ What cannot be read becomes a finding and the walk goes on. It uses ``os.scandir
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -126,7 +127,9 @@ def read_tree(path: str, commit: str) -> TreeListing:
         with os.fdopen(fd, "rb") as f:
             raw = f.read()
     except OSError as e:
-        return TreeListing(commit, path, ListingState.UNREADABLE, problem=e.strerror or str(e))
+        link = e.errno == errno.ELOOP or os.path.islink(path)
+        problem = "it is a link, which hfcache does not follow" if link else e.strerror or str(e)
+        return TreeListing(commit, path, ListingState.UNREADABLE, problem=problem)
     try:
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):

@@ -15,6 +15,7 @@ leaves (huggingface_hub's ``delete_revisions`` removes snapshots, refs and blobs
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -36,26 +37,36 @@ def tree_findings(ctx: Context) -> Iterator[Finding]:
             has = commit in repo.revisions
             which = f"of snapshot {commit[:8]}" if has else "of a commit without snapshot"
             if listing.state is ListingState.NEWER:
+                yield finding("tree-unknown-format", listing.path, _newer(which, listing.problem), at=at)
+            elif listing.state is ListingState.UNREADABLE:
                 yield finding(
-                    "tree-unknown-format",
+                    "tree-unreadable",
                     listing.path,
-                    f"the tree listing {which} is in {listing.problem}, which huggingface_hub {_hf.VERSION} "
-                    f"does not read (it writes {_hf.TREE_CACHE_FORMAT_VERSION}): another client, likely a "
-                    "newer one, wrote it. Both ignore it and go by the blobs and links; the client fetches a "
-                    "listing it reads on its next online download",
+                    f"cannot read the tree listing {which} ({listing.problem}): files of its revision are "
+                    "checked by their blobs and links",
+                    advice="Make it a regular file you can read (check its owner and permissions).",
                     at=at,
                 )
             elif listing.state is not ListingState.OK:
-                gone = listing.state is ListingState.UNREADABLE
                 yield finding(
                     "tree-unreadable",
                     listing.path,
                     f"huggingface_hub ignores the tree listing {which} ({listing.problem}), and so does "
                     "hfcache: files of its revision are checked by their blobs and links",
-                    advice="Check its owner and permissions." if gone else "",
-                    fix=None if gone else ctx.park_listing(repo.folder, listing.path),
+                    fix=ctx.park_listing(repo.folder, listing.path),
                     at=at,
                 )
+
+
+def _newer(which: str, version: str) -> str:
+    reads = "reads no listing"
+    if _hf.HAS_TREE_CACHE:
+        reads = f"does not read (it writes {_hf.TREE_CACHE_FORMAT_VERSION})"
+    return (
+        f"the tree listing {which} is in {version}, which huggingface_hub {_hf.VERSION} {reads}: another "
+        "client, likely a newer one, wrote it. Both ignore it and go by the blobs and links, and a client "
+        "that writes listings replaces it on its next online download"
+    )
 
 
 def _refs(repo: Repo, commit: str) -> str:
@@ -136,8 +147,9 @@ def no_snapshot_findings(ctx: Context) -> Iterator[Finding]:
 
 
 def _download(repo: Repo, lost: LostSnapshots) -> str:
+    """The download that restores the snapshot a ref names (the branch itself when no ref is left)."""
     commits = sorted(set(lost.lacking) | set(lost.unlisted))
     if not commits:
         kind = "" if repo.repo_type == "model" else f" --repo-type {repo.repo_type}"
-        return f"hf download {repo.repo_id}{kind}"
+        return f"hf download {shlex.quote(repo.repo_id)}{kind}"
     return download_command(repo.repo_id, repo.repo_type, commits[0], [])
