@@ -10,6 +10,8 @@ huggingface_hub's public API only, and these names from here.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from typing import Any
 
 import huggingface_hub
@@ -48,6 +50,24 @@ try:
     HAS_TREE_CACHE = True
 except (ImportError, AttributeError):
     HAS_TREE_CACHE = False
+
+# The client ignores a whole tree listing if one of its Xet hashes is not a real one (a "masked"
+# ``*****`` hash, say): 2.x's ``is_valid_xet_hash``, 64 hex digits of either case. Releases
+# without it read no listings at all, so its rule is the one any listing is judged by.
+_XET_HASH_RE = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _is_valid_xet_hash(xet_hash: str) -> bool:
+    return _XET_HASH_RE.fullmatch(xet_hash) is not None
+
+
+is_valid_xet_hash: Callable[[str], bool] = _is_valid_xet_hash
+try:
+    from huggingface_hub.utils._xet import is_valid_xet_hash as _client_rule
+
+    is_valid_xet_hash = _client_rule
+except (ImportError, AttributeError):
+    pass
 
 
 def tree_cache_folder_for_local_dir(local_dir: str) -> str:

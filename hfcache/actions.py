@@ -24,6 +24,7 @@ class Step(str, Enum):
     REF = "rewrite-ref"  # write a ref as exactly 40 hex characters
     QUARANTINE_LEFTOVER = "quarantine-leftover"  # park a stale partial download or lock file
     PARK = "park"  # move a file that stands where a folder belongs (or is never read) into the quarantine
+    QUARANTINE_LISTING = "quarantine-listing"  # park a tree listing the client ignores
 
 
 _ORDER = {step: i for i, step in enumerate(Step)}
@@ -74,6 +75,8 @@ class Action:
             return "park the corrupt blob in quarantine so it is never read as good"
         if self.step in (Step.QUARANTINE_LEFTOVER, Step.PARK):
             return "move it into the quarantine (nothing is deleted)"
+        if self.step is Step.QUARANTINE_LISTING:
+            return "move it into the quarantine; huggingface_hub writes a new one on its next download"
         return f"rewrite it as {self.commit}"
 
     def to_json(self) -> dict[str, Any]:

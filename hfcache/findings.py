@@ -72,7 +72,7 @@ CODES: dict[str, Code] = {
         _code("link-outside-cache", _E, "link that leads outside the cache (never followed)", _FETCH),
         _code("link-bad-target", _E, "link inside the cache that does not name a blob of its repo", _GONE, _FETCH),
         # Snapshot entries that are regular files where a link belongs.
-        _code("entry-parked", _E, "snapshot file whose corrupt blob --fix --verify parked", _GONE, _FETCH, _PACK, cause=12),
+        _code("entry-parked", _E, "snapshot file whose corrupt blob --fix --verify parked", _GONE, _FETCH, _PACK, cause=13),
         _code("entry-full-copy", _I, "full copy of a file instead of a link to its blob (space to reclaim)", _FETCH),
         _code("entry-link-text", _E, "small file holding a link's target text instead of a link", _FETCH),
         _code("entry-cygwin-link", _E, "Cygwin/MSYS '!<symlink>' file instead of a link", _FETCH),
@@ -110,7 +110,8 @@ CODES: dict[str, Code] = {
         _code("ref-not-commit", _I, "ref names a snapshot folder that is not a commit hash"),
         _code("ref-dangling", _E, "ref names a commit with no snapshot", _GONE),
         # Tree listings.
-        _code("tree-unreadable", _W, "trees/<commit>.json cannot be parsed", _GONE),
+        _code("tree-unreadable", _W, "trees/<commit>.json the client ignores: corrupt, or a masked Xet hash"),
+        _code("tree-unknown-format", _I, "trees/<commit>.json in a format this client does not read (a newer one wrote it)"),
         # Blobs.
         _code("blob-size-mismatch", _E, "blob size disagrees with the tree listing", _FETCH, _PACK, cause=3),
         _code("blob-hash-mismatch", _E, "blob content does not hash to its name", _FETCH, _PACK, cause=0),
@@ -126,7 +127,7 @@ CODES: dict[str, Code] = {
         _code("repo-bad-name", _W, "folder in the cache that is not a repo folder"),
         _code("repo-not-folder", _E, "file in the cache named like a repo folder"),
         _code("repo-part-not-folder", _E, "refs, blobs or snapshots of a repo is a file, not a folder", _REPO),
-        _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder", _REPO),
+        _code("repo-no-snapshots", _W, "repo folder without a snapshots/ folder", _GONE, cause=12),
         _code("snapshot-stray-file", _W, "file directly in snapshots/ where only commit folders belong", _REPO),
         _code("dir-is-link", _E, "folder in the cache that is a symlink (never followed)", _REPO),
         _code("special-file", _W, "device, pipe or socket inside the cache", _REPO),

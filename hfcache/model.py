@@ -63,6 +63,36 @@ class TreeEntry:
         return info
 
 
+class ListingState(str, Enum):
+    """How huggingface_hub's ``read_tree_cache`` takes a tree listing: trusted (``ok``) or ignored.
+
+    ``newer``: a ``format_version`` it does not know (a newer client wrote it), ignored silently;
+    ``corrupt``: not JSON of the documented shape (the client logs a warning); ``masked``: an
+    entry's Xet hash is not a real one, which makes the client ignore the whole listing;
+    ``unreadable``: the file cannot be opened (or is a link, which hfcache does not follow).
+    """
+
+    OK = "ok"
+    NEWER = "newer"
+    CORRUPT = "corrupt"
+    MASKED = "masked"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class TreeListing:
+    """One ``trees/<commit>.json`` file, judged as the client judges it.
+
+    ``tree`` is set only when the client would use the listing; ``problem`` says why not.
+    """
+
+    commit: str
+    path: str
+    state: ListingState
+    tree: dict[str, TreeEntry] | None = None
+    problem: str = ""
+
+
 class Kind(str, Enum):
     """The file type as ``lstat`` sees it: links are never followed."""
 
@@ -119,6 +149,15 @@ class Repo:
     incomplete: tuple[Node, ...] = ()
     plain: bool = False
     """A plain model folder modelled as a repo: ``repo_id`` is only its folder's name."""
+    listings: dict[str, TreeListing] = field(default_factory=dict)
+    """Every ``trees/<commit>.json`` of the repo by commit, its snapshot folder there or not."""
+    holds: frozenset[str] = frozenset()
+    """The names directly in the repo folder (``blobs``, ``refs``, ``.no_exist``...)."""
+
+    @property
+    def snapshots_lost(self) -> bool:
+        """A cache repo folder with no ``snapshots`` entry at all (neither folder, file nor link)."""
+        return not self.plain and layout.SNAPSHOTS not in self.holds
 
     @property
     def ref_commits(self) -> dict[str, str]:

@@ -24,11 +24,14 @@ def test_folder_that_is_not_a_repo(fresh_cache: CachedRepo) -> None:
     assert the_finding(diagnose(fresh_cache.cache_dir), "repo-bad-name", stray).severity is Severity.WARNING
 
 
-def test_repo_without_snapshots(fresh_cache: CachedRepo) -> None:
+def test_repo_without_snapshots_or_blobs(fresh_cache: CachedRepo) -> None:
+    """Nothing of it is here to lose: a warning, download it again or delete the folder (a lost
+    snapshots/ over blobs that are still here is in test_doctor_trees.py)."""
     c = fresh_cache
     shutil.rmtree(c.repo_folder / "snapshots")
-    report = diagnose(c.cache_dir)
-    assert the_finding(report, "repo-no-snapshots", c.repo_folder).severity is Severity.WARNING
+    shutil.rmtree(c.repo_folder / "blobs")
+    found = the_finding(diagnose(c.cache_dir), "repo-no-snapshots", c.repo_folder)
+    assert found.severity is Severity.WARNING and "delete the folder" in found.advice
 
 
 def test_stray_file_in_snapshots_does_not_hide_the_repo(fresh_cache: CachedRepo) -> None:

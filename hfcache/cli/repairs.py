@@ -29,6 +29,7 @@ _DONE = {
     (Step.REF, ""): "rewrote {n} ref(s)",
     (Step.QUARANTINE_LEFTOVER, ""): "moved {n} leftover(s) into quarantine",
     (Step.PARK, ""): "moved {n} file(s) in the way into quarantine",
+    (Step.QUARANTINE_LISTING, ""): "moved {n} unusable tree listing(s) into quarantine",
 }
 _SHOWN = 3
 

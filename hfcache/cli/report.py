@@ -34,6 +34,7 @@ _GROUP_FIX = {
     Step.REF: "--fix rewrites the ref",
     Step.QUARANTINE_LEFTOVER: "--fix moves them into the quarantine",
     Step.PARK: "--fix moves each into the quarantine",
+    Step.QUARANTINE_LISTING: "--fix moves it into the quarantine (the client writes a new one online)",
 }
 
 
@@ -71,6 +72,7 @@ _STEP_WORDS = {
     Step.REF: "rewrite {n} ref(s)",
     Step.QUARANTINE_LEFTOVER: "move {n} leftover(s) into quarantine",
     Step.PARK: "move {n} file(s) in the way into quarantine",
+    Step.QUARANTINE_LISTING: "move {n} unusable tree listing(s) into quarantine",
 }
 
 

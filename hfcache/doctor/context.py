@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hfcache.actions import Action, Step
 from hfcache.doctor.content import copy_sources, is_lfs, lfs_attributes, store_supplied, usable_blobs
+from hfcache.doctor.lost import LostSnapshots
 from hfcache.doctor.stranded import Strand
 from hfcache.doctor.verify import Verification
 from hfcache.formats import textforms
@@ -31,6 +32,8 @@ class Context:
     """What ``--verify`` (or a repair) hashed; ``None`` when nothing was."""
     strands: tuple[Strand, ...] = ()
     """Revisions that lost entries whose blobs are still here (:mod:`hfcache.doctor.stranded`)."""
+    lost: tuple[LostSnapshots, ...] = ()
+    """Repo folders without ``snapshots/``, and what of them can be rebuilt (:mod:`hfcache.doctor.lost`)."""
 
     def __post_init__(self) -> None:
         v = self.verification
@@ -147,6 +150,10 @@ class Context:
     def leftover(self, repo: str | None, path: str, etag: str | None = None) -> Action:
         """Move a stale partial download or lock file into the quarantine."""
         return Action(Step.QUARANTINE_LEFTOVER, repo, path, etag)
+
+    def park_listing(self, repo: str, path: str) -> Action:
+        """Move a tree listing the client ignores (corrupt, masked Xet hashes) into the quarantine."""
+        return Action(Step.QUARANTINE_LISTING, repo, path)
 
     def ref(self, repo: str, path: str, commit: str) -> Action:
         return Action(Step.REF, repo, path, commit=commit)

@@ -16,6 +16,7 @@ from hfcache.doctor.blind import blinded
 from hfcache.doctor.checks import CHECKS
 from hfcache.doctor.context import Context
 from hfcache.doctor.fold import fold
+from hfcache.doctor.lost import LostSnapshots, with_lost
 from hfcache.doctor.stranded import Strand, with_strands
 from hfcache.doctor.verify import Verification, verify
 from hfcache.findings import Finding, Severity
@@ -140,9 +141,10 @@ def run_checks(
     diags: list[EntryDiag],
     verification: Verification | None,
     strands: Sequence[Strand] = (),
+    lost: Sequence[LostSnapshots] = (),
 ) -> list[Finding]:
     """Every check of the registry over an already scanned cache, in a stable order."""
-    ctx = Context(cache, diags, verification, tuple(strands))
+    ctx = Context(cache, diags, verification, tuple(strands), tuple(lost))
     found: Iterator[Finding] = (f for check in CHECKS for f in check(ctx))
     if cache.local_dir:
         found = _without_fixes(found)
@@ -182,14 +184,15 @@ def diagnose(
     """
     location = target if isinstance(target, Location) else locate(target)
     cache = scan_location(location)
-    diags, strands = with_strands(cache, diagnose_cache(cache))
+    diags, lost = with_lost(cache, diagnose_cache(cache))
+    diags, strands = with_strands(cache, diags)
     verification = None
     if verify_hashes or known is not None:
         # ``known`` digests (a repair's) are judged too; without verify_hashes nothing new is hashed.
         verification = verify(
             cache, diags, progress=progress, known=known, only_known=not verify_hashes, store=store
         )
-    findings = run_checks(cache, diags, verification, strands)
+    findings = run_checks(cache, diags, verification, strands, lost)
     if location.commit is not None:  # a snapshot folder, or a file in one: judge that revision
         diags = [d for d in diags if d.revision.commit == location.commit]
         entries = {d.path for d in diags}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from hfcache.doctor.diagnose import concerns, run_checks
+from hfcache.doctor.lost import with_lost
 from hfcache.doctor.stranded import with_strands
 from hfcache.doctor.verify import Verification
 from hfcache.findings import Finding
@@ -39,8 +40,9 @@ def judge_repo(cache: Cache, repo: Repo, verification: Verification | None = Non
         partial=True,
     )
     diags = [d for rev in repo.revisions.values() for d in diagnose_revision(scope, repo, rev)]
+    diags, lost = with_lost(scope, diags)
     diags, strands = with_strands(scope, diags)
-    return Judgement(tuple(diags), tuple(run_checks(scope, diags, verification, strands)))
+    return Judgement(tuple(diags), tuple(run_checks(scope, diags, verification, strands, lost)))
 
 
 def _blinds(f: Finding, repo: Repo) -> bool:

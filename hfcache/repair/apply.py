@@ -102,6 +102,8 @@ def _run(plan: Plan, a: Action, known: Verification, lock_timeout: float) -> Out
         return leftovers.park(plan, a, lock_timeout)
     if a.step is Step.PARK:
         return leftovers.park_in_the_way(plan, a)
+    if a.step is Step.QUARANTINE_LISTING:
+        return leftovers.park_listing(plan, a)
     assert a.repo is not None
     root = repo_path(plan, a)
     if a.step is Step.QUARANTINE_BLOB:

@@ -1,8 +1,11 @@
 """Move stale partial downloads, lock folders of vanished repos, stale soft locks of the shared
-store, and files standing where a folder belongs into the quarantine.
+store, tree listings the client ignores, and files standing where a folder belongs into the
+quarantine.
 
 Nothing is deleted. Each leftover is moved only while huggingface_hub's own lock for it is
-held by us (so no download can be writing it), and only if it is still stale then.
+held by us (so no download can be writing it), and only if it is still stale then. A tree
+listing has no lock (the client replaces it in one rename): it is judged again, just before
+it is moved, exactly as the client reads it, and moved only if the client still ignores it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from hfcache import layout
 from hfcache.actions import Action, Plan
 from hfcache.doctor.checks.blobs import is_stale
 from hfcache.fs import fsops
-from hfcache.model import Kind, Node
+from hfcache.model import Kind, ListingState, Node
 from hfcache.repair.steps import Outcome, Skip, repo_path
+from hfcache.scan.walk import read_tree
 
 
 def _node(path: str) -> Node | None:
@@ -114,3 +118,15 @@ def park_links_to(root: str, blob: str, stamp_dir: str) -> tuple[str, ...]:
                 fsops.fsync_dir(os.path.dirname(dest))
                 moved.append(dest)
     return tuple(moved)
+
+
+def park_listing(plan: Plan, a: Action) -> Outcome:
+    """Carry out a :attr:`~hfcache.actions.Step.QUARANTINE_LISTING` action."""
+    if fsops.lstat_or_none(a.path) is None:
+        raise Skip("it is gone already")
+    now = read_tree(a.path, os.path.basename(a.path).rsplit(".", 1)[0])
+    if now.state in (ListingState.OK, ListingState.NEWER):
+        raise Skip("the client reads it now (a download rewrote it): left where it is")
+    root = repo_path(plan, a)
+    dest = fsops.quarantine(a.path, layout.quarantine_root(root), os.path.relpath(a.path, root))
+    return Outcome(a, "done", "moved into the quarantine", (dest,))

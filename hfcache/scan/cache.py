@@ -14,7 +14,7 @@ from hfcache import layout
 from hfcache.actions import Action, Step
 from hfcache.findings import NOWHERE, Finding, Place, finding
 from hfcache.layout import Location
-from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeEntry
+from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeListing
 from hfcache.scan.walk import Walk, read_tree
 
 _PREFIX_RE = re.compile(r"[0-9a-f]{2}")
@@ -31,6 +31,8 @@ _WHAT_THE_CLIENT_DOES = {
     "cache scan rejects the repo (\"Blob missing\")",
     layout.SNAPSHOTS: "no revision of the repo can be loaded, and huggingface_hub's cache scan rejects the "
     "repo (\"Snapshots dir doesn't exist\")",
+    layout.TREES: "huggingface_hub cannot keep the revisions' tree listings there, so offline it cannot tell "
+    "a complete snapshot from a partial one, nor can hfcache",
 }
 
 
@@ -58,7 +60,7 @@ def _scan_refs(w: Walk, refs_dir: str) -> dict[str, bytes]:
     return refs
 
 
-def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision | None:
+def _scan_revision(w: Walk, listings: dict[str, TreeListing], entry: os.DirEntry[str]) -> Revision | None:
     node = w.node(entry)
     if node is None:
         return None
@@ -83,24 +85,23 @@ def _scan_revision(w: Walk, repo_path: str, entry: os.DirEntry[str]) -> Revision
         if child.kind is Kind.DIR:
             continue
         entries[name] = child
-    tree_path = os.path.join(repo_path, layout.TREES, f"{entry.name}.json")
-    tree: dict[str, TreeEntry] | None = None
-    if os.path.lexists(tree_path):
-        parsed = read_tree(tree_path)
-        if isinstance(parsed, str):
-            w.findings.append(
-                finding(
-                    "tree-unreadable",
-                    tree_path,
-                    f"cannot use the tree listing {tree_path}: {parsed}. Files of this revision are "
-                    "checked without it",
-                    advice="An online `hf download` of the revision rewrites it.",
-                    at=w.place.at(entry.name),
-                )
-            )
-        else:
-            tree = parsed
-    return Revision(entry.name, entry.path, entries, tree, tree_path if tree is not None else None)
+    listing = listings.get(entry.name)
+    if listing is None or listing.tree is None:
+        return Revision(entry.name, entry.path, entries)
+    return Revision(entry.name, entry.path, entries, listing.tree, listing.path)
+
+
+def _scan_listings(w: Walk, trees_dir: str) -> dict[str, TreeListing]:
+    """Every ``trees/<commit>.json``, judged as the client judges it (see :func:`read_tree`);
+    the doctor's tree check reports the ones it ignores, snapshot folder or not."""
+    found: dict[str, TreeListing] = {}
+    for entry in w.scandir(trees_dir):
+        commit, dot, ext = entry.name.rpartition(".")
+        if not dot or ext != "json" or entry.name in layout.FILES_TO_IGNORE:
+            continue  # the client reads <commit>.json only (a crashed write leaves a *.tmp beside)
+        if not entry.is_dir(follow_symlinks=False):  # read_tree opens no link, and says why not
+            found[commit] = read_tree(entry.path, commit)
+    return found
 
 
 def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str) -> Repo:
@@ -111,8 +112,8 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
     refs: dict[str, bytes] = {}
     revisions: dict[str, Revision] = {}
     children = {e.name: e for e in w.scandir(repo_path)}
-    misplaced = False
-    for name in (layout.BLOBS, layout.REFS, layout.SNAPSHOTS):
+    holds = frozenset(children)
+    for name in (layout.BLOBS, layout.REFS, layout.SNAPSHOTS, layout.TREES):
         entry = children.get(name)
         node = w.node(entry) if entry is not None else None
         if node is not None and node.kind is Kind.LINK:
@@ -121,7 +122,6 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
         elif node is not None and node.kind is not Kind.DIR:
             if node.kind is Kind.FILE:
                 w.findings.append(_part_not_folder(node, name, folder, w.place))
-            misplaced = misplaced or name == layout.SNAPSHOTS
             children.pop(name)
     if layout.BLOBS in children:
         for entry in w.scandir(children[layout.BLOBS].path):
@@ -134,24 +134,27 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
                 blobs[entry.name] = blob
     if layout.REFS in children:
         refs = _scan_refs(w, children[layout.REFS].path)
+    listings: dict[str, TreeListing] = {}
+    if layout.TREES in children and children[layout.TREES].is_dir(follow_symlinks=False):
+        listings = _scan_listings(w, children[layout.TREES].path)
     if layout.SNAPSHOTS in children:
         for entry in w.scandir(children[layout.SNAPSHOTS].path):
-            revision = _scan_revision(w, repo_path, entry)
+            revision = _scan_revision(w, listings, entry)
             if revision is not None:
                 revisions[revision.commit] = revision
-    elif not misplaced:
-        w.findings.append(
-            finding(
-                "repo-no-snapshots",
-                repo_path,
-                f"{folder} has no snapshots/ folder, so no revision of it can be loaded; huggingface_hub's "
-                "cache scan reports the repo as corrupted",
-                advice="Download it again or delete the folder.",
-                at=w.place,
-            )
-        )
     w.place = NOWHERE
-    return Repo(repo_path, folder, repo_type, repo_id, refs, revisions, blobs, tuple(incomplete))
+    return Repo(
+        repo_path,
+        folder,
+        repo_type,
+        repo_id,
+        refs,
+        revisions,
+        blobs,
+        tuple(incomplete),
+        listings=listings,
+        holds=holds,
+    )
 
 
 def _scan_store(w: Walk, store_dir: str) -> Store:

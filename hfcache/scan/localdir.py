@@ -63,9 +63,8 @@ def scan_local_dir(path: str) -> Cache:
     if commit is not None:
         candidate = os.path.join(tree_folder, layout.TREES, f"{commit}.json")
         if os.path.isfile(candidate):
-            parsed = read_tree(candidate)
-            if not isinstance(parsed, str):
-                tree, tree_path = parsed, candidate
+            tree = read_tree(candidate, commit).tree
+            tree_path = candidate if tree is not None else None
     revision = Revision(commit or LOCAL_REVISION, path, entries, tree, tree_path, etags)
     repo = Repo(path, name, "model", name, {}, {revision.commit: revision}, plain=True)
     return Cache(path, (repo,), None, (), tuple(w.findings), local_dir=True)

@@ -6,6 +6,7 @@ What cannot be read becomes a finding and the walk goes on. It uses ``os.scandir
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from hfcache import _hf
 from hfcache.findings import NOWHERE, Finding, Place, finding
-from hfcache.model import Kind, Node, TreeEntry
+from hfcache.model import Kind, ListingState, Node, TreeEntry, TreeListing
 
 _EUID = os.geteuid() if hasattr(os, "geteuid") else -1
 _GROUPS = frozenset(os.getgroups()) | {os.getegid()} if hasattr(os, "getegid") else frozenset()
@@ -112,20 +113,41 @@ class Walk:
                 yield name, node
 
 
-def read_tree(path: str) -> dict[str, TreeEntry] | str:
-    """Parse ``trees/<commit>.json``; a string is the reason it could not be read."""
+def read_tree(path: str, commit: str) -> TreeListing:
+    """Read ``trees/<commit>.json`` and judge it as huggingface_hub's ``read_tree_cache`` does.
+
+    The client ignores a listing of another ``format_version`` silently (a newer client wrote
+    it), one that is not the documented JSON with a warning, and one with a malformed Xet hash
+    without a word; hfcache then trusts it no more than the client does. hfcache is stricter on
+    one point, for a stated reason: an entry whose size or blob id has the wrong type makes the
+    listing corrupt (the client would take it, and fail later on it). Links are not followed.
+    """
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        link = e.errno == errno.ELOOP or os.path.islink(path)
+        problem = "it is a link, which hfcache does not follow" if link else e.strerror or str(e)
+        return TreeListing(commit, path, ListingState.UNREADABLE, problem=problem)
+    try:
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
-            return "not a JSON object"
-        if data.get("format_version") != _hf.TREE_CACHE_FORMAT_VERSION:
-            return f"unknown format_version {data.get('format_version')!r}"
+            raise ValueError("not a JSON object")
+        version = data.get("format_version")
+        if version != _hf.TREE_CACHE_FORMAT_VERSION:
+            return TreeListing(commit, path, ListingState.NEWER, problem=f"format_version {version!r}")
         files = data["files"]
         if not isinstance(files, dict):
-            return "'files' is not an object"
-        return {p: TreeEntry.from_json(info) for p, info in files.items()}
-    except OSError as e:
-        return e.strerror or str(e)
+            raise ValueError("'files' is not an object")
+        tree = {p: TreeEntry.from_json(info) for p, info in files.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        return f"invalid content ({type(e).__name__}: {e})"
+        reason = f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e)
+        return TreeListing(commit, path, ListingState.CORRUPT, problem=f"invalid content ({reason})")
+    valid = _hf.is_valid_xet_hash
+    masked = sorted(p for p, e in tree.items() if e.xet_hash is not None and not valid(e.xet_hash))
+    if masked:
+        shown = ", ".join(masked[:3]) + (f" and {len(masked) - 3} more" if len(masked) > 3 else "")
+        problem = f"the Xet hash of {shown} is not a real one"
+        return TreeListing(commit, path, ListingState.MASKED, problem=problem)
+    return TreeListing(commit, path, ListingState.OK, tree)

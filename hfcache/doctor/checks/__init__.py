@@ -16,6 +16,7 @@ from hfcache.doctor.checks.refs import ref_findings
 from hfcache.doctor.checks.shards import shard_findings
 from hfcache.doctor.checks.snapshots import entry_findings
 from hfcache.doctor.checks.stranded import stranded_findings
+from hfcache.doctor.checks.trees import no_snapshot_findings, tree_findings
 from hfcache.doctor.context import Context
 from hfcache.findings import Finding
 
@@ -32,6 +33,8 @@ CHECKS: tuple[Check, ...] = (
     entry_findings,
     stranded_findings,
     parked_findings,
+    no_snapshot_findings,
+    tree_findings,
     ref_findings,
     blob_findings,
     shard_findings,

@@ -56,7 +56,8 @@ def _repo_refs(ctx: Context, repo: Repo) -> Iterator[Finding]:
                     at=repo.place,
                 )
                 continue
-        if commit is not None and commit not in repo.revisions:
+        # Without snapshots/ at all, repo-no-snapshots names each ref's commit and what restores it.
+        if commit is not None and commit not in repo.revisions and not repo.snapshots_lost:
             yield finding(
                 "ref-dangling",
                 path,
