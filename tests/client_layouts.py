@@ -883,7 +883,7 @@ class Layout:
     @property
     def source(self) -> str:
         first = (self.build.__doc__ or "").split()[0]
-        return first.removesuffix(":").removesuffix("'s")
+        return first.rstrip(":,").removesuffix("'s")
 
 
 def available(layout: Layout) -> bool:
