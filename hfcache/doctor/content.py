@@ -99,7 +99,7 @@ def store_supplied(cache: Cache, corrupt: set[str]) -> dict[tuple[str, str], str
     return found
 
 
-def used_blobs(repo: Repo, diags: Iterable[EntryDiag]) -> set[str]:
+def used_blobs(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> set[str]:
     """Blobs of ``repo`` some snapshot entry uses: the one it names or links to; a full copy's
     own when it is a hard link of it (``rsync -H``, ``cp -l``); and, for a full copy whose blob
     id nothing records (no tree listing), a blob of the same size: presumed to hold the same
@@ -121,17 +121,21 @@ def used_blobs(repo: Repo, diags: Iterable[EntryDiag]) -> set[str]:
             if d.form is Form.COPY and d.etag is None:
                 unnamed.add(node.size)
     if inodes or unnamed:
-        for etag, n in repo.blobs.items():
-            if n.kind is Kind.FILE and (n.inode in inodes or n.size in unnamed):
+        for etag in repo.blobs:
+            n = content_node(cache, repo, etag)  # a blob linking into the shared store: its entry
+            if n is not None and (n.inode in inodes or n.size in unnamed):
                 used.add(etag)
     return used
 
 
-def same_size_blob(repo: Repo, d: EntryDiag) -> str | None:
-    """For a full copy of unknown blob id: a blob of the same size, which it presumably is."""
+def same_size_blob(cache: Cache, repo: Repo, d: EntryDiag) -> str | None:
+    """For a full copy of unknown blob id: a blob of the same size (its content, through the
+    shared store if it links there), which it presumably is."""
     if d.form is not Form.COPY or d.etag is not None or d.node is None:
         return None
-    return next((e for e, n in repo.blobs.items() if n.kind is Kind.FILE and n.size == d.node.size), None)
+    size = d.node.size
+    same = (e for e in repo.blobs if (n := content_node(cache, repo, e)) is not None and n.size == size)
+    return next(same, None)
 
 
 def copy_sources(diags: Iterable[EntryDiag], corrupt: set[str]) -> dict[tuple[str, str], EntryDiag]:

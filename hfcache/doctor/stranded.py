@@ -104,7 +104,7 @@ def strands(
     if cache.local_dir:
         return []  # a plain model folder has no blobs to strand
     diags = list(diags)
-    used = used_blobs(repo, diags)
+    used = used_blobs(cache, repo, diags)
     blobs_here = [e for e, n in repo.blobs.items() if n.kind in (Kind.FILE, Kind.LINK) and layout.is_etag(e)]
     unused = sorted(e for e in blobs_here if e not in used)
     # A listed revision names every file itself: each lost one is an entry-missing of its own.

@@ -65,7 +65,7 @@ def blob_findings(ctx: Context) -> Iterator[Finding]:
 
 def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Finding]:
     cache = ctx.cache
-    used = used_blobs(repo, diags)
+    used = used_blobs(cache, repo, diags)
     if repo.snapshots_lost:  # no snapshot left to use them: repo-no-snapshots counts and keeps them
         used |= set(repo.blobs)
     stranded = {e for s in ctx.strands if s.repo is repo for e in s.unknown}  # reported with their revision

@@ -180,7 +180,7 @@ def _copy_finding(ctx: Context, d: EntryDiag) -> Iterator[Finding]:
             at=d.place,
         )
         return
-    presumed = same_size_blob(d.repo, d)
+    presumed = same_size_blob(ctx.cache, d.repo, d)
     blob = d.repo.blobs.get(d.etag or presumed or "")
     hard_link = blob is not None and blob.kind is Kind.FILE and blob.inode == node.inode
     twice = (repo, d.etag or "") in ctx.usable and not hard_link
