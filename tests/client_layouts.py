@@ -1007,12 +1007,14 @@ LAYOUTS: tuple[Layout, ...] = (
         exact(0, "entry-missing"),
         why="a file removed while its blob stays is what test_tree_cache_written_and_incomplete_detected "
         "removes (offline snapshot_download: IncompleteSnapshotError): hfcache relinks it",
+        needs="trees",
     ),
     Layout(
         allow_patterns,
         Client({"standin/snapshot-download": 1}, loads="yny"),
         exact(0, "entry-missing"),
         exact(0, "entry-missing"),
+        needs="trees",
     ),
     Layout(
         partial_snapshot,
@@ -1020,6 +1022,7 @@ LAYOUTS: tuple[Layout, ...] = (
         exact(1, "entry-missing"),
         CLEAN,
         why="the client's scan misses the removed file (snapshot_download refuses it); hfcache relinks it",
+        needs="trees",
     ),
     Layout(
         pinned_snapshot_without_tree, Client({"user/repo": 1}, loads="y"), exact(0, "entry-full-copy"), CLEAN
