@@ -19,7 +19,9 @@ from builders import CachedRepo, move_lfs_blobs_to_shared_store, requires_shared
 from checks import codes, loads_exactly, scan_warnings, the_finding
 from huggingface_hub import scan_cache_dir
 
+from hfcache.bundle.pack import pack
 from hfcache.doctor import diagnose
+from hfcache.errors import PackRefusedError
 from hfcache.findings import Severity
 from hfcache.repair import fix
 
@@ -126,7 +128,7 @@ def test_a_marker_being_written_still_marks_a_store(tmp_path: Path) -> None:
     assert codes(report) == {"store-unmarked"}
 
 
-def test_a_ref_naming_a_snapshot_folder_that_is_not_a_commit(fresh_cache: CachedRepo) -> None:
+def test_a_ref_naming_a_snapshot_folder_that_is_not_a_commit(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     """The client opens snapshots/<the ref's text>: a non-hex folder name loads (its test caches use them)."""
     c = fresh_cache
     name = "not-a-hash"
@@ -138,6 +140,11 @@ def test_a_ref_naming_a_snapshot_folder_that_is_not_a_commit(fresh_cache: Cached
     report = diagnose(c.cache_dir)
     assert report.exit_code == 0, [f.text for f in report.problems]
     assert the_finding(report, "ref-not-commit").severity is Severity.INFO
+    # It loads here, but a bundle carries revisions by commit: pack refuses, naming the finding.
+    with pytest.raises(PackRefusedError) as refused:
+        pack([c.repo_id], str(tmp_path / "b.tar"), cache_dir=str(c.cache_dir))
+    assert [f.code for f in refused.value.problems] == ["ref-not-commit"]
+    assert not (tmp_path / "b.tar").exists()
 
 
 @requires_shared_store

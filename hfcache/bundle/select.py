@@ -115,6 +115,13 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
     """Everything needed to pack one revision of a repo, judged by the doctor through the view."""
     repo = view.repo(ref.name)
     rv = view.revision(ref.name, revision)
+    if layout.COMMIT_RE.fullmatch(rv.commit) is None:  # ref-not-commit: loads here, but cannot travel
+        named = [f for f in rv.findings if f.code == "ref-not-commit"]
+        raise PackRefusedError(
+            f"{ref} at {rv.commit!r} cannot be packed: its snapshot folder is not named by a commit hash, "
+            "and a bundle carries each revision by its commit so that the receiving side can check it",
+            named,
+        )
     chosen = set(_hf.filter_repo_objects(list(rv.files), include or None, exclude or None))
     files = [rv.files[n] for n in sorted(chosen)]
     problems = [_missing(rv, vf, repo) for vf in files if not vf.available]

@@ -143,6 +143,8 @@ def _group_lines(code: str, group: list[Finding], root: str) -> list[Text]:
     if also:
         lines.append(Text("also: " + "; ".join(CODES[c].title for c in also), style="dim"))
     fixable = [f for f in group if f.fix is not None]
+    if len(group) == 1 and first.fix is not None and first.place.path_in_repo is None and not first.about:
+        lines.append(Text(first.message))  # about the repo's structure, not a file: say it in full
     if fixable and fixable[0].fix is not None:
         part = "" if len(fixable) == len(group) else f" ({len(fixable)} of {len(group)})"
         kept = any(f.fix is not None and f.fix.replaces_file for f in fixable)
