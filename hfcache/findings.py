@@ -108,7 +108,7 @@ CODES: dict[str, Code] = {
         # Refs.
         _code("ref-malformed", _E, "ref file is not exactly 40 hex characters"),
         _code("ref-not-commit", _I, "ref names a snapshot folder that is not a commit hash"),
-        _code("ref-dangling", _E, "ref names a commit with no snapshot", _GONE),
+        _code("ref-dangling", _E, "ref names a commit with no snapshot", _GONE, cause=14),
         # Tree listings.
         _code("tree-unreadable", _W, "trees/<commit>.json the client ignores: corrupt, or a masked Xet hash"),
         _code("tree-unknown-format", _I, "trees/<commit>.json in a format this client does not read (a newer one wrote it)"),

@@ -9,6 +9,9 @@ revision is modelled with an empty snapshot, so each listed file becomes a missi
 link ``--fix`` creates with the step that relinks any entry (``repo-no-snapshots`` says so, and
 the entries fold into it). A revision with even one blob missing is not rebuilt: a partial
 snapshot would pass for a partial download. Its blobs are kept, never called orphans.
+
+The same holds for one commit folder gone from a ``snapshots/`` that is still there (a ref
+names it, ``ref-dangling``): where its listing and every blob are here, it is rebuilt alike.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ class LostSnapshots:
     rebuilt: tuple[Revision, ...] = ()
     lacking: dict[str, tuple[str, ...]] = field(default_factory=dict)
     unlisted: tuple[str, ...] = ()
+    whole: bool = True
+    """The ``snapshots/`` folder itself is gone; else only the folders of some ref'd commits."""
+
+    def rebuilds(self, commit: str) -> Revision | None:
+        """The modelled revision of ``commit`` that ``--fix`` rebuilds, if it is one."""
+        return next((r for r in self.rebuilt if r.commit == commit), None)
 
 
 def _whole(cache: Cache, repo: Repo, entry: TreeEntry) -> bool:
@@ -43,13 +52,20 @@ def _whole(cache: Cache, repo: Repo, entry: TreeEntry) -> bool:
 
 
 def lost_snapshots(cache: Cache, repo: Repo) -> LostSnapshots | None:
-    """What can be rebuilt of ``repo``, if it lost its ``snapshots/`` folder (else ``None``)."""
-    if cache.local_dir or not repo.snapshots_lost:
+    """What can be rebuilt of ``repo``, if it lost its ``snapshots/`` folder or the folder of a
+    commit a ref names (else ``None``)."""
+    if cache.local_dir or repo.plain:
         return None
+    named = set(repo.ref_commits.values())
+    whole = repo.snapshots_lost
+    if not whole:
+        named = {c for c in named if c not in repo.revisions and layout.COMMIT_RE.fullmatch(c)}
+        if not named:
+            return None
     rebuilt: list[Revision] = []
     lacking: dict[str, tuple[str, ...]] = {}
     unlisted: list[str] = []
-    for commit in sorted(set(repo.ref_commits.values())):
+    for commit in sorted(named):
         listing = repo.listings.get(commit)
         if listing is None or listing.tree is None:
             unlisted.append(commit)
@@ -60,7 +76,7 @@ def lost_snapshots(cache: Cache, repo: Repo) -> LostSnapshots | None:
             continue
         path = os.path.join(repo.path, layout.SNAPSHOTS, commit)
         rebuilt.append(Revision(commit, path, {}, listing.tree, listing.path))
-    return LostSnapshots(repo, tuple(rebuilt), lacking, tuple(unlisted))
+    return LostSnapshots(repo, tuple(rebuilt), lacking, tuple(unlisted), whole)
 
 
 def with_lost(cache: Cache, diags: list[EntryDiag]) -> tuple[list[EntryDiag], list[LostSnapshots]]:

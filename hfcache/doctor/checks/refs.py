@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 
 from hfcache import layout
 from hfcache.doctor.context import Context
@@ -23,6 +24,7 @@ def ref_findings(ctx: Context) -> Iterator[Finding]:
 
 
 def _repo_refs(ctx: Context, repo: Repo) -> Iterator[Finding]:
+    rebuilding: set[str] = set()
     for name, raw in sorted(repo.refs.items()):
         path = os.path.join(repo.path, layout.REFS, *name.split("/"))
         exact = raw.decode("ascii", errors="replace")
@@ -58,11 +60,34 @@ def _repo_refs(ctx: Context, repo: Repo) -> Iterator[Finding]:
                 continue
         # Without snapshots/ at all, repo-no-snapshots names each ref's commit and what restores it.
         if commit is not None and commit not in repo.revisions and not repo.snapshots_lost:
-            yield finding(
-                "ref-dangling",
-                path,
-                f"ref {name} of {repo.folder} names commit {commit}, which has no snapshot here; loading "
-                f"'{name}' offline fails and huggingface_hub's cache scan drops the repo",
-                advice="Download that revision, or delete the ref.",
-                at=repo.place.at(commit),
-            )
+            yield _dangling(ctx, repo, name, path, commit, rebuilding)
+            rebuilding.add(commit)
+
+
+def _dangling(ctx: Context, repo: Repo, name: str, path: str, commit: str, told: set[str]) -> Finding:
+    """``ref-dangling``; where the commit's listing and every blob are here, ``--fix`` rebuilds the
+    snapshot and the missing entries fold into the first ref naming it (:mod:`hfcache.doctor.lost`)."""
+    lost = next((x for x in ctx.lost if x.repo is repo and not x.whole), None)
+    revision = lost.rebuilds(commit) if lost is not None else None
+    gone = f"ref {name} of {repo.folder} names commit {commit}, which has no snapshot here; loading "
+    gone += f"'{name}' offline fails and huggingface_hub's cache scan drops the repo"
+    if revision is None:
+        return finding(
+            "ref-dangling",
+            path,
+            gone,
+            advice="Download that revision, or delete the ref.",
+            at=repo.place.at(commit),
+        )
+    files = len(revision.tree or ())
+    f = finding(
+        "ref-dangling",
+        path,
+        f"{gone}; its tree listing names each of its {files} file(s), and their blobs are here",
+        advice="--fix rebuilds the snapshot from the listing: a link per file to its blob.",
+        at=repo.place.at(commit),
+    )
+    if commit in told:
+        return f
+    entries = tuple(d.path for d in ctx.by_repo.get(repo.folder, ()) if d.revision is revision)
+    return replace(f, about=entries)

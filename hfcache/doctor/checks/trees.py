@@ -94,6 +94,8 @@ def no_snapshot_findings(ctx: Context) -> Iterator[Finding]:
     """``repo-no-snapshots``: rebuilt where it can be, the blobs kept where it cannot, and a
     folder holding only the client's record of absent files (``.no_exist/``) left in peace."""
     for lost in ctx.lost:
+        if not lost.whole:
+            continue  # one commit folder gone: its ref-dangling says so (checks/refs.py)
         repo = lost.repo
         scan = "huggingface_hub's cache scan reports the repo as corrupted"
         if not repo.blobs and not repo.incomplete and layout.NO_EXIST in repo.holds:
