@@ -107,7 +107,7 @@ CODES: dict[str, Code] = {
         _code("config-unreadable", _W, "config.json cannot be parsed"),
         # Refs.
         _code("ref-malformed", _E, "ref file is not exactly 40 hex characters"),
-        _code("ref-not-commit", _I, "ref names a snapshot folder that is not a commit hash"),
+        _code("ref-not-commit", _I, "ref names a snapshot folder that is not a commit hash", _PACK),
         _code("ref-dangling", _E, "ref names a commit with no snapshot", _GONE, cause=14),
         # Tree listings.
         _code("tree-unreadable", _W, "trees/<commit>.json the client ignores: corrupt, or a masked Xet hash"),

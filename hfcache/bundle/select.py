@@ -116,7 +116,7 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
     repo = view.repo(ref.name)
     rv = view.revision(ref.name, revision)
     if layout.COMMIT_RE.fullmatch(rv.commit) is None:  # ref-not-commit: loads here, but cannot travel
-        named = [f for f in rv.findings if f.code == "ref-not-commit"]
+        named = [f for f in rv.findings if f.info.refuses_pack and f.place.commit == rv.commit]
         raise PackRefusedError(
             f"{ref} at {rv.commit!r} cannot be packed: its snapshot folder is not named by a commit hash, "
             "and a bundle carries each revision by its commit so that the receiving side can check it",
