@@ -26,7 +26,7 @@ from hfcache.formats.protowire import LENGTH, VARINT, Source, WireError, signed6
 from hfcache.formats.regularfile import open_regular
 from hfcache.formats.safetensors import HeaderError
 
-MAX_FIELDS = 4_000_000
+MAX_FIELDS = 2_000_000
 MAX_TENSORS = 131_072
 MAX_DIMS = 64
 KEEP = 4096  # bytes of a name or external-data value kept

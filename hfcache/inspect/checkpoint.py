@@ -207,5 +207,6 @@ def _onnx(base: CheckpointFile, content: str, path: str) -> CheckpointFile:
     if isinstance(m, HeaderError):
         return _with(base, problem=f"not an ONNX model: {m.reason}")
     records = tuple(TensorRecord(t.name, t.dtype, t.shape, base.name, t.nbytes) for t in m.tensors)
-    issues = tuple((ISSUE_CODES["onnx"], text) for text in m.problems)
+    shown = "; ".join(m.problems[:3]) + (f"; and {len(m.problems) - 3} more" if len(m.problems) > 3 else "")
+    issues = ((ISSUE_CODES["onnx"], shown),) if m.problems else ()
     return _with(base, tensors=records, details=onnx_facts(m), issues=issues)
