@@ -116,6 +116,10 @@ def estimate(
     return plan if gguf is None else _llama_cpp(plan, gguf, result)
 
 
+_NOT_LLAMA_CPP = ("vllm", "device_map needs")
+"""Reasons about transformers' and vLLM's lines, which a llama.cpp plan does not print."""
+
+
 def _llama_cpp(plan: FitPlan, gguf: GgufModel, c: Choice) -> FitPlan:
     """The plan said as llama.cpp takes it: ``-ngl`` the blocks on GPUs, no transformers arguments
     (and no ``device_map`` or accelerate advice: llama.cpp places the layers itself)."""
@@ -141,7 +145,7 @@ def _llama_cpp(plan: FitPlan, gguf: GgufModel, c: Choice) -> FitPlan:
         kwargs=kwargs,
         call=call,
         vllm=None,
-        reasons=(plan.reasons[0], why, *(r for r in plan.reasons[1:] if not r.startswith(("vllm", "device_map needs")))),
+        reasons=(plan.reasons[0], why, *(r for r in plan.reasons[1:] if not r.startswith(_NOT_LLAMA_CPP))),
     )
 
 
