@@ -5,17 +5,14 @@ and untied heads, torch zips and legacy pickles, and GGUF/ONNX files are recogni
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
-from checkpoints import gguf_bytes, needs_torch, safetensors_counts, save_bert, save_llama, torch_counts
+from checkpoints import needs_torch, safetensors_counts, save_bert, save_llama, torch_counts
+from ggufgen import build, kv_str
 
 from hfcache.errors import BadInputError
-from hfcache.formats.gguf import parse_gguf_prefix
-from hfcache.formats.onnx import parse_onnx_prefix
-from hfcache.formats.safetensors import HeaderError
 from hfcache.inspect import inspect_target
 
 _DTYPE = {"bfloat16": "BF16", "float32": "F32", "float16": "F16", "int64": "I64"}
@@ -201,29 +198,21 @@ def test_multimodal_text_config(tmp_path: Path) -> None:
 
 
 def test_gguf_and_onnx_recognised(tmp_path: Path) -> None:
-    (tmp_path / "model-q4.gguf").write_bytes(gguf_bytes(tensors=3, kvs=2))
-    onnx = bytes([0x08, 0x08]) + b"\x12\x07pytorch" + b"\x1a\x032.1" + b"\x3a\x04abcd"
+    gguf = build([kv_str("general.architecture", "llama")], [("a", 0, (8,)), ("b", 8, (32, 2))])
+    (tmp_path / "model-q4.gguf").write_bytes(gguf)
+    onnx = bytes([0x08, 0x08]) + b"\x12\x07pytorch" + b"\x1a\x032.1" + b"\x3a\x04\x12\x02gr"
     (tmp_path / "model.onnx").write_bytes(onnx)
     doc = _doc(tmp_path)
     files = {f["name"]: f for f in doc["files"]}
     assert files["model-q4.gguf"]["format"] == "gguf" and files["model-q4.gguf"]["problem"] is None
-    assert files["model-q4.gguf"]["details"]["tensor_count"] == 3
-    assert files["model-q4.gguf"]["size"] == len(gguf_bytes(tensors=3, kvs=2))
+    assert files["model-q4.gguf"]["details"]["tensor_count"] == 2
+    assert files["model-q4.gguf"]["size"] == len(gguf)
     assert files["model.onnx"]["format"] == "onnx" and files["model.onnx"]["details"]["ir_version"] == 8
     assert files["model.onnx"]["details"]["producer_name"] == "pytorch"
     assert doc["findings"] == []
     (tmp_path / "bad.onnx").write_bytes(b"not a protobuf at all")
     (bad,) = _doc(tmp_path / "bad.onnx")["findings"]
     assert bad["code"] == "checkpoint-unreadable"
-
-
-def test_gguf_header_limits() -> None:
-    assert isinstance(parse_gguf_prefix(b"GGUF" + struct.pack("<IQQ", 3, 10**12, 1), 10**6), HeaderError)
-    assert isinstance(parse_gguf_prefix(b"GGUF" + struct.pack("<I", 99) + b"\0" * 16, 100), HeaderError)
-    big = parse_gguf_prefix(b"GGUF" + struct.pack(">IQQ", 3, 1, 1), 1000)
-    assert not isinstance(big, HeaderError) and big.byte_order == "big"
-    assert isinstance(parse_onnx_prefix(b"\x08", 1), HeaderError)
-    assert isinstance(parse_onnx_prefix(b"\x08\x07\xff\xff", 4), HeaderError)
 
 
 def test_damaged_files_are_findings(tmp_path: Path) -> None:

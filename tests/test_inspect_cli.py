@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from builders import CachedRepo, cache_repo, isolate_hf_env
-from checkpoints import gguf_bytes, hostile_pickle, needs_torch, save_llama
+from checkpoints import hostile_pickle, needs_torch, save_llama
+from ggufgen import build, kv_str, kv_u32
 from standin_hub import StandinHub
 from test_cli import hfcache
 from test_contract import FINDING
@@ -108,7 +109,8 @@ def test_bad_input_is_one_line_exit_2(args: tuple[str, ...]) -> None:
 
 def test_gguf_file(tmp_path: Path) -> None:
     path = tmp_path / "tiny-Q4_K_M.gguf"
-    path.write_bytes(gguf_bytes(tensors=5, kvs=3))
+    kvs = [kv_str("general.architecture", "llama"), kv_u32("llama.context_length", 4096), kv_u32("a.b", 1)]
+    path.write_bytes(build(kvs, [(f"blk.{i}.w", 12, (256, 2)) for i in range(5)]))
     doc = _json(path, code=0)
     (f,) = doc["files"]
     assert (f["format"], f["size"], f["details"]["version"], f["details"]["tensor_count"]) == (

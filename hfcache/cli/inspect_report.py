@@ -34,6 +34,40 @@ def human_count(n: int) -> str:
     return str(n)
 
 
+def _export_lines(fmt: str, d: dict[str, Any]) -> list[str]:
+    """A GGUF file's model facts and bytes per ggml type; an ONNX file's external data files."""
+    if fmt == "gguf" and "types" in d:
+        facts = [f"GGUF v{d['version']}", str(d.get("architecture") or "no architecture")]
+        facts += [f"{label} {d[key]}" for key, label in _GGUF_FACTS if d.get(key) is not None]
+        facts.append("chat template" if d.get("chat_template") else "no chat template")
+        if d.get("split"):
+            facts.append(f"split {d['split'][0]} of {d['split'][1]}")
+        types = ", ".join(
+            f"{name} (block {t['block']}, {t['type_size']} B) {t['tensors']} tensors {human_size(t['bytes'])}"
+            for name, t in d["types"].items()
+        )
+        return [", ".join(facts)] + ([f"types: {types}"] if types else [])
+    if fmt == "onnx" and d.get("external_data"):
+        files = ", ".join(
+            f"{name} ({human_size(e['size']) if e['present'] else 'MISSING'}, {e['tensors']} tensors)"
+            for name, e in d["external_data"].items()
+        )
+        return [f"external data: {files}"]
+    return []
+
+
+_GGUF_FACTS = (
+    ("file_type", "file type"),
+    ("context_length", "context"),
+    ("block_count", "blocks"),
+    ("embedding_length", "embedding"),
+    ("head_count", "heads"),
+    ("head_count_kv", "kv heads"),
+    ("expert_count", "experts"),
+    ("tokens", "vocab"),
+)
+
+
 def _title(r: Inspection) -> str:
     t = r.target
     if t.repo_id is not None:
@@ -71,6 +105,8 @@ def render(out: Output, r: Inspection, *, verbose: bool) -> None:
         )
         count = f"{len(f.tensors)} tensors" if f.tensors else (extra or "no tensors read")
         say(f"  {f.name}  {f.format}  {human_size(f.size)}  {count}")
+        for line in _export_lines(f.format, f.details):
+            say(f"    {line}")
     for name, why in r.ignored:
         say(f"  {name}  ignored: {why}")
     say(
@@ -96,7 +132,8 @@ def render(out: Output, r: Inspection, *, verbose: bool) -> None:
         say("")
         width = max(len(t.name) for t in r.tensors)
         for t in r.tensors:
-            say(f"  {t.name:<{width}}  {t.dtype:<8} {list(t.shape)!s:<16} {t.file}")
+            at = "" if t.offset is None else f"  @{t.offset}"
+            say(f"  {t.name:<{width}}  {t.dtype:<8} {list(t.shape)!s:<16} {t.file}{at}")
     say("")
     for found in r.problems:
         say(f"{found.severity.value} {found.code}: {found.path}")

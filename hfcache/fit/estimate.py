@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from hfcache import layout
 from hfcache.errors import BadInputError
 from hfcache.fit.calls import auto_class, python_call, size_text, vllm_plan
 from hfcache.fit.choose import CPU_SHARE, Choice, choose
+from hfcache.fit.gguf import KV_BYTES, GgufModel, gguf_model, llama_cpp_call
 from hfcache.fit.gpus import MIB
 from hfcache.fit.hardware import Hardware
 from hfcache.fit.kvcache import KvCache, kv_cache
@@ -82,12 +84,17 @@ def estimate(
         raise BadInputError(f"no tensors could be read from {inspection.given}: nothing to plan")
     facts = inspection.architecture or {}
     config = inspection.config or {}
+    gguf = gguf_model(inspection)
+    if gguf is not None:  # llama.cpp loads every tensor as stored; f16 KV cache (hfcache/fit/gguf.py)
+        if dtype != "auto":
+            raise BadInputError("--dtype does not apply to GGUF: llama.cpp loads its tensors as stored")
+        facts, config = gguf.facts, {"architectures": ["GgufForCausalLM"]}
     ctx = _context(facts, context)
-    quantized = inspection.quantization is not None
+    quantized = inspection.quantization is not None or gguf is not None
     chosen = auto_dtype(facts, inspection.tensors) if dtype == "auto" else dtype
     source = "--dtype" if dtype != "auto" else ("config" if facts.get("dtype") == chosen else "checkpoint")
-    element = TARGET_BYTES[chosen]
-    tensors = counted(inspection.tensors, inspection.ties)
+    element = TARGET_BYTES[chosen] if gguf is None else KV_BYTES
+    tensors = counted(inspection.tensors, inspection.ties) if gguf is None else list(gguf.tensors)
     weights: dict[str, dict[str, int]] = {}
     for t in tensors:
         w = weights.setdefault(t.dtype, {"tensors": 0, "stored_bytes": 0, "loaded_bytes": 0})
@@ -103,8 +110,42 @@ def estimate(
     if isinstance(facts.get("max_position_embeddings"), int) and ctx > facts["max_position_embeddings"]:
         reasons.append(f"--context {ctx} is beyond the model's max_position_embeddings")
     result = choose(found, cache, act, hardware, quantized, reasons)
-    return _plan(
+    plan = _plan(
         inspection, hardware, result, chosen, source, ctx, batch, weights, cache, act, found, reasons
+    )
+    return plan if gguf is None else _llama_cpp(plan, gguf, result)
+
+
+_NOT_LLAMA_CPP = ("vllm", "device_map needs")
+"""Reasons about transformers' and vLLM's lines, which a llama.cpp plan does not print."""
+
+
+def _llama_cpp(plan: FitPlan, gguf: GgufModel, c: Choice) -> FitPlan:
+    """The plan said as llama.cpp takes it: ``-ngl`` the blocks on GPUs, no transformers arguments
+    (and no ``device_map`` or accelerate advice: llama.cpp places the layers itself)."""
+    on_gpu = [u for s, placed in zip(c.fill.slots, c.fill.placed, strict=True) if s.gpu for u in placed]
+    everything = not c.fill.left and all(
+        not placed for s, placed in zip(c.fill.slots, c.fill.placed, strict=True) if not s.gpu
+    )
+    blocks = sum(1 for u in on_gpu if u.block is not None)
+    call, kwargs = llama_cpp_call(gguf, plan.context, blocks, everything and bool(on_gpu))
+    why = (
+        f"GGUF: llama.cpp loads {', '.join(gguf.files)} as stored (no cast, no bitsandbytes), with an f16 "
+        "KV cache; the line is llama-server's, the kwargs llama-cpp-python's Llama()"
+    )
+    return replace(
+        plan,
+        auto_class="llama.cpp",
+        model=gguf.paths[0],
+        dtype="as-stored",
+        dtype_source="gguf",
+        quantization=None,
+        device_map=None,
+        max_memory=None,
+        kwargs=kwargs,
+        call=call,
+        vllm=None,
+        reasons=(plan.reasons[0], why, *(r for r in plan.reasons[1:] if not r.startswith(_NOT_LLAMA_CPP))),
     )
 
 

@@ -9,7 +9,8 @@ float32 takes 4 bytes a weight), so a float takes the target's bytes; integer, b
 unpacked floats at the larger of stored and target bytes.
 
 Placement units follow ``infer_auto_device_map``: a decoder block (``…layers.N``, ``h.N``,
-``block.N``…, a "no split" module) moves as one; any other tensor moves with its leaf module.
+``block.N``, GGUF's ``blk.N``…, a "no split" module) moves as one; any other tensor moves with
+its leaf module.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from hfcache.inspect.checkpoint import TensorRecord
 TARGET_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 DTYPE_NAMES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
 WIDE_FLOATS = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
-_BLOCK = re.compile(r"^(?P<block>(?:.*?\.)?(?:layers|layer|h|blocks|block)\.(?P<n>\d+))\.")
+_BLOCK = re.compile(r"^(?P<block>(?:.*?\.)?(?:layers|layer|h|blocks|block|blk)\.(?P<n>\d+))\.")
 _EMBED = re.compile(r"embed|wte|wpe|word_embeddings|position_embeddings|tok_embeddings")
 _HEAD = re.compile(r"^(?:lm_head|embed_out|cls|classifier|score|qa_outputs|pooler)\b|\.lm_head\b")
 BNB_4BIT_BLOCK = 64

@@ -1,9 +1,11 @@
 """One checkpoint file → its tensors (name, dtype, shape, bytes), read without torch and without data.
 
 safetensors files are read through their header, torch files through
-:mod:`hfcache.formats.torchfile` (pickle opcodes followed symbolically, never run), GGUF and
-ONNX files are only recognised. The format is decided by the file's first bytes where it has a
-magic number (zip, pickle, GGUF), by its extension otherwise (safetensors, ONNX).
+:mod:`hfcache.formats.torchfile` (pickle opcodes followed symbolically, never run), GGUF files
+through their metadata and tensor infos (:mod:`hfcache.formats.gguf`), ONNX files through the
+protobuf fields that hold their initializers (:mod:`hfcache.formats.onnx`). The format is
+decided by the file's first bytes where it has a magic number (zip, pickle, GGUF), by its
+extension otherwise (safetensors, ONNX).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hfcache.formats.gguf import MAGIC as GGUF_MAGIC
-from hfcache.formats.gguf import read_gguf_prefix
-from hfcache.formats.onnx import read_onnx_prefix
+from hfcache.formats.gguf import read_gguf
+from hfcache.formats.onnx import read_onnx
 from hfcache.formats.safetensors import DTYPE_BITS, Header, HeaderError, read_header
 from hfcache.formats.torchfile import TensorInfo as TorchTensor
 from hfcache.formats.torchfile import read_torch_file
@@ -42,6 +44,7 @@ class TensorRecord:
     file: str
     nbytes: int
     storage: str | None = None
+    offset: int | None = None  # GGUF: from the start of the data section
 
     @property
     def parameters(self) -> int:
@@ -58,7 +61,7 @@ class TensorRecord:
             "parameters": self.parameters,
             "bytes": self.nbytes,
             "file": self.file,
-        }
+        } | ({} if self.offset is None else {"offset": self.offset})
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class CheckpointFile:
     details: dict[str, Any] = field(default_factory=dict)
     header: Header | None = None
     torch: tuple[TorchTensor, ...] = ()
+    issues: tuple[tuple[str, str], ...] = ()
+    """(finding code, sentence) of what is wrong while the tensors could still be listed."""
 
     @property
     def parameters(self) -> int:
@@ -137,17 +142,9 @@ def read_checkpoint(name: str, path: str, content: str | None, *, follow_symlink
     if kind in (TORCH_ZIP, TORCH_LEGACY):
         return _torch(base, content)
     if kind == GGUF:
-        gguf = read_gguf_prefix(content)
-        if isinstance(gguf, HeaderError):
-            return _with(base, problem=gguf.reason)
-        details = {"version": gguf.version, "tensor_count": gguf.tensor_count, "kv_count": gguf.kv_count}
-        return _with(base, details={**details, "byte_order": gguf.byte_order})
+        return _gguf(base, content)
     if kind == ONNX:
-        onnx = read_onnx_prefix(content)
-        if isinstance(onnx, HeaderError):
-            return _with(base, problem=f"not an ONNX model: {onnx.reason}")
-        info: dict[str, Any] = {"ir_version": onnx.ir_version, "producer_name": onnx.producer_name}
-        return _with(base, details={**info, "producer_version": onnx.producer_version})
+        return _onnx(base, content, path)
     return _with(base, problem="not a checkpoint format hfcache knows")
 
 
@@ -188,3 +185,28 @@ def _torch(base: CheckpointFile, content: str) -> CheckpointFile:
     unknown = sorted({t.dtype for t in got.tensors if t.dtype not in DTYPE_BITS and t.dtype != "C128"})
     details = {"unusual_dtypes": unknown} if unknown else {}
     return _with(base, format=fmt, tensors=records, torch=got.tensors, details=details)
+
+
+def _gguf(base: CheckpointFile, content: str) -> CheckpointFile:
+    from hfcache.inspect.exports import ISSUE_CODES, gguf_facts
+
+    g = read_gguf(content)
+    if isinstance(g, HeaderError):
+        return _with(base, problem=g.reason)
+    records = tuple(
+        TensorRecord(t.name, t.type.name, t.shape, base.name, t.nbytes, offset=t.offset) for t in g.tensors
+    )
+    issues = tuple((ISSUE_CODES[kind], text) for kind, text in g.problems)
+    return _with(base, tensors=records, details=gguf_facts(g), issues=issues)
+
+
+def _onnx(base: CheckpointFile, content: str, path: str) -> CheckpointFile:
+    from hfcache.inspect.exports import ISSUE_CODES, onnx_facts
+
+    m = read_onnx(content, os.path.dirname(path))
+    if isinstance(m, HeaderError):
+        return _with(base, problem=f"not an ONNX model: {m.reason}")
+    records = tuple(TensorRecord(t.name, t.dtype, t.shape, base.name, t.nbytes) for t in m.tensors)
+    shown = "; ".join(m.problems[:3]) + (f"; and {len(m.problems) - 3} more" if len(m.problems) > 3 else "")
+    issues = ((ISSUE_CODES["onnx"], shown),) if m.problems else ()
+    return _with(base, tensors=records, details=onnx_facts(m), issues=issues)

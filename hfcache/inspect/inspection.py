@@ -3,7 +3,9 @@
 Which files make up the checkpoint follows ``from_pretrained``'s choice: where a folder holds
 safetensors weights, its ``.bin``/``.pt`` copies are listed as ignored (transformers loads the
 safetensors ones); training state (``optimizer.pt``, ``training_args.bin``...) is not weights.
-GGUF and ONNX files are recognised and listed with their size; their tensors are not parsed.
+GGUF and ONNX files are exports of a model, each listed with its own tensors: they count in the
+totals only where the target holds no safetensors or torch weights, and the key checks (prefixes,
+ties, the head) look at transformers' names only.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from hfcache.doctor.hints import repair_command
 from hfcache.errors import BadInputError
 from hfcache.findings import NOWHERE, Finding, Place, Severity, finding
 from hfcache.inspect.checkpoint import (
+    GGUF,
+    ONNX,
     UNKNOWN,
     WEIGHT_SUFFIXES,
     CheckpointFile,
@@ -191,13 +195,14 @@ def inspect_target(
         problems += [replace(f, advice=_download(t, f.path)) for f in found]
     problems += judgement(t, problems)
     config = _config(t, problems)
-    records = [r for f in files for r in f.tensors]
+    weights = [r for f in files if f.format not in (GGUF, ONNX) for r in f.tensors]
+    records = weights or [r for f in files for r in f.tensors]
     # One shard of a sharded checkpoint holds only part of the model: the head is elsewhere.
     whole = config if t.single is None or t.single.endswith(INDEX_SUFFIXES) or not _is_shard(t) else None
     where = t.path
     for check in (
-        prefix_problem(records, where, target, place),
-        missing_head(records, whole, where, place, _listed(reports)),
+        prefix_problem(weights, where, target, place),
+        missing_head(weights, whole, where, place, _listed(reports)),
     ):
         if check is not None:
             problems.append(check)
@@ -211,7 +216,7 @@ def inspect_target(
         tuple(files),
         tuple(ignored),
         tuple(reports),
-        tuple(ties(records, whole)),
+        tuple(ties(weights, whole)),
         architecture(config) if config is not None else None,
         quantization(config, records) if config is not None else None,
         tuple(sorted(problems, key=lambda p: (p.severity.rank, p.code, p.path))),

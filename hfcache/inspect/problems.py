@@ -29,7 +29,10 @@ def file_problems(got: CheckpointFile, at: Place) -> list[Finding]:
         )
         return [finding("pickle-unsafe-import", got.path, message, advice=NO_UNPICKLING, at=at)]
     if got.problem is None:
-        return []
+        return [
+            finding(code, got.path, f"{got.name} ({got.format}): {text}.", advice=DOWNLOAD_AGAIN, at=at)
+            for code, text in got.issues
+        ]
     if got.format == SAFETENSORS and got.problem == "truncated" and got.header is not None:
         message = (
             f"{got.name} is {got.size} bytes, but its header needs {got.header.expected_size}: the file was "
