@@ -12,6 +12,7 @@ loader still does (``safe_open`` on the written file).
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -401,3 +402,36 @@ def test_a_big_header_costs_about_its_size(tmp_path: Path) -> None:
     kib = 1024 if sys.platform != "darwin" else 1  # ru_maxrss: KiB on Linux, bytes on macOS
     assert tensors == count
     assert (after - before) * kib < 3 * len(body), (before, after, len(body))
+
+
+_INSPECT = """
+import resource, subprocess, sys
+with open(sys.argv[2], "wb") as out:
+    command = [sys.executable, "-m", "hfcache", "inspect", sys.argv[1], "--json"]
+    subprocess.run(command, stdout=out, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def test_inspect_json_of_a_big_header_stays_small(tmp_path: Path) -> None:
+    """100,000 tensors (a 7 MB header): ``inspect --json`` stays under 200 MB in all (80 MB); it took
+    about 300 MB when the header and the document were built whole."""
+    path = tmp_path / "model.safetensors"
+    count = 100_000
+    body = ",".join(
+        f'"layers.{i}.w":{{"dtype":"I8","shape":[1],"data_offsets":[{i},{i + 1}]}}' for i in range(count)
+    )
+    path.write_bytes(raw("{" + body + "}", bytes(count)))
+    doc = tmp_path / "doc.json"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    out = subprocess.run(
+        [sys.executable, "-c", _INSPECT, str(path), str(doc)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    kib = 1024 if sys.platform != "darwin" else 1
+    assert int(out.stdout) * kib < 200 * 2**20
+    tensors = json.loads(doc.read_text())["tensors"]
+    assert len(tensors) == count and tensors[-1]["name"] == f"layers.{count - 1}.w"

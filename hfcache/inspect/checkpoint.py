@@ -32,7 +32,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".on
 """File names :func:`read_checkpoint` is meant for."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TensorRecord:
     """One tensor: where it is (``file``, and for torch files its ``storage`` key and offset)."""
 
