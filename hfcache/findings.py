@@ -93,6 +93,7 @@ CODES: dict[str, Code] = {
         _code("shard-total-size", _W, "index total_size disagrees with the shards", _FETCH, _PACK),
         _code("shard-header-unreadable", _E, "safetensors header cannot be read", _FETCH, _PACK, cause=8),
         _code("shard-truncated", _E, "safetensors file is shorter than its header says", _FETCH, _PACK, cause=7),
+        _code("shard-trailing-bytes", _E, "safetensors file is longer than its header says", _FETCH, _PACK, cause=7),
         _code("index-unreadable", _E, "checkpoint index file cannot be parsed", _PACK),
         _code("shard-tensor-unlisted", _W, "tensor in a shard that its index does not list", _FETCH, _PACK),
         # Checkpoint contents (hfcache inspect).

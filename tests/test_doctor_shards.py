@@ -79,11 +79,13 @@ def test_unreadable_header_and_truncated_data(hub: StandinHub, tmp_path: Path, h
         "config.json": b"{}",
         "garbage.safetensors": b"\xff" * 64,
         "cut.safetensors": good[: len(good) - 100],
+        "long.safetensors": good + b"appended",  # the loader refuses it: not fully covered
     }
     c = _publish(hub, tmp_path, files)
     report = diagnose(c.cache_dir)
     assert the_finding(report, "shard-header-unreadable").path == str(c.snapshot / "garbage.safetensors")
     assert the_finding(report, "shard-truncated").path == str(c.snapshot / "cut.safetensors")
+    assert the_finding(report, "shard-trailing-bytes").path == str(c.snapshot / "long.safetensors")
 
 
 def test_index_that_is_not_json(hub: StandinHub, tmp_path: Path, hf_env: Path) -> None:

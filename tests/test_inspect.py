@@ -221,6 +221,8 @@ def test_damaged_files_are_findings(tmp_path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:-100])
     assert [f["code"] for f in _doc(tmp_path)["findings"]] == ["shard-truncated"]
+    path.write_bytes(data + b"\0")
+    assert [f["code"] for f in _doc(tmp_path)["findings"]] == ["shard-trailing-bytes"]
     path.write_bytes(b"\x10" + b"\0" * 7 + b"{broken}")
     assert [f["code"] for f in _doc(tmp_path)["findings"]] == ["shard-header-unreadable"]
     (tmp_path / "config.json").write_text("{")

@@ -14,6 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hfcache.formats.safetensors import (
+    BAD_JSON,
+    LOADER_MAX_HEADER_LENGTH,
+    NOT_COVERED,
+    OVERFLOW,
     CheckpointIndex,
     Header,
     HeaderError,
@@ -104,13 +108,29 @@ def test_sub_byte_and_unknown_dtypes() -> None:
     assert isinstance(parse_header(f4), Header)
     odd = tensor_header(a={"dtype": "F4", "shape": [3], "data_offsets": [0, 2]})
     assert "whole number of bytes" in _reason(parse_header(odd))
-    unknown = tensor_header(a={"dtype": "Q4_K", "shape": [7], "data_offsets": [0, 5]})
-    assert parse_header(unknown) == Header({"a": TensorInfo("Q4_K", (7,), 0, 5)}, {}, len(unknown))
+    unknown = parse_header(tensor_header(a={"dtype": "Q4_K", "shape": [7], "data_offsets": [0, 5]}))
+    assert isinstance(unknown, HeaderError) and unknown.kind == BAD_JSON  # the loader refuses it
+    assert "unknown dtype 'Q4_K'" in unknown.reason
 
 
 def test_hostile_shape_is_cheap() -> None:
-    big = tensor_header(a={"dtype": "F32", "shape": [2**62] * 5000, "data_offsets": [0, 4]})
-    assert "needs more" in _reason(parse_header(big))
+    big = parse_header(tensor_header(a={"dtype": "F32", "shape": [2**62] * 5000, "data_offsets": [0, 4]}))
+    assert isinstance(big, HeaderError) and big.kind == OVERFLOW
+
+
+def test_coverage_error() -> None:
+    header = parse_header(safetensors_bytes(SAMPLE))
+    assert isinstance(header, Header)
+    assert header.coverage_error(header.expected_size) is None
+    short = header.coverage_error(header.expected_size - 1)
+    long = header.coverage_error(header.expected_size + 3)
+    assert short is not None and short.kind == NOT_COVERED and "truncated" in short.reason
+    assert long is not None and long.kind == NOT_COVERED and "3 bytes after the tensor data" in long.reason
+
+
+def test_leading_whitespace_and_null_metadata_are_read() -> None:
+    body = ' \n{"__metadata__": null}'
+    assert parse_header(encode_header(body, pad=False)) == Header({}, {}, 8 + len(body))
 
 
 def _reason(result: object) -> str:
@@ -124,15 +144,16 @@ def _reason(result: object) -> str:
         (b"", "too short"),
         (b"\x10\x00\x00", "too short"),
         (struct.pack("<Q", 100) + b'{"a":', "truncated"),
-        (struct.pack("<Q", SAFETENSORS_MAX_HEADER_LENGTH + 1) + b"{}", "exceeds"),
+        (struct.pack("<Q", LOADER_MAX_HEADER_LENGTH + 1) + b"{}", "exceeds"),
+        (struct.pack("<Q", SAFETENSORS_MAX_HEADER_LENGTH + 1) + b"{}", "truncated"),
         (struct.pack("<Q", 2**64 - 1), "exceeds"),
-        (struct.pack("<Q", 0), "too small"),
+        (struct.pack("<Q", 0), "not valid JSON"),
         (encode_header("{not json}"), "not valid JSON"),
         (encode_header(b'{"a": "\xff"}'), "UTF-8"),
-        (encode_header(" {}", pad=False), "start with"),
-        (encode_header("[]"), "start with"),
+        (encode_header("[]"), "not valid JSON"),
         (encode_header('{"a": NaN}'), "not valid JSON"),
-        (encode_header('{"a": 1, "a": 2}'), "duplicate key"),
+        (encode_header('{"__metadata__": {}, "__metadata__": {}}'), "duplicate field"),
+        (encode_header('{"a": 1}'), "not a JSON object"),
         (encode_header("{" * 100000 + "}" * 100000), "not valid JSON"),
         (tensor_header(a=5), "not a JSON object"),
         (tensor_header(a={"shape": [1], "data_offsets": [0, 4]}), "dtype"),
@@ -142,23 +163,23 @@ def _reason(result: object) -> str:
         (tensor_header(a={"dtype": "F32", "shape": "1", "data_offsets": [0, 4]}), "shape"),
         (tensor_header(a={"dtype": "F32", "shape": [1], "data_offsets": [0]}), "data_offsets"),
         (tensor_header(a={"dtype": "F32", "shape": [1], "data_offsets": [0, -4]}), "data_offsets"),
-        (tensor_header(a={"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}), "before begin"),
+        (tensor_header(a={"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}), "[4, 0] do not begin at 0"),
         (tensor_header(a={"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}), "needs 8"),
         (
             tensor_header(
                 a={"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
                 b={"dtype": "F32", "shape": [1], "data_offsets": [8, 12]},
             ),
-            "gap",
+            "[8, 12] do not begin at 4",
         ),
         (
             tensor_header(
                 a={"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
                 b={"dtype": "F32", "shape": [1], "data_offsets": [4, 8]},
             ),
-            "overlap",
+            "[4, 8] do not begin at 8",
         ),
-        (tensor_header(a={"dtype": "U8", "shape": [1], "data_offsets": [3, 4]}), "gap"),
+        (tensor_header(a={"dtype": "U8", "shape": [1], "data_offsets": [3, 4]}), "do not begin at 0"),
         (encode_header({"__metadata__": {"format": 1}}), "__metadata__"),
         (encode_header({"__metadata__": ["x"]}), "__metadata__"),
     ],

@@ -12,14 +12,14 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from tqdm import tqdm
 
-from hfcache.results import Result
+from hfcache.results import JsonArray, Result
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
 SCHEMA_VERSION = 1
@@ -87,6 +87,27 @@ class TqdmProgress:
             self._bar = None
 
 
+class _StreamedArray(list[Any]):
+    """A :class:`JsonArray` as the pure-Python JSON encoder (the one ``indent`` selects) writes a
+    list: it asks only ``len`` and ``iter``, so the items are converted one at a time."""
+
+    def __init__(self, array: JsonArray) -> None:
+        super().__init__()
+        self._array = array
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._array)
+
+
+def _streamed(obj: object) -> object:
+    if isinstance(obj, JsonArray):
+        return _StreamedArray(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
 class Output:
     """Where a command's results and messages go."""
 
@@ -109,9 +130,20 @@ class Output:
         written as ``\\udcXX`` escapes, which ``json.loads`` turns back into the same string, and
         ``os.fsencode`` of that into the original bytes.
         """
-        text = json.dumps({"schema_version": SCHEMA_VERSION, **obj}, indent=2, ensure_ascii=False)
-        self._data.write(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+        encoder = json.JSONEncoder(indent=2, ensure_ascii=False, default=_streamed)
+        pending: list[str] = []
+        size = 0
+        for chunk in encoder.iterencode({"schema_version": SCHEMA_VERSION, **obj}):  # bounded memory
+            pending.append(chunk)
+            size += len(chunk)
+            if size > 1 << 20:
+                self._write_json("".join(pending))
+                pending, size = [], 0
+        self._write_json("".join(pending) + "\n")
         self._data.flush()
+
+    def _write_json(self, text: str) -> None:
+        self._data.write(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
     def finish(self, result: Result, render: Callable[[], None]) -> NoReturn:
         """End a command with its result: the JSON document with ``--json``, else ``render()`` for

@@ -34,7 +34,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".on
 """File names :func:`read_checkpoint` is meant for."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TensorRecord:
     """One tensor: where it is (``file``, and for torch files its ``storage`` key and offset)."""
 
@@ -160,8 +160,9 @@ def _safetensors(base: CheckpointFile, content: str, follow_symlinks: bool) -> C
         TensorRecord(n, t.dtype, t.shape, base.name, t.end - t.begin) for n, t in header.tensors.items()
     )
     details: dict[str, Any] = {"metadata": header.metadata, "data_start": header.data_start}
-    if base.size is not None and base.size < header.expected_size:
-        return _with(base, tensors=records, header=header, details=details, problem="truncated")
+    if base.size is not None and base.size != header.expected_size:  # the loader refuses both
+        problem = "truncated" if base.size < header.expected_size else "trailing-bytes"
+        return _with(base, tensors=records, header=header, details=details, problem=problem)
     return _with(base, tensors=records, header=header, details=details)
 
 

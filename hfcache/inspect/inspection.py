@@ -37,7 +37,7 @@ from hfcache.inspect.keys import Tie, missing_head, prefix_problem, ties
 from hfcache.inspect.problems import file_problems
 from hfcache.inspect.rewrite import Written, write_stripped
 from hfcache.inspect.target import Target, resolve_target
-from hfcache.results import EXIT_OK, EXIT_PROBLEMS
+from hfcache.results import EXIT_OK, EXIT_PROBLEMS, JsonArray
 
 _TRAINING_STATE = re.compile(r"training_args\.bin|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
@@ -118,7 +118,7 @@ class Inspection:
             "quantization": self.quantization,
             "summary": {s.value + "s": self.count(s) for s in Severity},
             "findings": [p.to_json() for p in self.problems],
-            "tensors": [x.to_json() for x in self.tensors],
+            "tensors": JsonArray(self.tensors, TensorRecord.to_json),
             "written": self.written.to_json() if self.written is not None else None,
         }
 

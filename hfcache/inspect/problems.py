@@ -39,6 +39,12 @@ def file_problems(got: CheckpointFile, at: Place) -> list[Finding]:
             "cut short."
         )
         return [finding("shard-truncated", got.path, message, advice=DOWNLOAD_AGAIN, at=at)]
+    if got.format == SAFETENSORS and got.problem == "trailing-bytes" and got.header is not None:
+        message = (
+            f"{got.name} is {got.size} bytes, but its header covers {got.header.expected_size}: bytes follow "
+            "the tensor data, and the safetensors loader refuses the file."
+        )
+        return [finding("shard-trailing-bytes", got.path, message, advice=DOWNLOAD_AGAIN, at=at)]
     if got.format == SAFETENSORS:
         message = f"{got.name}: the safetensors header cannot be read ({got.problem}); loading it fails."
         return [finding("shard-header-unreadable", got.path, message, advice=DOWNLOAD_AGAIN, at=at)]

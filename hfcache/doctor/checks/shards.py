@@ -57,6 +57,16 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
             advice=sentence(fetch_again(d.repo, d.revision, [d.name])),
             at=d.place,
         )
+    elif size is not None and size > header.expected_size:
+        yield finding(
+            "shard-trailing-bytes",
+            d.path,
+            f"{d.name} {in_snapshot(d)} is {human_size(size)}, but its header covers "
+            f"{human_size(header.expected_size)}: {size - header.expected_size} bytes follow the tensor "
+            "data, and the safetensors loader refuses the file",
+            advice=sentence(fetch_again(d.repo, d.revision, [d.name])),
+            at=d.place,
+        )
 
 
 def shard_findings(ctx: Context) -> Iterator[Finding]:
