@@ -149,7 +149,8 @@ class Output:
         """End a command with its result: the JSON document with ``--json``, else ``render()`` for
         people; the exit status is the result's own."""
         if self.json_mode:
-            self.data(result.to_json())
+            streamed = getattr(result, "to_json_streamed", None)  # long arrays made as written
+            self.data(streamed() if callable(streamed) else result.to_json())
         else:
             render()
         raise typer.Exit(result.exit_code)

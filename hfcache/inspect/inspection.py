@@ -97,6 +97,15 @@ class Inspection:
         }
 
     def to_json(self) -> dict[str, Any]:
+        """The ``inspect --json`` document, plain JSON data (``json.dumps`` takes it as it is)."""
+        doc = self.to_json_streamed()
+        doc["tensors"] = list(doc["tensors"])
+        return doc
+
+    def to_json_streamed(self) -> dict[str, Any]:
+        """The same document with ``tensors`` made item by item as the output sink writes it
+        (:class:`~hfcache.results.JsonArray`): a checkpoint's 400,000 tensors never exist as dicts
+        all at once. Only the sink serialises it."""
         t = self.target
         return {
             "target": self.given,
