@@ -35,8 +35,8 @@ from typing import Any, BinaryIO, TypeAlias
 
 MAX_PICKLE_BYTES = 64 * 1024 * 1024
 """Most bytes one pickle may take (a state dict of 400,000 tensors takes about 40 MB)."""
-MAX_OPS = 8_000_000
-MAX_ITEMS = 8_000_000
+MAX_OPS = 2_000_000
+MAX_ITEMS = 2_000_000
 """Most values held at once, in containers, on the stack and in the memo together."""
 MAX_LINE = 1 << 16
 HIGHEST_PROTOCOL = 5
@@ -239,6 +239,7 @@ class _Machine:
     def record(self, module: str, name: str) -> Import:
         imp = Import(module, name)
         self.out.imports.append(imp)
+        self.count(2)  # an import costs as much as three values
         if len(self.out.imports) > 100_000:
             raise _Bad("more than 100000 imports")
         return imp
