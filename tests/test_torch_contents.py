@@ -183,7 +183,7 @@ class _Recorder(pickle.Unpickler):
 def _c_globals(data: bytes) -> list[tuple[str, str]]:
     rec = _Recorder(data)
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    vm = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+    vm = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), hard))  # a huge memo index fails, not swaps
     try:
         rec.load()
