@@ -563,4 +563,6 @@ def _legacy_held(
         if pos > size:
             truncated.append(f"storage {key} needs {nbytes} bytes; the file ends {pos - size} bytes early")
             break
+    for key in keys:  # storages after the end of the file: none of their bytes are here
+        held.setdefault(key, 0)
     return held, truncated[:20]
