@@ -104,6 +104,8 @@ CODES: dict[str, Code] = {
         ),
         _code("keys-missing", _E, "a tensor the architecture needs is not in the checkpoint"),
         _code("pickle-unsafe-import", _E, "pickle imports a global outside torch's weights_only allowlist"),
+        _code("pickle-ambiguous", _E, "pickle that unpicklers decode differently (a framing trick)"),
+        _code("torchscript-code", _W, "TorchScript archive: loading it runs the TorchScript code it holds"),
         _code("checkpoint-unreadable", _E, "checkpoint file cannot be read as its format"),
         _code("gguf-tensor-offsets", _E, "GGUF tensors overlap, are misaligned or out of place (llama.cpp refuses the file)"),
         _code("onnx-tensor-data", _E, "ONNX initializer whose data is missing, short, or outside the model's folder"),

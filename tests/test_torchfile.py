@@ -109,7 +109,10 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     z = tmp_path / "y.bin"
     with zipfile.ZipFile(z, "w") as f:
         f.writestr("readme.txt", "hello")
-    assert read_torch_file(str(z)).problems == ("no single <root>/data.pkl: not a torch.save zip",)
+    assert read_torch_file(str(z)).problems == ("its first member is in no folder: not a torch.save zip",)
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("archive/readme.txt", "hello")
+    assert read_torch_file(str(z)).problems == ("no archive/data.pkl: not a torch.save zip",)
 
 
 def test_a_module_state_dict_is_an_ordered_dict_with_metadata(tmp_path: Path) -> None:

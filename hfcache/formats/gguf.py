@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from hfcache.formats.ggml_types import GGML_TYPES, REMOVED, GgmlType
-from hfcache.formats.regularfile import open_regular
+from hfcache.formats.regular import open_regular_sized
 from hfcache.formats.safetensors import HeaderError
 
 MAGIC = b"GGUF"
@@ -296,7 +296,7 @@ def _layout(g: GgufFile) -> list[tuple[str, str]]:
 def read_gguf(path: str | os.PathLike[str]) -> GgufFile | HeaderError:
     """Read the GGUF file at ``path`` (a regular file, opened non-blocking)."""
     try:
-        f, size = open_regular(path)
+        f, size = open_regular_sized(path)
         with f:
             return parse_gguf(f, size)
     except OSError as exc:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfcache.formats.protowire import LENGTH, VARINT, Source, WireError, signed64
-from hfcache.formats.regularfile import open_regular
+from hfcache.formats.regular import open_regular_sized
 from hfcache.formats.safetensors import HeaderError
 
 MAX_FIELDS = 2_000_000
@@ -184,7 +184,7 @@ def _externals(tensors: list[OnnxTensor], folder: str | None) -> tuple[dict[str,
 
 def _size(path: str) -> int | None:
     try:
-        f, size = open_regular(path)
+        f, size = open_regular_sized(path)
         f.close()
         return size
     except OSError:
@@ -194,7 +194,7 @@ def _size(path: str) -> int | None:
 def read_onnx(path: str | os.PathLike[str], folder: str | None = None) -> OnnxModel | HeaderError:
     """Read the ONNX file at ``path`` (a regular file, opened non-blocking)."""
     try:
-        f, size = open_regular(path)
+        f, size = open_regular_sized(path)
         with f:
             return parse_onnx(Source(f, size, max_fields=MAX_FIELDS), folder)
     except OSError as exc:

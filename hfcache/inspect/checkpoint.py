@@ -4,8 +4,10 @@ safetensors files are read through their header, torch files through
 :mod:`hfcache.formats.torchfile` (pickle opcodes followed symbolically, never run), GGUF files
 through their metadata and tensor infos (:mod:`hfcache.formats.gguf`), ONNX files through the
 protobuf fields that hold their initializers (:mod:`hfcache.formats.onnx`). The format is
-decided by the file's first bytes where it has a magic number (zip, pickle, GGUF), by its
-extension otherwise (safetensors, ONNX).
+decided by the file's first bytes where it has a magic number (zip, pickle, GGUF, ``.npy``), by
+its extension otherwise (safetensors, ONNX, raw pickles); a file of no known format that reads
+as a pickle is one. Files are opened only if they are regular files, without blocking
+(:mod:`hfcache.formats.regular`).
 """
 
 from __future__ import annotations
@@ -18,20 +20,26 @@ from typing import Any
 from hfcache.formats.gguf import MAGIC as GGUF_MAGIC
 from hfcache.formats.gguf import read_gguf
 from hfcache.formats.onnx import read_onnx
+from hfcache.formats.regular import open_regular
 from hfcache.formats.safetensors import DTYPE_BITS, Header, HeaderError, read_header
 from hfcache.formats.torchfile import TensorInfo as TorchTensor
-from hfcache.formats.torchfile import read_torch_file
+from hfcache.formats.torchfile import TorchFile, read_pickle_file, read_torch_file
+from hfcache.formats.torchfile import read_pickle_stream as read_npy_pickle
 
 SAFETENSORS = "safetensors"
 TORCH_ZIP = "torch-zip"
 TORCH_LEGACY = "torch-legacy"
 PICKLE = "pickle"
+TORCHSCRIPT = "torchscript"
+NPY_PICKLE = "npy-pickle"
 GGUF = "gguf"
 ONNX = "onnx"
 UNKNOWN = "unknown"
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".onnx")
 """File names :func:`read_checkpoint` is meant for."""
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".dill", ".joblib", ".npy")
+"""Files that are (or may carry) a pickle, scanned whatever their first byte when named."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,10 @@ class CheckpointFile:
     torch: tuple[TorchTensor, ...] = ()
     issues: tuple[tuple[str, str], ...] = ()
     """(finding code, sentence) of what is wrong while the tensors could still be listed."""
+    ambiguous: str | None = None
+    """Why readers disagree on what the file's pickle runs (then it is unsafe, whatever it imports)."""
+    short: tuple[str, ...] = ()
+    """torch storages the file holds fewer bytes of than its tensors need (a truncated file)."""
 
     @property
     def parameters(self) -> int:
@@ -108,7 +120,7 @@ class CheckpointFile:
 def sniff(content: str, name: str) -> str:
     """The format of a file, from its first bytes and then its name."""
     try:
-        with open(content, "rb") as f:
+        with open_regular(content) as f:  # a FIFO or device is refused, never waited on
             head = f.read(8)
     except OSError:
         head = b""
@@ -118,6 +130,10 @@ def sniff(content: str, name: str) -> str:
         return GGUF
     if name.endswith(".safetensors"):
         return SAFETENSORS
+    if head.startswith(b"\x93NUMPY"):
+        return NPY_PICKLE
+    if name.endswith(PICKLE_SUFFIXES):
+        return PICKLE
     if head.startswith(b"\x80") or name.endswith((".bin", ".pt", ".pth", ".ckpt")):
         return TORCH_LEGACY
     if name.endswith(".onnx"):
@@ -139,12 +155,15 @@ def read_checkpoint(name: str, path: str, content: str | None, *, follow_symlink
     base = CheckpointFile(name, path, kind, size)
     if kind == SAFETENSORS:
         return _safetensors(base, content, follow_symlinks)
-    if kind in (TORCH_ZIP, TORCH_LEGACY):
+    if kind in (TORCH_ZIP, TORCH_LEGACY, PICKLE, NPY_PICKLE):
         return _torch(base, content)
     if kind == GGUF:
         return _gguf(base, content)
     if kind == ONNX:
         return _onnx(base, content, path)
+    got = _torch(replace(base, format=PICKLE), content)
+    if got.unsafe or got.ambiguous or got.problem is None:
+        return got  # a raw pickle under another name: imports something, or reads to its STOP
     return _with(base, problem="not a checkpoint format hfcache knows")
 
 
@@ -168,24 +187,52 @@ def _safetensors(base: CheckpointFile, content: str, follow_symlinks: bool) -> C
 
 def _torch(base: CheckpointFile, content: str) -> CheckpointFile:
     try:
-        got = read_torch_file(content)
+        if base.format == PICKLE:
+            got = read_pickle_file(content)
+        elif base.format == NPY_PICKLE:
+            got = _npy(content)
+        else:
+            got = read_torch_file(content)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
         # a damaged zip directory, a compression zipfile lacks, an unreadable file
         return _with(base, problem=f"cannot read it: {e}")
-    fmt = TORCH_ZIP if got.format == "zip" else TORCH_LEGACY
+    fmt = {"zip": TORCH_ZIP, "torchscript": TORCHSCRIPT, "pickle": PICKLE, "npy-pickle": NPY_PICKLE}
+    kind = fmt.get(got.format, "npy" if got.format == "npy" else TORCH_LEGACY)
     unsafe = tuple(dict.fromkeys(i.qualname for i in got.unsafe))
+    if got.ambiguous:
+        reason = next((p for p in got.problems if p.startswith("readers disagree")), "readers disagree")
+        return _with(base, format=kind, unsafe=unsafe, ambiguous=reason)
     if unsafe:
-        return _with(base, format=fmt if got.format == "zip" or not got.problems else PICKLE, unsafe=unsafe)
+        not_torch = got.format == "legacy" and bool(got.problems)
+        return _with(base, format=PICKLE if not_torch else kind, unsafe=unsafe)
     if got.problems:
-        neither = got.format != "zip" and got.problems[0].startswith("not a torch checkpoint")
-        return _with(base, format=UNKNOWN if neither else fmt, problem="; ".join(got.problems))
+        neither = got.format == "legacy" and got.problems[0].startswith("not a torch checkpoint")
+        return _with(base, format=UNKNOWN if neither else kind, problem="; ".join(got.problems))
     records = tuple(
         TensorRecord(t.name, t.dtype, t.shape, base.name, t.nbytes, f"{t.storage_key}@{t.offset}")
         for t in got.tensors
     )
     unknown = sorted({t.dtype for t in got.tensors if t.dtype not in DTYPE_BITS and t.dtype != "C128"})
-    details = {"unusual_dtypes": unknown} if unknown else {}
-    return _with(base, format=fmt, tensors=records, torch=got.tensors, details=details)
+    details: dict[str, Any] = {"unusual_dtypes": unknown} if unknown else {}
+    if got.format == "torchscript":
+        details["runs_code"] = "torch.jit.load runs the TorchScript code in this archive"
+    return _with(base, format=kind, tensors=records, torch=got.tensors, details=details, short=got.truncated)
+
+
+def _npy(content: str) -> TorchFile:
+    """A ``.npy`` file: with an object dtype, ``np.load(allow_pickle=True)`` unpickles what follows
+    its header; the pickle is followed. Without one it holds no pickle."""
+    with open_regular(content) as f:
+        head = f.read(10)
+        major = head[6] if len(head) == 10 else 0
+        if major == 1:
+            length = int.from_bytes(head[8:10], "little")
+        else:
+            length = int.from_bytes(head[8:10] + f.read(2), "little")
+        header = f.read(min(length, 1 << 16))
+        if b"|O'" not in header and b"'O'" not in header:
+            return TorchFile("npy", (), (), ())  # plain numbers: np.load unpickles nothing
+        return read_npy_pickle(f, "npy-pickle")
 
 
 def _gguf(base: CheckpointFile, content: str) -> CheckpointFile:
