@@ -792,10 +792,10 @@ def _fickling() -> list[Sample]:
         lambda: pickle.dumps(_cyclic_list(), protocol=4), ONLY_CLEAN, tc)  # fmt: skip
     add("cyclic_dict.pkl", BENIGN, "a dict that contains itself", _self_dict, ONLY_CLEAN, tc)
     te = "test/test_expansion_attack_analysis.py"
-    add("memo_expansion.pkl", BENIGN, "one list appended to itself 60 times through BINGET",
+    add("memo_expansion.pkl", MALICIOUS, "one list appended to itself 60 times through BINGET (fickling: >= SUSPICIOUS)",
         pickle.PROTO + b"\x04" + pickle.EMPTY_LIST + m + (pickle.BINGET + b"\x00" + pickle.APPEND) * 60 + pickle.STOP,
         ONLY_CLEAN, te)  # fmt: skip
-    add("dup_expansion.pkl", BENIGN, "150 DUPs of one list",
+    add("dup_expansion.pkl", MALICIOUS, "150 DUPs of one list (fickling: >= SUSPICIOUS)",
         pickle.PROTO + b"\x04" + pickle.EMPTY_LIST + pickle.DUP * 150 + pickle.STOP, ONLY_CLEAN | {UNREADABLE}, te)  # fmt: skip
     add("billion_laughs_40.pkl", BENIGN, "lists that each hold the previous twice, 40 levels (2**40 paths)",
         _laughs(40), ONLY_CLEAN | {UNREADABLE}, te, slow=True)  # fmt: skip
