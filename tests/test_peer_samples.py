@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from peer_samples import (
+    AMBIGUOUS,
     CLEAN,
     FLAGGED,
     ONLY_CLEAN,
@@ -105,6 +106,8 @@ def test_inspect_names_every_import_the_loader_asks_for(s: Sample, built: dict[s
     outside = outside_allowlist(path) or []
     if not outside:
         pytest.skip("the loader imports nothing outside the allowlist from this one")
+    if inspect_verdict(path) == AMBIGUOUS:
+        pytest.skip("refused as a whole: which imports run depends on which reader decodes it")
     missing = set(outside) - _reported(path)
     assert not missing, f"{s.key}: the loader imports {sorted(missing)}, inspect does not report them"
 

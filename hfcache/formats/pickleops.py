@@ -38,7 +38,9 @@ MAX_PICKLE_BYTES = 64 * 1024 * 1024
 MAX_OPS = 2_000_000
 MAX_ITEMS = 2_000_000
 """Most values held at once, in containers, on the stack and in the memo together."""
-MAX_LINE = 1 << 16
+MAX_LINE = 16 * 1024 * 1024
+"""Longest text argument (protocol 0 strings can be long; a long line is also how a pickle pushes
+its hidden part past the C unpickler's read buffer, so it must be followed, not given up on)."""
 HIGHEST_PROTOCOL = 5
 
 

@@ -364,12 +364,37 @@ def read_torch_file(path: str) -> TorchFile:
         return _read_legacy(f, os.fstat(f.fileno()).st_size)
 
 
+MAX_STACKED = 16
+"""Pickles read one after another from a raw pickle file (a second ``pickle.load`` on the same
+file, as joblib and hand-written loaders do, runs the next one)."""
+
+
 def read_pickle_file(path: str) -> TorchFile:
     """A raw pickle (``.pkl``, ``.pickle``, ``.dill``, ``.joblib``...): the first pickle, as
-    ``pickle.load`` runs it, whatever its first byte (protocols 0 and 1 have no header)."""
+    ``pickle.load`` runs it, whatever its first byte (protocols 0 and 1 have no header).
+
+    Pickles stacked after it are followed too, and what they import counts: ``pickle.load``
+    reads one, but a loader that calls it again runs the next. Bytes after the last pickle that
+    do not read as one are data (``pickle.load`` never looks at them), not an error.
+    """
     with open_regular(path) as f:
-        scan = scan_pickle(f)
-    return _judged("pickle", [scan], [])
+        first = scan_pickle(f)
+        scans = [first]
+        while first.error is None and len(scans) < MAX_STACKED and _more(f):
+            more = scan_pickle(f)
+            scans.append(more)
+            if more.error is not None:
+                more.error = None if not more.ambiguous else more.error
+                break
+    return _judged("pickle", scans, [])
+
+
+def _more(f: BinaryIO) -> bool:
+    """Do bytes follow where ``f`` stands?"""
+    if not f.read(1):
+        return False
+    f.seek(-1, os.SEEK_CUR)
+    return True
 
 
 def read_pickle_stream(f: BinaryIO | IO[bytes], fmt: str) -> TorchFile:
