@@ -28,54 +28,24 @@ The package, from the bottom up:
 - :mod:`.fileio`, :mod:`.read`: a file's header read from disk;
 - :mod:`.index`: sharded checkpoints' ``*.index.json``.
 
-This module gives the library API (``docs/library.md``); the rest is imported from its module.
+This module gives the library API (``docs/library.md``): the read and parse functions and the
+types they return. Everything else (the refusal kinds, the dtype table) is imported from its
+module.
 """
 
 from __future__ import annotations
 
-from hfcache.formats.safetensors.dtypes import DTYPE_BITS
-from hfcache.formats.safetensors.header import Header, TensorInfo, TensorTable
-from hfcache.formats.safetensors.index import INDEX_MAX_BYTES, CheckpointIndex, parse_index, read_index
-from hfcache.formats.safetensors.loader import (
-    BAD_JSON,
-    BAD_LENGTH,
-    BAD_OFFSETS,
-    LOADER_KINDS,
-    LOADER_MAX_HEADER_LENGTH,
-    MISALIGNED,
-    NOT_COVERED,
-    NOT_UTF8,
-    OVERFLOW,
-    SIZE_MISMATCH,
-    TOO_LARGE,
-    TOO_SMALL,
-    UNREADABLE,
-    HeaderError,
-)
+from hfcache.formats.safetensors.header import Header, TensorInfo
+from hfcache.formats.safetensors.index import CheckpointIndex, parse_index, read_index
+from hfcache.formats.safetensors.loader import HeaderError
 from hfcache.formats.safetensors.parse import parse_header, read_metadata
 from hfcache.formats.safetensors.read import read_checked, read_header
 
 __all__ = [
-    "BAD_JSON",
-    "BAD_LENGTH",
-    "BAD_OFFSETS",
-    "DTYPE_BITS",
-    "INDEX_MAX_BYTES",
-    "LOADER_KINDS",
-    "LOADER_MAX_HEADER_LENGTH",
-    "MISALIGNED",
-    "NOT_COVERED",
-    "NOT_UTF8",
-    "OVERFLOW",
-    "SIZE_MISMATCH",
-    "TOO_LARGE",
-    "TOO_SMALL",
-    "UNREADABLE",
     "CheckpointIndex",
     "Header",
     "HeaderError",
     "TensorInfo",
-    "TensorTable",
     "parse_header",
     "parse_index",
     "read_checked",
