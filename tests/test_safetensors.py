@@ -14,10 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hfcache.formats.safetensors import (
-    BAD_JSON,
-    LOADER_MAX_HEADER_LENGTH,
-    NOT_COVERED,
-    OVERFLOW,
     CheckpointIndex,
     Header,
     HeaderError,
@@ -27,6 +23,7 @@ from hfcache.formats.safetensors import (
     read_header,
     read_index,
 )
+from hfcache.formats.safetensors.loader import BAD_JSON, LOADER_MAX_HEADER_LENGTH, NOT_COVERED, OVERFLOW
 
 SIZES = {"F32": 4, "BF16": 2, "U8": 1, "BOOL": 1, "I64": 8}
 

@@ -4,7 +4,7 @@ The table holds the hostile and unusual files of the loader's test suite (``safe
 tensor.rs`` ``mod tests``, ``bindings/python/tests/test_pread_backend.py``), the six files on
 which hfcache and the loader used to disagree (issue 16), and the corners of serde's reading
 that the loader's rules rest on. Each row says what the loader does with the file (accept, or
-its ``SafeTensorError`` as :mod:`hfcache.formats.safetensors` names it); the test checks that
+its ``SafeTensorError`` as :mod:`hfcache.formats.safetensors.loader` names it); the test checks that
 hfcache says the same and, where the ``safetensors`` package is installed, that the installed
 loader still does (``safe_open`` on the written file).
 """
@@ -24,11 +24,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hfcache.formats import safetensors as st_format
-from hfcache.formats.safetensors import (
+from hfcache.formats.safetensors import Header, read_checked, read_metadata
+from hfcache.formats.safetensors.dtypes import DTYPE_BITS
+from hfcache.formats.safetensors.loader import (
     BAD_JSON,
     BAD_LENGTH,
     BAD_OFFSETS,
+    LOADER_KINDS,
     MISALIGNED,
     NOT_COVERED,
     NOT_UTF8,
@@ -36,9 +38,6 @@ from hfcache.formats.safetensors import (
     SIZE_MISMATCH,
     TOO_LARGE,
     TOO_SMALL,
-    Header,
-    read_checked,
-    read_metadata,
 )
 
 ACCEPT = "accept"
@@ -307,12 +306,12 @@ def test_hfcache_judges_as_the_loader(
 
 
 def test_the_table_covers_every_reason() -> None:
-    assert {v for _, _, v in CASES} == {ACCEPT, *st_format.LOADER_KINDS}
+    assert {v for _, _, v in CASES} == {ACCEPT, *LOADER_KINDS}
 
 
 # --- random headers, judged by both ------------------------------------------------------------
 
-_DTYPES = [*st_format.DTYPE_BITS, "XYZ", "f32"]
+_DTYPES = [*DTYPE_BITS, "XYZ", "f32"]
 _json = st.recursive(
     st.none()
     | st.booleans()
@@ -342,9 +341,9 @@ def _files(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):  # the usual layout: back to back from 0
         offset, parts = 0, []
         for n in draw(st.lists(st.sampled_from(["x", "y"]), max_size=3)):
-            dtype = draw(st.sampled_from(list(st_format.DTYPE_BITS)))
+            dtype = draw(st.sampled_from(list(DTYPE_BITS)))
             count = draw(st.integers(0, 4))
-            size = count * st_format.DTYPE_BITS[dtype] // 8
+            size = count * DTYPE_BITS[dtype] // 8
             parts.append(f'"{n}":{entry(dtype, f"[{count}]", f"[{offset},{offset + size}]")}')
             offset += size
         body = "{" + ",".join(parts) + "}"

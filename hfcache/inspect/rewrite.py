@@ -22,7 +22,8 @@ from typing import IO, Any
 
 from hfcache import layout
 from hfcache.errors import BadInputError, HfcacheError
-from hfcache.formats.safetensors import DTYPE_BITS, Header, HeaderError, read_header
+from hfcache.formats.safetensors import Header, HeaderError, read_header
+from hfcache.formats.safetensors.dtypes import DTYPE_BITS
 from hfcache.inspect.checkpoint import SAFETENSORS, TORCH_ZIP, CheckpointFile
 from hfcache.inspect.keys import strip
 from hfcache.inspect.target import Target
