@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hfcache.formats.pickleops import scan_pickle
+from hfcache.formats.pickle.scan import scan_pickle
 from hfcache.formats.torchfile import ALLOWED, is_safe, read_torch_file
 
 

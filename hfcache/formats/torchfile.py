@@ -32,7 +32,9 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
-from hfcache.formats.pickleops import MAX_PICKLE_BYTES, Call, Import, Key, PickleScan, Storage, scan_pickle
+from hfcache.formats.pickle.scan import scan_pickle
+from hfcache.formats.pickle.source import MAX_PICKLE_BYTES
+from hfcache.formats.pickle.values import Call, Import, Key, PickleScan, Storage
 from hfcache.formats.regular import open_regular
 
 # Globals torch's weights_only unpickler accepts (torch 2.13, _get_allowed_globals), by group.
