@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hfcache.formats.pickle.scan import scan_pickle
-from hfcache.formats.torchfile import ALLOWED, IMPORT_MAPPING, NAME_MAPPING, is_safe, read_torch_file
+from hfcache.formats.torchallow import ALLOWED, IMPORT_MAPPING, NAME_MAPPING, is_safe
+from hfcache.formats.torchfile import read_torch_file
 from hfcache.inspect import inspect_target
 
 
