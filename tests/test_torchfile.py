@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hfcache.formats.pickleops import scan_pickle
-from hfcache.formats.torchfile import ALLOWED, is_safe, read_torch_file
+from hfcache.formats.pickle.scan import scan_pickle
+from hfcache.formats.torchallow import ALLOWED, is_safe
+from hfcache.formats.torchfile import read_torch_file
 
 
 class _Payload:

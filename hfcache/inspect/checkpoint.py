@@ -23,9 +23,10 @@ from hfcache.formats.onnx import read_onnx
 from hfcache.formats.regular import open_regular
 from hfcache.formats.safetensors import Header, HeaderError, read_header
 from hfcache.formats.safetensors.dtypes import DTYPE_BITS
-from hfcache.formats.torchfile import TensorInfo as TorchTensor
-from hfcache.formats.torchfile import TorchFile, read_pickle_file, read_torch_file
+from hfcache.formats.torchfile import read_pickle_file, read_torch_file
 from hfcache.formats.torchfile import read_pickle_stream as read_npy_pickle
+from hfcache.formats.torchresult import TorchFile
+from hfcache.formats.torchtensors import TensorInfo as TorchTensor
 
 SAFETENSORS = "safetensors"
 TORCH_ZIP = "torch-zip"
