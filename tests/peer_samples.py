@@ -112,9 +112,21 @@ def _global(module: str, qualname: str) -> Iterator[Any]:
     if module in sys.modules:
         obj: Any = sys.modules[module]
         for part in qualname.split("."):
-            obj = getattr(obj, part)
-        yield obj
-        return
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if obj is not None:
+            yield obj
+            return
+        if "." not in qualname:  # imported, but this version lacks the name: a stand-in for the dump
+            fn = _stand_in(module, qualname)
+            setattr(sys.modules[module], qualname, fn)
+            try:
+                yield fn
+            finally:
+                delattr(sys.modules[module], qualname)
+            return
+        raise LookupError(f"{module} is imported but has no {qualname}")
     added = []
     parts = module.split(".")
     for i in range(1, len(parts) + 1):

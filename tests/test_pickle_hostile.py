@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from hfcache.formats.pickle.scan import scan_pickle
+from hfcache.formats.pickleread.scan import scan_pickle
 from hfcache.formats.torchfile import read_torch_file
 from hfcache.inspect import inspect_target
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hfcache.formats.pickle.scan import scan_pickle
+from hfcache.formats.pickleread.scan import scan_pickle
 from hfcache.formats.torchallow import ALLOWED, IMPORT_MAPPING, NAME_MAPPING, is_safe
 from hfcache.formats.torchfile import read_torch_file
 from hfcache.inspect import inspect_target
@@ -138,7 +138,7 @@ def test_allowlist_equals_the_installed_torchs() -> None:
 
 
 def test_protocol_2_builtins_are_judged_as_torch_judges_them(tmp_path: Path) -> None:
-    from hfcache.formats.pickle.values import Import
+    from hfcache.formats.pickleread.values import Import
 
     for name in ("set", "bytearray", "complex"):
         assert is_safe(Import("__builtin__", name)) and is_safe(Import("builtins", name))

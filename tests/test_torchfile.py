@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hfcache.formats.pickle.scan import scan_pickle
+from hfcache.formats.pickleread.scan import scan_pickle
 from hfcache.formats.torchallow import ALLOWED, is_safe
 from hfcache.formats.torchfile import read_torch_file
 

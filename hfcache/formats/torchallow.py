@@ -8,7 +8,7 @@ applies the renames that unpickler makes to protocol 2 names first (``__builtin_
 
 from __future__ import annotations
 
-from hfcache.formats.pickle.values import Import
+from hfcache.formats.pickleread.values import Import
 
 # Globals torch's weights_only unpickler accepts (torch 2.13, _get_allowed_globals), by group.
 _DTYPES = (  # noqa: SIM905 - a word list reads better than dozens of quoted names

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from typing import IO, BinaryIO
 
-from hfcache.formats.pickle.scan import scan_pickle
+from hfcache.formats.pickleread.scan import scan_pickle
 from hfcache.formats.regular import open_regular
 from hfcache.formats.torchlegacy import is_tar, read_legacy, read_tar
 from hfcache.formats.torchresult import TorchFile, judge

@@ -12,8 +12,8 @@ from __future__ import annotations
 import tarfile
 from typing import Any, BinaryIO
 
-from hfcache.formats.pickle.scan import scan_pickle
-from hfcache.formats.pickle.values import Call, PickleScan, Storage
+from hfcache.formats.pickleread.scan import scan_pickle
+from hfcache.formats.pickleread.values import Call, PickleScan, Storage
 from hfcache.formats.torchresult import TorchFile, judge
 from hfcache.formats.torchtensors import MAX_TENSORS, MAX_VISITS, check_storages, dtype_of, tensors_of
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hfcache.formats.pickle.values import Import, PickleScan
+from hfcache.formats.pickleread.values import Import, PickleScan
 from hfcache.formats.torchallow import TORCHSCRIPT_KNOWN, is_safe
 from hfcache.formats.torchtensors import TensorInfo, check_storages, tensors_of
 

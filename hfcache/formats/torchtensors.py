@@ -1,7 +1,7 @@
 """Tensors found in the structure a torch pickle builds: named by their path, sized, and checked.
 
 A tensor is a ``torch._utils._rebuild_tensor*`` call (perhaps wrapped in a Parameter or a
-subclass rebuild) over a :class:`~hfcache.formats.pickle.values.Storage`; it may sit anywhere:
+subclass rebuild) over a :class:`~hfcache.formats.pickleread.values.Storage`; it may sit anywhere:
 a bare tensor, lists, tuples, nested dicts as in training checkpoints. :func:`tensors_of` finds
 them all within fixed bounds, and :func:`check_storages` holds each against the bytes the file
 has for its storage.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hfcache.formats.pickle.values import Call, Import, Key, Storage
+from hfcache.formats.pickleread.values import Call, Import, Key, Storage
 
 _STORAGE_DTYPES = {
     "DoubleStorage": ("F64", 8), "FloatStorage": ("F32", 4), "HalfStorage": ("F16", 2),

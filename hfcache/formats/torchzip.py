@@ -11,9 +11,9 @@ from __future__ import annotations
 import zipfile
 from typing import BinaryIO
 
-from hfcache.formats.pickle.scan import scan_pickle
-from hfcache.formats.pickle.source import MAX_PICKLE_BYTES
-from hfcache.formats.pickle.values import PickleScan
+from hfcache.formats.pickleread.scan import scan_pickle
+from hfcache.formats.pickleread.source import MAX_PICKLE_BYTES
+from hfcache.formats.pickleread.values import PickleScan
 from hfcache.formats.torchresult import TorchFile, contents
 
 

@@ -2,7 +2,7 @@
 
 Whatever the input, :func:`scan_pickle` returns a :class:`PickleScan` and never raises for bad
 input: what stopped the scan is its ``error``, and a pickle framed so that readers disagree is
-``ambiguous`` (see :mod:`hfcache.formats.pickle`).
+``ambiguous`` (see :mod:`hfcache.formats.pickleread`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
-from hfcache.formats.pickle import build_ops, literal_ops
-from hfcache.formats.pickle.machine import Handler, Machine
-from hfcache.formats.pickle.source import MAX_PICKLE_BYTES, Ambiguous, Bad, Source
-from hfcache.formats.pickle.values import PickleScan
+from hfcache.formats.pickleread import build_ops, literal_ops
+from hfcache.formats.pickleread.machine import Handler, Machine
+from hfcache.formats.pickleread.source import MAX_PICKLE_BYTES, Ambiguous, Bad, Source
+from hfcache.formats.pickleread.values import PickleScan
 
 HANDLERS: dict[int, Handler] = {**literal_ops.HANDLERS, **build_ops.HANDLERS}
 """Every opcode the machine runs (``STOP`` aside, which it handles itself)."""

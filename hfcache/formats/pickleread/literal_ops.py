@@ -10,8 +10,8 @@ import codecs
 import re
 import struct
 
-from hfcache.formats.pickle.machine import Handler, Machine, registrar
-from hfcache.formats.pickle.source import Bad, text, u
+from hfcache.formats.pickleread.machine import Handler, Machine, registrar
+from hfcache.formats.pickleread.source import Bad, text, u
 
 HIGHEST_PROTOCOL = 5
 HANDLERS: dict[int, Handler] = {}

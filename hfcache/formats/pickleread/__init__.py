@@ -2,9 +2,9 @@
 
 A pickle is a program; ``pickle.load`` runs it, and a hostile one runs any command. This never
 does: it decodes the opcodes itself and records what the program would build. An imported
-global becomes an :class:`~hfcache.formats.pickle.values.Import` marker, a call a
-:class:`~hfcache.formats.pickle.values.Call` node, a ``persistent_id`` a
-:class:`~hfcache.formats.pickle.values.Storage`. Nothing is ever looked up, imported or called,
+global becomes an :class:`~hfcache.formats.pickleread.values.Import` marker, a call a
+:class:`~hfcache.formats.pickleread.values.Call` node, a ``persistent_id`` a
+:class:`~hfcache.formats.pickleread.values.Storage`. Nothing is ever looked up, imported or called,
 so no input can make it run code; input it cannot follow is an ``error``, never an exception.
 
 What is decoded is what CPython's C unpickler (``_pickle.c``, the one ``torch.load`` and
@@ -31,5 +31,5 @@ The parts, from the bytes up:
 - :mod:`.machine`: the stack, the memo and the limits, and the loop that dispatches opcodes;
 - :mod:`.literal_ops`: opcodes that push plain data (protocol, frames, numbers, strings, bytes);
 - :mod:`.build_ops`: opcodes that build (containers, memo, imports and calls, persistent ids);
-- :mod:`.scan`: :func:`~hfcache.formats.pickle.scan.scan_pickle`, the one entry point.
+- :mod:`.scan`: :func:`~hfcache.formats.pickleread.scan.scan_pickle`, the one entry point.
 """

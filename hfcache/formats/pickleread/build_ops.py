@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hfcache.formats.pickle.machine import MARK, Handler, Machine, registrar
-from hfcache.formats.pickle.source import Bad, text, u
-from hfcache.formats.pickle.values import Call, Import, Storage
+from hfcache.formats.pickleread.machine import MARK, Handler, Machine, registrar
+from hfcache.formats.pickleread.source import Bad, text, u
+from hfcache.formats.pickleread.values import Call, Import, Storage
 
 HANDLERS: dict[int, Handler] = {}
 """These opcodes' handlers, by opcode byte."""

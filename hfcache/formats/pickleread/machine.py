@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
-from hfcache.formats.pickle.source import Ambiguous, Bad, Source, text
-from hfcache.formats.pickle.values import Import, Key, PickleScan
+from hfcache.formats.pickleread.source import Ambiguous, Bad, Source, text
+from hfcache.formats.pickleread.values import Import, Key, PickleScan
 
 MAX_OPS = 2_000_000
 MAX_ITEMS = 2_000_000
