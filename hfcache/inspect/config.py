@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from hfcache.formats.regular import open_regular
 from hfcache.inspect.checkpoint import TensorRecord
 
 CONFIG_MAX_BYTES = 16 * 1024 * 1024
@@ -52,7 +53,7 @@ _QUANT: dict[str, tuple[str | None, str]] = {
 def read_config(path: str) -> dict[str, Any] | str:
     """``config.json`` as a dict, or the reason it cannot be used."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO named config.json never blocks the read
             raw = f.read(CONFIG_MAX_BYTES + 1)
     except OSError as e:
         return f"cannot read it: {e.strerror or e}"

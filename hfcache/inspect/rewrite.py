@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from hfcache import layout
 from hfcache.errors import BadInputError, HfcacheError
+from hfcache.formats.regular import open_regular
 from hfcache.formats.safetensors import Header, HeaderError, read_header
 from hfcache.formats.safetensors.dtypes import DTYPE_BITS
 from hfcache.inspect.checkpoint import SAFETENSORS, TORCH_ZIP, CheckpointFile
@@ -120,7 +121,7 @@ def _from_safetensors(got: CheckpointFile, content: str, out: IO[bytes], mapping
         for n, t in sorted(header.tensors.items(), key=lambda item: item[1].begin)
     }
     out.write(_header_bytes(entries, header.metadata))
-    with open(content, "rb") as src:
+    with open_regular(content) as src:
         src.seek(header.data_start)
         _copy(src, out, header.expected_size - header.data_start)
 
@@ -229,7 +230,7 @@ def write_stripped(
     copied = []
     for name, source in sorted(target.files.items()):
         if "/" not in name and COMPANIONS.fullmatch(name) and source.path is not None:
-            with open(source.path, "rb") as src, _create(dest, name) as out:
+            with open_regular(source.path) as src, _create(dest, name) as out:
                 _copy(src, out, os.fstat(src.fileno()).st_size)
             copied.append(name)
     return Written(dest, tuple(written), tuple(copied), renamed, len(names))
