@@ -91,7 +91,6 @@ def filter_repo_objects(
     return list(_filter(names, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns))
 
 
-SAFETENSORS_MAX_HEADER_LENGTH: int = getattr(constants, "SAFETENSORS_MAX_HEADER_LENGTH", 25_000_000)
 REPO_ID_SEPARATOR: str = getattr(constants, "REPO_ID_SEPARATOR", "--")
 REPO_TYPES_MAPPING: dict[str, str] = dict(
     getattr(constants, "REPO_TYPES_MAPPING", {"models": "model", "datasets": "dataset", "spaces": "space"})
