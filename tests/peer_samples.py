@@ -208,12 +208,11 @@ def getattr_chain(module: str, cls: str, ctor_args: tuple[str, ...], attr: str, 
     return pickle.PROTO + b"\x05" + body
 
 
-def inject_first(payload: Any, obj: Any, protocol: int = 4, pickler: type[Any] | None = None) -> bytes:
-    """modelscan's ``PickleInject``/``DillInject``: the payload saved before the object, in one
-    pickle whose value is the object (the payload's result is left on the stack)."""
-    base = pickler or pickle._Pickler  # type: ignore[attr-defined]
+def _injecting(payload: Any, base: type[Any]) -> type[Any]:
+    """modelscan's ``PickleInject``/``DillInject`` pickler: the payload saved before the object, in
+    one pickle whose value is the object (the payload's result is left on the stack)."""
 
-    class _Injecting(base):  # type: ignore[misc, valid-type]
+    class Injecting(base):  # type: ignore[misc, valid-type]
         def dump(self, o: Any) -> None:
             if self.proto >= 2:
                 self.write(pickle.PROTO + struct.pack("<B", self.proto))
@@ -224,8 +223,13 @@ def inject_first(payload: Any, obj: Any, protocol: int = 4, pickler: type[Any] |
             self.write(pickle.STOP)
             self.framer.end_framing()
 
+    return Injecting
+
+
+def inject_first(payload: Any, obj: Any, protocol: int = 4, pickler: type[Any] | None = None) -> bytes:
+    """The bytes modelscan's injecting pickler writes for ``obj`` with ``payload`` before it."""
     buf = io.BytesIO()
-    _Injecting(buf, protocol).dump(obj)
+    _injecting(payload, pickler or pickle._Pickler)(buf, protocol).dump(obj)  # type: ignore[attr-defined]
     return buf.getvalue()
 
 
@@ -269,19 +273,8 @@ def _inject_module(payload: Any) -> Any:
     """A ``pickle_module`` for ``torch.save``: modelscan's ``PickleInject([payload])``, whose
     ``Pickler`` saves the payload before the object in the same pickle."""
 
-    class Pickler(pickle._Pickler):  # type: ignore[name-defined, misc]
-        def dump(self, o: Any) -> None:
-            if self.proto >= 2:
-                self.write(pickle.PROTO + struct.pack("<B", self.proto))
-            if self.proto >= 4:
-                self.framer.start_framing()
-            self.save(payload)
-            self.save(o)
-            self.write(pickle.STOP)
-            self.framer.end_framing()
-
     mod = types.ModuleType("pickle_inject")
-    mod.Pickler = Pickler  # type: ignore[attr-defined]
+    mod.Pickler = _injecting(payload, pickle._Pickler)  # type: ignore[attr-defined]
     mod.dump = pickle.dump  # type: ignore[attr-defined]
     mod.dumps = pickle.dumps  # type: ignore[attr-defined]
     return mod

@@ -24,6 +24,7 @@ walked; past those hfcache says which limit of its own the file exceeds.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import struct
 from dataclasses import dataclass, field, replace
@@ -65,10 +66,7 @@ class GgufTensor:
 
     @property
     def elements(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:

@@ -17,6 +17,7 @@ offset, never read. Node attributes (``Constant`` tensors, subgraphs) are not li
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 from dataclasses import dataclass
@@ -99,10 +100,7 @@ def _tensor(src: Source, start: int, end: int, sparse: bool) -> OnnxTensor:
     if any(d < 0 for d in dims):
         raise WireError(f"initializer {name!r} has a negative dimension {dims}")
     kind, bits = DATA_TYPES.get(dtype, (f"type {dtype}", 0))
-    count = 1
-    for d in dims:
-        count *= d
-    nbytes = (count * bits + 7) // 8 if bits else stored
+    nbytes = (math.prod(dims) * bits + 7) // 8 if bits else stored
     offset = 0
     if external or entries:
         location = entries.get("location", "")

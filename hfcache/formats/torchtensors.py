@@ -9,6 +9,7 @@ has for its storage.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +60,7 @@ class TensorInfo:
 
     @property
     def parameters(self) -> int:
-        count = 1
-        for dim in self.shape:
-            count *= dim
-        return count
+        return math.prod(self.shape)
 
 
 def dtype_of(storage: Storage, dtype_arg: Any) -> tuple[str, int]:
@@ -119,11 +117,8 @@ def _tensor(name: str, value: Call) -> TensorInfo | str | None:
     v3 = isinstance(call.func, Import) and call.func.name == "_rebuild_tensor_v3"
     dtype_arg = args[6] if v3 and len(args) > 6 else None
     dtype, itemsize = dtype_of(storage, dtype_arg)
-    count = 1
-    for d in size:
-        count *= d
     return TensorInfo(
-        name, dtype, size, storage.key, offset, count * itemsize, stride, storage.numel, itemsize
+        name, dtype, size, storage.key, offset, math.prod(size) * itemsize, stride, storage.numel, itemsize
     )
 
 

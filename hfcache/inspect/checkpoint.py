@@ -12,6 +12,7 @@ as a pickle is one. Files are opened only if they are regular files, without blo
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -58,10 +59,7 @@ class TensorRecord:
 
     @property
     def parameters(self) -> int:
-        count = 1
-        for dim in self.shape:
-            count *= dim
-        return count
+        return math.prod(self.shape)
 
     def to_json(self) -> dict[str, Any]:
         return {
