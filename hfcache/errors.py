@@ -26,6 +26,15 @@ class BundleError(HfcacheError):
     """A bundle is corrupt, truncated, hostile or not a bundle at all; nothing was installed."""
 
 
+class ArtifactError(BundleError):
+    """An OCI artifact (a layout, a registry's answer) is malformed, hostile, not a ModelPack
+    model, or its bytes are not what its digests say; nothing was installed."""
+
+
+class RegistryError(HfcacheError):
+    """A registry could not be reached or would not answer (network, TLS, auth, server errors)."""
+
+
 class PackRefusedError(HfcacheError):
     """The revision to pack is incomplete or inconsistent; ``problems`` lists why."""
 

@@ -118,6 +118,25 @@ def revision_problem(revision: str) -> str | None:
     return None
 
 
+MAX_PATH_IN_REPO = 4096
+
+
+def path_in_repo_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a file's path in a repo (``dir/file.txt``, POSIX, relative, staying
+    inside), or ``None``: the rule for every path an untrusted source names."""
+    if not path or len(path) > MAX_PATH_IN_REPO:
+        return "it is empty or too long"
+    if "\\" in path or any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        return "it holds a backslash or a control character"
+    if path.startswith("/"):
+        return "it is absolute"
+    if any(p in ("", ".", "..") for p in path.split("/")):
+        return "it has a '..', '.' or empty part"
+    if path.split("/")[0] in (".git", ".hfcache"):
+        return "it is inside .git/ or .hfcache/"
+    return None
+
+
 def check_revision(revision: str) -> str:
     """A branch, tag, ``refs/pr/N`` or commit as typed; :class:`BadInputError` when it cannot be one."""
     why = revision_problem(revision)

@@ -16,7 +16,14 @@ from typing import Any
 import typer
 
 from hfcache.cli.output import Output
-from hfcache.errors import BadInputError, BundleError, HfcacheError, PackRefusedError
+from hfcache.errors import (
+    ArtifactError,
+    BadInputError,
+    BundleError,
+    HfcacheError,
+    PackRefusedError,
+    RegistryError,
+)
 
 # A path the user gave that cannot be used is bad input (2); anything else (a full disk, an
 # I/O error) is a problem met while working (1).
@@ -24,7 +31,9 @@ _BAD_PATH = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPER
 
 ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (BadInputError, 2, "bad-input"),
+    (ArtifactError, 2, "bad-artifact"),
     (BundleError, 2, "bad-bundle"),
+    (RegistryError, 1, "registry"),
     (PackRefusedError, 1, "pack-refused"),
     (HfcacheError, 1, "failed"),
     (KeyboardInterrupt, 130, "interrupted"),
