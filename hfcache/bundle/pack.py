@@ -213,7 +213,8 @@ def pack(
                     if actual != payload.sha256:
                         progress.finish()
                         out.abort()
-                        raise refusal(all_corrupt(picks, entries, progress), picks, while_packing=True)
+                        found = all_corrupt(picks, [e.files for e in entries], progress)
+                        raise refusal(found, picks, while_packing=True)
         tar.close()
         progress.finish()
         paths = out.commit()

@@ -3,7 +3,9 @@ written, and, once a stream fails, every LFS file of the selection (to name ever
 
 from __future__ import annotations
 
-from hfcache.bundle.manifest import FileEntry, RepoEntry
+from collections.abc import Sequence
+
+from hfcache.bundle.manifest import FileEntry
 from hfcache.bundle.select import RepoPick
 from hfcache.doctor.hints import short
 from hfcache.findings import Finding, finding
@@ -76,11 +78,14 @@ def corrupt(pick: RepoPick, f: ViewFile, etag: str, actual: str) -> Finding:
     )
 
 
-def all_corrupt(picks: list[RepoPick], entries: list[RepoEntry], progress: Progress) -> list[Finding]:
-    """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed)."""
+def all_corrupt(
+    picks: Sequence[RepoPick], entries: Sequence[Sequence[FileEntry]], progress: Progress
+) -> list[Finding]:
+    """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed);
+    ``entries``: the files packed of each pick."""
     jobs: dict[str, tuple[RepoPick, ViewFile, str]] = {}
-    for p, entry in zip(picks, entries, strict=True):
-        sha = {f.path: f.sha256 for f in entry.files}
+    for p, files in zip(picks, entries, strict=True):
+        sha = {f.path: f.sha256 for f in files}
         for f in p.files:
             if f.lfs and f.name in sha:
                 jobs.setdefault(source_of(f), (p, f, sha[f.name]))

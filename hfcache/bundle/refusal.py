@@ -74,16 +74,26 @@ def by_file(problems: Sequence[Finding], picks: Sequence[RepoPick]) -> list[Find
 
 
 def refusal(
-    problems: Sequence[Finding], picks: Sequence[RepoPick], *, while_packing: bool = False
+    problems: Sequence[Finding],
+    picks: Sequence[RepoPick],
+    *,
+    while_packing: bool = False,
+    can_leave_out: bool = True,
 ) -> PackRefusedError:
     """The error that stops a pack: each damaged file once, and what to do.
 
     ``while_packing``: corrupt bytes met while streaming, which ``--allow-incomplete`` cannot
-    leave out any more (the manifest is written by then).
+    leave out any more (the manifest is written by then). ``can_leave_out``: whether
+    ``--allow-incomplete`` exists for this format at all (an OCI artifact is whole, or nothing).
     """
     folded = by_file(problems, picks)
     files = sum(1 for f in folded if f.folded_into is None)
-    if while_packing:
+    if not can_leave_out:
+        message = (
+            f"{files} file(s) cannot be packed as they are; nothing was written. Download or repair them "
+            "(`hfcache doctor --verify` lists every corrupt blob), or leave them out with --exclude"
+        )
+    elif while_packing:
         message = (
             f"{files} corrupt file(s); nothing was written. Download them again (`hfcache doctor --verify` "
             "lists every corrupt blob of the cache); --allow-incomplete does not pack around corrupt "

@@ -17,6 +17,7 @@ from hfcache import _hf, layout
 from hfcache.errors import BadInputError, PackRefusedError
 from hfcache.findings import Finding, Severity, finding
 from hfcache.formats.safetensors import HeaderError, read_index
+from hfcache.fs.digests import DigestStore
 from hfcache.layout import Location, PathKind
 from hfcache.model import Repo
 from hfcache.repoid import RepoRef
@@ -176,15 +177,17 @@ def select(
     revision: str = "main",
     include: list[str] | None = None,
     exclude: list[str] | None = None,
+    digests: DigestStore | None = None,
 ) -> tuple[CacheView, list[RepoPick]]:
     """Scan the cache once and pick each requested repo (at its ``@revision``, else ``revision``).
 
     :class:`BadInputError` for unknown repos and revisions, and for a selection with no file.
+    ``digests``: the record of earlier hashes; files it vouches for come with ``Trust.HASHED``.
     """
     loc = layout.locate(cache_dir)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{loc.path} is a plain model folder, not a cache: nothing to pack from it")
-    view = CacheView.open(Location(PathKind.HUB_CACHE, loc.cache_root, loc.cache_root))
+    view = CacheView.open(Location(PathKind.HUB_CACHE, loc.cache_root, loc.cache_root), digests=digests)
     picks = [
         pick(view, ref, ref.revision or revision, include or [], exclude or [])
         for ref in dict.fromkeys(repos)

@@ -168,7 +168,7 @@ def _nearest_existing(path: str) -> str:
 
 
 @contextlib.contextmanager
-def _staging(parent: str) -> Any:
+def staging_folder(parent: str) -> Any:
     """A private folder on the target's file system (so staged blobs rename into place for free)."""
     created = []
     probe = parent
@@ -219,7 +219,7 @@ def unpack(
         if os.path.exists(target) and not os.path.isdir(target):
             raise BadInputError(f"not a folder: {target}")
         # Staged files are hfcache's own: what goes wrong with them (a full disk) names the target.
-        with _staging(staging_parent) as staging, fsops.named(target, staging):
+        with staging_folder(staging_parent) as staging, fsops.named(target, staging):
             with _why_it_failed(paths, progress, None if local_dir else target):
                 received = receive(
                     stream,
@@ -229,7 +229,7 @@ def unpack(
                     progress=progress,
                 )
             installed = _install(received, target, local_dir is not None)
-    reports = _recheck(received, target, local_dir is not None)
+    reports = recheck(received, target, local_dir is not None)
     return UnpackResult(
         received.manifest, target, local_dir is not None, installed, reports, received.bytes_read
     )
@@ -282,7 +282,7 @@ def _install(received: Received, target: str, plain: bool) -> Installed:
     return install_local_dir(received, target) if plain else install_cache(received, target)
 
 
-def _recheck(received: Received, target: str, plain: bool) -> tuple[Report, ...]:
+def recheck(received: Received, target: str, plain: bool) -> tuple[Report, ...]:
     """Check what was installed, with the doctor's own checks."""
     repos = received.manifest.repos
     if plain:

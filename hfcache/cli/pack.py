@@ -14,7 +14,15 @@ from hfcache.bundle.packed import PackResult
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.errors import BadInputError
+from hfcache.oci.pack import OciPackResult, pack_oci
 from hfcache.units import human_size
+
+
+class PackFormat(str, Enum):
+    """The ``--format`` choices: hfcache's tar bundle, or an OCI image layout of ModelPack artifacts."""
+
+    bundle = "bundle"
+    oci = "oci"
 
 
 class RepoType(str, Enum):
@@ -38,8 +46,15 @@ def pack_command(
         "-o",
         "--output",
         metavar="FILE",
-        help="Bundle file to write, or '-' for stdout (a pipe). Default: <name>.tar here.",
+        help="Bundle file to write, or '-' for stdout (a pipe); with --format oci, the layout folder. "
+        "Default: <name>.tar (<name>.oci) here.",
         show_default=False,
+    ),
+    fmt: PackFormat = typer.Option(
+        PackFormat.bundle,
+        "--format",
+        help="bundle: one verified tar for hfcache unpack; oci: an OCI image layout folder holding one "
+        "CNCF ModelPack artifact per revision, for skopeo, oras and registries (docs/oci.md).",
     ),
     cache_dir: Path | None = typer.Option(
         None, "--cache-dir", metavar="DIR", help="Hub cache to read (default: huggingface_hub's)."
@@ -94,10 +109,28 @@ def pack_command(
       hfcache pack hfl/rbt3@v1.0 datasets/org/data -o two.tar
       hfcache pack org/big --split-size fat32 -o /media/usb/big.tar
       hfcache pack hfl/rbt3 -o - | ssh gpu1 hfcache unpack -
+      hfcache pack hfl/rbt3 --format oci -o rbt3.oci  # then: skopeo copy oci:rbt3.oci:main docker://…
 
     Exit codes: 0 packed, 1 refused (problems in the cache) or failed, 2 bad input.
     """
     out = Output(json_out, quiet=quiet, data_to_stderr=output == "-")
+    if fmt is PackFormat.oci:
+        with handled(out):
+            if split_size is not None or allow_incomplete:
+                raise BadInputError("--split-size and --allow-incomplete are for bundles, not --format oci")
+            oci = pack_oci(
+                repo_ids,
+                output,
+                cache_dir=str(cache_dir) if cache_dir else None,
+                repo_type=repo_type.value,
+                revision=revision,
+                include=include,
+                exclude=exclude,
+                overwrite=force,
+                progress=out.progress(),
+            )
+        out.finish(oci, lambda: _render_oci(out, oci))
+        return
     with handled(out):
         if output == "-" and sys.stdout.isatty():
             raise BadInputError(
@@ -146,6 +179,23 @@ def _render_pack(out: Output, result: PackResult) -> None:
         )
     if result.paths and result.paths != ("-",):
         out.say(f"On the offline machine: hfcache unpack {shlex.quote(result.paths[0])}")
+
+
+def _render_oci(out: Output, result: OciPackResult) -> None:
+    for a in result.artifacts:
+        size = sum(layer.file.size for layer in a.layers)
+        out.say(
+            f"packed {a.repo.repo_type} {a.repo.repo_id} @ {a.commit[:8]} as {a.name}: "
+            f"{len(a.layers)} layers, {human_size(size)}, manifest {a.digest[:19]}…, tags {', '.join(a.tags)}"
+        )
+    out.say(
+        f"wrote the OCI layout {result.path} ({human_size(result.bytes_total)}): {result.linked} blob(s) "
+        f"hard-linked from the cache, {result.copied} copied, {result.kept} already there"
+    )
+    first = result.ref_names[0][0] if result.ref_names and result.ref_names[0] else "TAG"
+    name = result.artifacts[0].name if result.artifacts else "org/name"
+    tag = first.rsplit(":", 1)[-1]
+    out.say(f"Push it: skopeo copy oci:{shlex.quote(result.path)}:{first} docker://REGISTRY/{name}:{tag}")
 
 
 def _where(result: PackResult) -> str:

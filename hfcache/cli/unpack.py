@@ -12,6 +12,9 @@ from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.unpack import UnpackResult, unpack
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
+from hfcache.errors import BadInputError
+from hfcache.oci.open import is_artifact, layout_source
+from hfcache.oci.unpack import unpack_oci
 from hfcache.units import human_size
 
 
@@ -19,7 +22,8 @@ def unpack_command(
     file: str = typer.Argument(
         ...,
         metavar="FILE",
-        help="Bundle, its first volume (.001; the name without .001 works too), or '-' for stdin.",
+        help="Bundle, its first volume (.001; the name without .001 works too), or '-' for stdin; or an "
+        "OCI image layout of ModelPack artifacts: DIR, or oci:DIR:TAG (docs/oci.md).",
         show_default=False,
     ),
     cache_dir: Path | None = typer.Option(
@@ -43,6 +47,13 @@ def unpack_command(
         help="List the bundle's repos, revisions, files, sizes and recorded problems; verify nothing.",
     ),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="With --list: every file and its size."),
+    repo_id: str | None = typer.Option(
+        None,
+        "--repo-id",
+        metavar="ORG/NAME",
+        help="For an OCI artifact: the repo to install it as (needed for one that another tool made "
+        "and that names no Hub repo; renames one that hfcache made).",
+    ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
@@ -63,11 +74,26 @@ def unpack_command(
     bundle cut short, or failed; 2 bad input or a bad bundle.
     """
     out = Output(json_out, quiet=quiet)
+    if is_artifact(file):
+        with handled(out):
+            if listing:
+                raise BadInputError("--list reads bundles; for an OCI layout, read its index.json")
+            result = unpack_oci(
+                layout_source(file),
+                cache_dir=str(cache_dir) if cache_dir else None,
+                local_dir=str(local_dir) if local_dir else None,
+                check_only=check,
+                repo_id=repo_id,
+                progress=out.progress(),
+            )
+        out.finish(result, lambda: _render_unpack(out, result, what="artifact"))
     if listing:
         with handled(out):
             listed = list_bundle(file)
         out.finish(listed, lambda: _render_listing(out, listed, verbose=verbose))
     with handled(out):
+        if repo_id is not None:
+            raise BadInputError("--repo-id is for OCI artifacts; a bundle names its repos")
         result = unpack(
             file,
             cache_dir=str(cache_dir) if cache_dir else None,
@@ -78,13 +104,13 @@ def unpack_command(
     out.finish(result, lambda: _render_unpack(out, result))
 
 
-def _render_unpack(out: Output, result: UnpackResult) -> None:
+def _render_unpack(out: Output, result: UnpackResult, what: str = "bundle") -> None:
     for r in result.manifest.repos:
         out.say(f"{r.repo_type} {r.repo_id} @ {r.commit[:8]}: {len(r.files)} files verified")
     _render_recorded(out, result.manifest)
     if result.installed is None:
         sums = f", volumes match {result.checksum_file}" if result.checksum_file else ""
-        out.say(f"bundle OK: {human_size(result.bytes_verified)} verified{sums}; nothing installed (--check)")
+        out.say(f"{what} OK: {human_size(result.bytes_verified)} verified{sums}; nothing installed (--check)")
         if result.plan is not None:
             _render_plan(out, result.plan)
         return

@@ -13,6 +13,7 @@ from typing import Any
 from hfcache.bundle.manifest import FileEntry
 from hfcache.formats.regular import open_regular
 from hfcache.oci.artifact import Artifact, build
+from hfcache.repoid import RepoName
 from hfcache.view import RevisionView, ViewFile
 
 CONFIG_FILE = "config.json"
@@ -35,7 +36,7 @@ def _read_small(f: ViewFile, limit: int) -> bytes | None:
     return bytes(out) if len(out) <= limit else None
 
 
-def config_json(rv: RevisionView, files: Sequence[ViewFile]) -> Mapping[str, Any] | None:
+def config_json(files: Sequence[ViewFile]) -> Mapping[str, Any] | None:
     """The revision's parsed ``config.json`` (if selected, here, small and a JSON object)."""
     f = next((f for f in files if f.name == CONFIG_FILE), None)
     raw = _read_small(f, MAX_CONFIG_JSON) if f is not None else None
@@ -66,6 +67,14 @@ def _size(f: ViewFile) -> int:
     return f.size if f.size is not None else sum(e.length for e in f.extents)
 
 
+def artifact_for(
+    repo: RepoName, commit: str, refs: Sequence[str], entries: Sequence[FileEntry], files: Sequence[ViewFile]
+) -> Artifact:
+    """The artifact of one revision holding ``entries`` (the files of ``files`` selected, with
+    their digests); ``config.json`` among ``files`` fills its config."""
+    return build(repo, commit, refs, entries, config_json=config_json(files))
+
+
 def artifact_of(rv: RevisionView, entries: Sequence[FileEntry], files: Sequence[ViewFile]) -> Artifact:
     """The artifact of ``rv`` holding ``entries`` (the files selected, with their digests)."""
-    return build(rv.name, rv.commit, rv.refs, entries, config_json=config_json(rv, files))
+    return artifact_for(rv.name, rv.commit, rv.refs, entries, files)
