@@ -113,3 +113,65 @@ def rewrite_manifest(layout: Path, edit: Any, tag: str = "main") -> str:
         d["digest"], d["size"] = digest, len(data)
     (layout / "index.json").write_text(json.dumps(idx))
     return digest
+
+
+def put_blob(layout: Path, data: bytes) -> str:
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = layout / "blobs" / "sha256" / digest[7:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return digest
+
+
+def write_layout(
+    layout: Path,
+    layers: list[tuple[str, bytes, dict[str, str]]],
+    config: dict[str, Any],
+    *,
+    config_type: str = "application/vnd.cncf.model.config.v1+json",
+    artifact_type: str | None = "application/vnd.cncf.model.manifest.v1+json",
+    annotations: dict[str, str] | None = None,
+    tag: str = "main",
+) -> str:
+    """An OCI layout holding one manifest of ``layers`` ((media type, bytes, annotations)) as other
+    tools write them; returns the manifest digest."""
+    descriptors = []
+    for media, data, notes in layers:
+        d: dict[str, Any] = {"mediaType": media, "digest": put_blob(layout, data), "size": len(data)}
+        if notes:
+            d["annotations"] = notes
+        descriptors.append(d)
+    cfg = json.dumps(config).encode()
+    manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}
+    if artifact_type:
+        manifest["artifactType"] = artifact_type
+    manifest["config"] = {"mediaType": config_type, "digest": put_blob(layout, cfg), "size": len(cfg)}
+    manifest["layers"] = descriptors
+    if annotations:
+        manifest["annotations"] = annotations
+    data = json.dumps(manifest).encode()
+    digest = put_blob(layout, data)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": len(data),
+             "annotations": {"org.opencontainers.image.ref.name": tag}}  # fmt: skip
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    return digest
+
+
+def tar_of(files: dict[str, bytes], *, gz: bool = False, extra: list[Any] | None = None) -> bytes:
+    """A tar (gzip-compressed with ``gz``) of ``files`` as modctl's tar codec writes one: each
+    member named by its path in the model; ``extra`` TarInfo members are added as they are."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode = len(data), 0o644
+            tf.addfile(ti, io.BytesIO(data))
+        for ti in extra or []:
+            tf.addfile(ti)
+    return buf.getvalue()

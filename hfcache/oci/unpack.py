@@ -15,13 +15,13 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hfcache import __version__, _hf, layout
-from hfcache.bundle.install import install_cache, install_local_dir
+from hfcache.bundle.install import existing_blob, install_cache, install_local_dir
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
-from hfcache.bundle.receive import Received
+from hfcache.bundle.receive import Received, existing_ok
 from hfcache.bundle.unpack import UnpackResult, recheck, staging_folder
 from hfcache.errors import BadInputError
 from hfcache.fs import fsops
@@ -87,8 +87,14 @@ class _Plan:
         return sum({x.digest: x.size for _, a, _ in self.items for x in a.layers}.values())
 
 
-def _received(plan: _Plan, staged: dict[str, list[StagedFile]], staging: str | None) -> Received:
-    """The verified files as the installer takes them (a bundle's ``Received``)."""
+def _received(
+    plan: _Plan,
+    staged: dict[str, list[StagedFile]],
+    staging: str | None,
+    existing: Callable[[str, str], str | None],
+) -> Received:
+    """The verified files as the installer takes them (a bundle's ``Received``). A blob the
+    target already holds with exactly these bytes is verified there and left alone."""
     repos: list[RepoEntry] = []
     out = Received(Manifest(__version__, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), repos))
     claimed: set[str] = set()
@@ -120,9 +126,14 @@ def _received(plan: _Plan, staged: dict[str, list[StagedFile]], staging: str | N
         by_name = {f.name: f for fs in mine.values() for f in fs}
         for f in files:
             out.links[(folder, ident.commit, f.path)] = f.etag
-            src = by_name[f.path].path
-            if staging is not None and src is not None and (folder, f.etag) not in out.staged:
-                out.staged[(folder, f.etag)] = _claim(src, claimed)
+            src, key = by_name[f.path].path, (folder, f.etag)
+            if staging is None or src is None or key in out.staged or key in out.present:
+                continue
+            there = existing(folder, f.etag)
+            if there is not None and existing_ok(there, f.etag, f.sha256, f.size):
+                out.present[key] = there
+            else:
+                out.staged[key] = _claim(src, claimed)
         for ref in ident.refs:
             out.refs[(folder, ref)] = ident.commit
         if _hf.HAS_TREE_CACHE:
@@ -169,12 +180,15 @@ def unpack_oci(
     if cache_dir is not None and local_dir is not None:
         raise BadInputError("give --cache-dir or --local-dir, not both")
     plan = _Plan(source, repo_id, repo_type)
+    existing: Callable[[str, str], str | None]
     if local_dir is not None:
         target = os.path.abspath(os.path.expanduser(local_dir))
         staging_parent = os.path.join(target, layout.HFCACHE_DIR)
+        existing = lambda folder, etag: None  # noqa: E731 - install_local_dir keeps identical files itself
     else:
         target = layout.cache_target(cache_dir)
         staging_parent = os.path.join(target, layout.LOCKS_DIR)
+        existing = existing_blob(target)
     if os.path.exists(target) and not os.path.isdir(target):
         raise BadInputError(f"not a folder: {target}")
     if not check_only:
@@ -192,7 +206,7 @@ def unpack_oci(
                 advance=progress.advance,
             )
             progress.finish()
-            received = _received(plan, staged, None if check_only else staging)
+            received = _received(plan, staged, None if check_only else staging, existing)
             if check_only:
                 return UnpackResult(received.manifest, None, False, None, (), plan.total)
             plain = local_dir is not None
