@@ -33,6 +33,12 @@ _COMMIT = re.compile(r"[0-9a-f]{40}")
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_REVISION = 255
 
+# The OCI distribution spec's grammar for repository names and tags (v1.1), which hfcache maps
+# repo ids and refs onto (hfcache.oci.names): kept here, beside the Hub's own grammar.
+OCI_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+OCI_NAME = re.compile(rf"{OCI_COMPONENT.pattern}(?:/{OCI_COMPONENT.pattern})*")
+OCI_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
 
 @dataclass(frozen=True, order=True)
 class RepoName:

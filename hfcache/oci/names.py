@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from hfcache.repoid import URL_PREFIX, RepoName, is_commit
+from hfcache.repoid import OCI_COMPONENT, OCI_NAME, OCI_TAG, URL_PREFIX, RepoName, is_commit
 
-COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
-NAME = re.compile(rf"{COMPONENT.pattern}(?:/{COMPONENT.pattern})*")
-TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+COMPONENT, NAME, TAG = OCI_COMPONENT, OCI_NAME, OCI_TAG
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 MAX_NAME = 255 - len("255.255.255.255:65535/")
 """Clients cap ``host[:port]/name`` at 255 characters; leave room for any host."""
