@@ -17,20 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfcache.bundle.manifest import FileEntry
-from hfcache.bundle.packhash import all_corrupt, corrupt, manifest_entries, prehash, source_of
+from hfcache.bundle.packhash import corrupt, manifest_entries, prehash, size_of, source_of
 from hfcache.bundle.refusal import refusal
 from hfcache.bundle.select import RepoPick, select
 from hfcache.errors import BadInputError
 from hfcache.findings import Finding
 from hfcache.fs.digests import DigestStore, identity_of
-from hfcache.fs.hashing import Algo
+from hfcache.fs.hashing import Algo, HashJob, hash_files
 from hfcache.oci.artifact import Artifact
 from hfcache.oci.layoutwrite import LayoutWriter
 from hfcache.oci.revision import artifact_for
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoName, check_revision, parse_repo_ref
 from hfcache.results import EXIT_OK
-from hfcache.view import Trust
+from hfcache.view import Trust, ViewFile
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,6 @@ def _ref_names(a: Artifact, bare: bool) -> tuple[str, ...]:
     return (*a.tags, *named) if bare else named
 
 
-def _trusted(p: RepoPick) -> set[str]:
-    """Files of ``p`` whose bytes are known to hash to their blob id, unchanged since."""
-    return {f.name for f in p.files if f.trust is Trust.HASHED}
-
-
 def _record(store: DigestStore, path: str, sha256: str) -> None:
     with contextlib.suppress(OSError):
         store.put(path, identity_of(os.lstat(path)), {Algo.SHA256.value: sha256})
@@ -136,15 +131,17 @@ def pack_oci(
         artifact_for(RepoName(p.repo.repo_type, p.repo.repo_id), p.commit, tuple(p.refs), e, p.files)
         for p, e in zip(picks, entries, strict=True)
     ]
+    bad = _hash_untrusted(picks, entries, store, progress)
+    if bad:
+        raise refusal(bad, picks, can_leave_out=False)
     writer = LayoutWriter(output, overwrite=overwrite)
     total = sum(f.size for e in entries for f in e)
     progress.start("pack", total)
     try:
         for p, a in zip(picks, artifacts, strict=True):
-            bad_file = _put_layers(writer, p, a, _trusted(p), store, progress.advance)
-            if bad_file is not None:
-                progress.finish()
-                raise refusal([bad_file, *all_corrupt(picks, entries, progress)], picks, can_leave_out=False)
+            bad_file = _put_layers(writer, p, a, progress.advance)
+            if bad_file is not None:  # changed since it was hashed, on its way in by copy
+                raise refusal([bad_file], picks, can_leave_out=False)
             writer.put_bytes(a.config, a.config_digest[7:])
             writer.put_bytes(a.manifest, a.digest[7:])
     finally:
@@ -157,16 +154,44 @@ def pack_oci(
     )
 
 
+def _hash_untrusted(
+    picks: list[RepoPick], entries: list[list[FileEntry]], store: DigestStore, progress: Progress
+) -> list[Finding]:
+    """Hash, on every core, each LFS blob no record vouches for (the small files were hashed by
+    ``prehash``); record the good ones, and return a finding for each whose bytes are not its name."""
+    jobs: dict[str, tuple[RepoPick, ViewFile, str]] = {}
+    for p, files in zip(picks, entries, strict=True):
+        sha = {f.path: f.sha256 for f in files}
+        for vf in p.files:
+            if vf.lfs and vf.trust is not Trust.HASHED and vf.name in sha:
+                jobs.setdefault(source_of(vf), (p, vf, sha[vf.name]))
+    if not jobs:
+        return []
+    found: list[Finding] = []
+    progress.start("check", sum(size_of(vf) for _, vf, _ in jobs.values()))
+    try:
+        results = hash_files(
+            (HashJob(path, frozenset({Algo.SHA256}), size_of(vf)) for path, (_, vf, _) in jobs.items()),
+            progress=progress.advance,
+        )
+        for result in results:
+            p, vf, expected = jobs[result.job.path]
+            actual = result.digests.get(Algo.SHA256)
+            if actual == expected:
+                _record(store, result.job.path, expected)
+            else:
+                found.append(corrupt(p, vf, expected, actual or "(unreadable)"))
+    finally:
+        progress.finish()
+    return found
+
+
 def _put_layers(
-    writer: LayoutWriter,
-    p: RepoPick,
-    a: Artifact,
-    trusted: set[str],
-    store: DigestStore,
-    advance: Callable[[int], None],
+    writer: LayoutWriter, p: RepoPick, a: Artifact, advance: Callable[[int], None]
 ) -> Finding | None:
-    """Every layer of ``a`` into the layout; the finding for the first file whose bytes are not
-    what its name says (the caller then hashes the rest to name them all), else ``None``."""
+    """Every layer of ``a`` into the layout, each file's bytes hashed already: linked as they are,
+    or hashed again in the pass that copies them. The finding for a file whose copy does not
+    match, else ``None``."""
     by_name = {f.name: f for f in p.files}
     done: set[str] = set()
     for layer in a.layers:
@@ -175,12 +200,8 @@ def _put_layers(
             advance(f.size)
             continue
         vf = by_name[f.path]
-        source = source_of(vf)
-        is_trusted = f.path in trusted or not vf.lfs  # small files were hashed by prehash
-        actual = writer.put_file(source, f.sha256, f.size, trusted=is_trusted, progress=advance)
+        actual = writer.put_file(source_of(vf), f.sha256, f.size, trusted=True, progress=advance)
         if actual is not None:
             return corrupt(p, vf, f.etag, actual)
-        if not is_trusted:
-            _record(store, source, f.sha256)
         done.add(f.sha256)
     return None
