@@ -155,11 +155,21 @@ def test_through_a_real_registry_with_skopeo(fresh_cache: CachedRepo, tmp_path: 
         assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == digest
         skopeo("copy", "--src-tls-verify=false", f"docker://{host}/{name}:{c.commit}",
                f"oci:{tmp_path / 'back.oci'}:main")  # fmt: skip
+        _oras_pulls_exact_files(host, f"{name}:main", c, tmp_path / "oras")
     assert tagged(tmp_path / "back.oci", "main") == tagged(tmp_path / "m.oci", "main")
     target = tmp_path / "offline" / "hub"
     run = hfcache("unpack", tmp_path / "back.oci", "--cache-dir", target)
     assert run.returncode == 0, run.stderr
     loads_exactly(CachedRepo(c.hub, target, c.repo_id, c.repo_type, c.commit, c.files))
+
+
+def _oras_pulls_exact_files(host: str, ref: str, c: CachedRepo, out: Path) -> None:
+    """oras-py, a real OCI client, pulls the artifact: every file named by its title, exact bytes."""
+    oras_client = pytest.importorskip("oras.client")
+    client = oras_client.OrasClient(hostname=host, insecure=True)
+    client.pull(target=f"{host}/{ref}", outdir=str(out))
+    for name, data in c.files.items():
+        assert (out / name).read_bytes() == data, name
 
 
 def test_a_layout_is_added_to_not_replaced(fresh_cache: CachedRepo, tmp_path: Path) -> None:

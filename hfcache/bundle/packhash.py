@@ -3,12 +3,14 @@ written, and, once a stream fails, every LFS file of the selection (to name ever
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from hfcache.bundle.manifest import FileEntry
 from hfcache.bundle.select import RepoPick
 from hfcache.doctor.hints import short
 from hfcache.findings import Finding, finding
+from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
 from hfcache.progress import Progress
 from hfcache.view import ViewFile
@@ -25,21 +27,49 @@ def size_of(f: ViewFile) -> int:
     return f.size if f.size is not None else sum(e.length for e in f.extents)
 
 
-def prehash(picks: list[RepoPick], progress: Progress) -> dict[str, dict[Algo, str]]:
-    """sha256 of files not named by one (git-sha1 blobs, copies of unknown blob): the manifest,
-    written first, must list it. These are the Hub's small, non-LFS files."""
-    jobs = {}
+_BOTH = frozenset({Algo.SHA256, Algo.GIT_SHA1})
+
+
+def _recorded(store: DigestStore | None, path: str) -> tuple[Identity | None, dict[Algo, str]]:
+    """The file's identity now, and both digests if the record holds them for that identity."""
+    try:
+        ident = identity_of(os.lstat(path))
+    except OSError:
+        return None, {}
+    got = store.get(path, ident) if store is not None else {}
+    digests = {a: got[a.value] for a in _BOTH if a.value in got}
+    return ident, digests if len(digests) == len(_BOTH) else {}
+
+
+def prehash(
+    picks: list[RepoPick], progress: Progress, store: DigestStore | None = None
+) -> dict[str, dict[Algo, str]]:
+    """sha256 and git blob hash of files not named by a sha256 (git-sha1 blobs, copies of unknown
+    blob): the manifest, written first, must list them. These are the Hub's small, non-LFS files.
+    ``store``: the digest record; a file it holds both digests for, unchanged since, is not read."""
+    jobs: dict[str, tuple[str, frozenset[Algo], int]] = {}
+    out: dict[str, dict[Algo, str]] = {}
+    idents: dict[str, Identity] = {}
     for p in picks:
         for f in p.files:
             if f.blob_id is None or not f.lfs:
-                jobs[source_of(f)] = (source_of(f), frozenset({Algo.SHA256, Algo.GIT_SHA1}), size_of(f))
+                path = source_of(f)
+                ident, known = _recorded(store, path)
+                if known:
+                    out[path] = known
+                    continue
+                if ident is not None:
+                    idents[path] = ident
+                jobs[path] = (path, _BOTH, size_of(f))
     if not jobs:
-        return {}
-    out: dict[str, dict[Algo, str]] = {}
+        return out
     progress.start("check", sum(size for _, _, size in jobs.values()))
     try:
         for result in hash_files((HashJob(*j) for j in jobs.values()), progress=progress.advance):
             out[result.job.path] = dict(result.digests)
+            ident = idents.get(result.job.path)
+            if store is not None and ident is not None and result.error is None:
+                store.put(result.job.path, ident, {a.value: d for a, d in result.digests.items()})
     finally:
         progress.finish()
     return out

@@ -120,7 +120,7 @@ def pack_oci(
     problems = [f for p in picks for f in p.problems]
     if problems:
         raise refusal(problems, picks, can_leave_out=False)
-    small = prehash(picks, progress)
+    small = prehash(picks, progress, store)
     entries: list[list[FileEntry]] = []
     for p in picks:
         files, bad = manifest_entries(p, small)
