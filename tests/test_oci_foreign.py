@@ -74,9 +74,11 @@ def test_legacy_cnai_tar_layers(tmp_path: Path) -> None:
         (CNAI + "doc.v1.tar", tar_of({"LICENSE": files["LICENSE"]}), {"org.cnai.model.filepath": "LICENSE"}),
         (CNAI + "weight.config.v1.tar", tar_of({"foo/bar.json": files["foo/bar.json"]}),
          {"org.cnai.model.filepath": "foo/bar.json"}),
-        (CNAI + "weight.v1.tar", tar_of({"model.safetensors": WEIGHTS}), {"org.cnai.model.filepath": "model.safetensors"}),
+        (CNAI + "weight.v1.tar", tar_of({"model.safetensors": WEIGHTS}),
+         {"org.cnai.model.filepath": "model.safetensors"}),
     ]  # fmt: skip
-    config = {"descriptor": {"family": "qwen2", "name": "Qwen2.5-0.5B"}, "modelfs": {"type": "layers", "diff_ids": None},
+    config = {"descriptor": {"family": "qwen2", "name": "Qwen2.5-0.5B"},
+              "modelfs": {"type": "layers", "diff_ids": None},
               "config": {"architecture": "transformer", "format": "tensorflow"}}  # fmt: skip
     write_layout(
         layout, layers, config, config_type=CNAI + "config.v1+json", artifact_type=CNAI + "manifest.v1+json"
@@ -94,7 +96,8 @@ def test_a_gzip_tar_of_a_folder_and_gitattributes(tmp_path: Path) -> None:
     attrs = b"*.bin filter=lfs diff=lfs merge=lfs -text\n"
     files = {"code/run.py": b"print(1)\n", "code/small.bin": b"\x00\x01", ".gitattributes": attrs}
     layers = [
-        (CNCF + "code.v1.tar+gzip", tar_of({"code/run.py": files["code/run.py"], "code/small.bin": files["code/small.bin"]}, gz=True), {}),
+        (CNCF + "code.v1.tar+gzip",
+         tar_of({"code/run.py": files["code/run.py"], "code/small.bin": files["code/small.bin"]}, gz=True), {}),
         (CNCF + "doc.v1.raw", attrs, {"org.cncf.model.filepath": ".gitattributes"}),
     ]  # fmt: skip
     write_layout(
