@@ -97,7 +97,7 @@ def test_a_gzip_tar_of_a_folder_and_gitattributes(tmp_path: Path) -> None:
     files = {"code/run.py": b"print(1)\n", "code/small.bin": b"\x00\x01", ".gitattributes": attrs}
     layers = [
         (CNCF + "code.v1.tar+gzip",
-         tar_of({"code/run.py": files["code/run.py"], "code/small.bin": files["code/small.bin"]}, gz=True), {}),
+         tar_of({k: files[k] for k in ("code/run.py", "code/small.bin")}, gz=True), {}),
         (CNCF + "doc.v1.raw", attrs, {"org.cncf.model.filepath": ".gitattributes"}),
     ]  # fmt: skip
     write_layout(
