@@ -50,7 +50,10 @@ def main() -> None:
         folder = next(p.name for p in cache.iterdir() if p.name.startswith("models--"))
         layout, bundle, theirs = root / "m.oci", root / "b.tar", root / "t.tar"
         empty, kept = root / "state-empty", root / "state-kept"
-        print(f"data: {args.total_gb} GB in {args.big} big + {args.small} small blobs; load {os.getloadavg()[0]:.2f}")
+        print(
+            f"data: {args.total_gb} GB in {args.big} big + {args.small} small blobs; "
+            f"load {os.getloadavg()[0]:.2f}"
+        )
         rev = f"--revision {'b' * 40}"
         oci = f"{hf} pack bench/verify --cache-dir {cache} {rev} --format oci -o {layout}"
         fresh = f"rm -rf {empty} && HFCACHE_STATE_DIR={empty} {oci}"
