@@ -127,6 +127,11 @@ class LayoutSource:
             raise BadInputError(f"{self.label}: the layout has {what} (tags: {known})")
         return list(out.values())
 
+    def local_path(self, digest: str) -> str:
+        """Where the blob's file is: an unpacker on the same file system may hard-link it (and
+        then hash the link) rather than copy it."""
+        return os.path.join(self.path, self._blob_name(digest))
+
     @contextlib.contextmanager
     def open_blob(self, digest: str, size: int) -> Iterator[BinaryIO]:
         path = os.path.join(self.path, self._blob_name(digest))

@@ -10,6 +10,7 @@ and folders only, names that stay inside the repo, each file hashed as it is wri
 from __future__ import annotations
 
 import os
+import stat
 import tarfile
 import threading
 from collections.abc import Callable, Iterable
@@ -41,6 +42,32 @@ def _nothing(where: str, why: str) -> ArtifactError:
     return ArtifactError(f"{where}: {why}; nothing was installed")
 
 
+def _linked(source: ArtifactSource, layer: ArtifactLayer, dest: str | None) -> bool:
+    """Hard-link the layer's file to ``dest`` where the source is a folder on the same file
+    system (no copy; the link is then hashed like any copy)."""
+    local = getattr(source, "local_path", None)
+    if dest is None or local is None:
+        return False
+    try:
+        st = os.lstat(local(layer.digest))
+        if st.st_size != layer.size or not stat.S_ISREG(st.st_mode):
+            return False  # open_blob says what is wrong with it
+        os.link(local(layer.digest), dest, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def _check(source: ArtifactSource, layer: ArtifactLayer, digests: dict[Algo, str]) -> dict[Algo, str]:
+    if digests[Algo.SHA256] != layer.digest:
+        raise _nothing(
+            source.label,
+            f"the layer {layer.path or ''} (sha256:{layer.digest[:12]}…) hashes to "
+            f"sha256:{digests[Algo.SHA256][:12]}…",
+        )
+    return digests
+
+
 def _fetch(
     source: ArtifactSource,
     layer: ArtifactLayer,
@@ -49,6 +76,12 @@ def _fetch(
     advance: Callable[[int], None],
 ) -> dict[Algo, str]:
     """The layer's bytes into ``dest`` (``None``: hash only), checked against its digest."""
+    if _linked(source, layer, dest):
+        assert dest is not None
+        with open(dest, "rb") as linked:
+            return _check(
+                source, layer, copy_hashed(linked, None, layer.size, algos | {Algo.SHA256}, progress=advance)
+            )
     with source.open_blob(layer.digest, layer.size) as src:
         try:
             if dest is None:
@@ -60,13 +93,7 @@ def _fetch(
             raise _nothing(
                 source.label, f"blob sha256:{layer.digest[:12]}… ended before its {layer.size} bytes"
             ) from None
-    if digests[Algo.SHA256] != layer.digest:
-        raise _nothing(
-            source.label,
-            f"the layer {layer.path or ''} (sha256:{layer.digest[:12]}…) hashes to "
-            f"sha256:{digests[Algo.SHA256][:12]}…",
-        )
-    return digests
+    return _check(source, layer, digests)
 
 
 def _member_name(ti: tarfile.TarInfo, where: str) -> str | None:
