@@ -17,7 +17,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def _commands() -> dict[str, Any]:
     """The app's commands, through typer's public ``get_command`` (typer ships its own click)."""
     group = typer.main.get_command(app)
-    return dict(getattr(group, "commands", {}))
+    ctx = typer.Context(group)
+    return {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
 
 
 def test_every_finding_code_has_a_section() -> None:

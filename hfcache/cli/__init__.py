@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import ClassVar
 
 import typer
 
 from hfcache import __version__, _hf
-from hfcache.cli import doctor, fit, inspect, pack, quarantine, serve, unpack
-from hfcache.cli.helptext import COMMAND, Group
+from hfcache.cli.helptext import LazyGroup
 from hfcache.cli.output import SCHEMA_VERSION
+
+
+class _Commands(LazyGroup):
+    commands_by_name: ClassVar[dict[str, tuple[str, str]]] = {
+        "doctor": ("hfcache.cli.doctor", "doctor"),
+        "pack": ("hfcache.cli.pack", "pack_command"),
+        "unpack": ("hfcache.cli.unpack", "unpack_command"),
+        "quarantine": ("hfcache.cli.quarantine", "quarantine_command"),
+        "serve": ("hfcache.cli.serve", "serve_command"),
+        "inspect": ("hfcache.cli.inspect", "inspect_command"),
+        "fit": ("hfcache.cli.fit", "fit_command"),
+    }
+
 
 app = typer.Typer(
     name="hfcache",
@@ -24,16 +37,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=Group,
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command(name="doctor", **COMMAND)(doctor.doctor)
-app.command(name="pack", **COMMAND)(pack.pack_command)
-app.command(name="unpack", **COMMAND)(unpack.unpack_command)
-app.command(name="quarantine", **COMMAND)(quarantine.quarantine_command)
-app.command(name="serve", **COMMAND)(serve.serve_command)
-app.command(name="inspect", **COMMAND)(inspect.inspect_command)
-app.command(name="fit", **COMMAND)(fit.fit_command)
 
 
 def _version(value: bool) -> None:

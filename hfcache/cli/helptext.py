@@ -10,10 +10,13 @@ their lines.
 from __future__ import annotations
 
 import enum
+import importlib
 import inspect
-from typing import Any
+from typing import Any, ClassVar
 
+import typer
 import typer.core
+import typer.main
 
 
 def _metavar(param: Any) -> str:
@@ -111,3 +114,23 @@ class Group(typer.core.TyperGroup):
         formatter.write(
             f"\n  Run '{ctx.command_path} COMMAND --help' for a command's options and examples.\n"
         )
+
+
+class LazyGroup(Group):
+    """The group, loading a command's module only when that command runs (or help lists it):
+    ``hfcache pack`` does not import the mirror, ``fit`` or the repair planner. ``commands``
+    maps each name to (module, function)."""
+
+    commands_by_name: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands_by_name)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        where = self.commands_by_name.get(cmd_name)
+        if where is None:
+            return None
+        function = getattr(importlib.import_module(where[0]), where[1])
+        one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        one.command(name=cmd_name, **COMMAND)(function)
+        return typer.main.get_command(one)
