@@ -8,6 +8,7 @@ missing, saying how to get them.
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -31,11 +32,14 @@ needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installe
 
 
 @contextmanager
-def docker_registry(workdir: Path, *, proxy: str | None = None) -> Iterator[str]:
+def docker_registry(
+    workdir: Path, *, proxy: str | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
     """A registry on a free loopback port, storing under ``workdir``; yields ``127.0.0.1:PORT``.
 
     ``proxy`` makes it a pull-through cache of that registry URL (distribution's ``proxy`` mode:
-    how a site registry replicates from an upstream one on demand)."""
+    how a site registry replicates from an upstream one on demand). ``tls`` (certificate, key)
+    makes it serve HTTPS only."""
     assert REGISTRY is not None
     port = free_port()
     data = workdir / "registry-data"
@@ -52,6 +56,8 @@ def docker_registry(workdir: Path, *, proxy: str | None = None) -> Iterator[str]
         "http:",
         f"  addr: 127.0.0.1:{port}",
     ]
+    if tls is not None:
+        lines += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
     if proxy is not None:
         lines += ["proxy:", f"  remoteurl: {proxy}"]
     config = workdir / "registry.yml"
@@ -63,7 +69,9 @@ def docker_registry(workdir: Path, *, proxy: str | None = None) -> Iterator[str]
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"http://{host}/v2/", timeout=2):
+                scheme = "https" if tls else "http"
+                unverified = ssl._create_unverified_context() if tls else None  # only: is it up?
+                with urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=2, context=unverified):
                     break
             except urllib.error.HTTPError:
                 break  # it answers (401 would mean auth; the test config has none)
@@ -92,3 +100,34 @@ def skopeo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
     )
     assert proc.returncode == 0, f"skopeo {' '.join(args)} failed: {proc.stderr}"
     return proc
+
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(
+    OPENSSL is None, reason="openssl is not installed (it makes test certificates)"
+)
+
+
+def make_certificates(workdir: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate it signed for ``127.0.0.1`` and ``localhost``:
+    (CA certificate, server certificate, server key), made with the ``openssl`` command."""
+    assert OPENSSL is not None
+    ca_key, ca, key, csr, cert = (
+        workdir / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+    ext = workdir / "server.ext"
+    ext.write_text(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    )
+
+    def run(*args: str) -> None:
+        subprocess.run([OPENSSL, *args], check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+        "-days", "2", "-subj", "/CN=hfcache test CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+        "-subj", "/CN=127.0.0.1")  # fmt: skip
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
+    return ca, cert, key
