@@ -155,6 +155,11 @@ def test_through_a_real_registry_with_skopeo(fresh_cache: CachedRepo, tmp_path: 
         assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == digest
         skopeo("copy", "--src-tls-verify=false", f"docker://{host}/{name}:{c.commit}",
                f"oci:{tmp_path / 'back.oci'}:main")  # fmt: skip
+        direct = tmp_path / "direct" / "hub"
+        run = hfcache("unpack", f"oci://{host}/{name}:main", "--plain-http", "--cache-dir", direct, "--json")
+        assert run.returncode == 0, run.stderr
+        loads_exactly(CachedRepo(c.hub, direct, c.repo_id, c.repo_type, c.commit, c.files))
+        assert json.loads(run.stdout)["findings"] == []
     assert tagged(tmp_path / "back.oci", "main") == tagged(tmp_path / "m.oci", "main")
     target = tmp_path / "offline" / "hub"
     run = hfcache("unpack", tmp_path / "back.oci", "--cache-dir", target)

@@ -627,3 +627,31 @@ def test_an_index_with_no_model_is_refused() -> None:
         pytest.raises(ArtifactError, match=r"image index .* of 2 manifests, 0 of them models; nothing"),
     ):
         _source(s).manifests()
+
+
+def test_a_hostile_registry_installs_nothing_through_the_command_line(tmp_path: Path) -> None:
+    """``hfcache unpack oci://`` against a registry whose manifest is right and one of whose
+    layers is not what its digest says: exit 2, one line, and the target never created."""
+    from test_cli import hfcache
+
+    model = _model("acme/hostile", WEIGHTS)
+    bad = bytearray(WEIGHTS)
+    bad[len(bad) // 2] ^= 0xFF
+
+    async def handler(request: web.Request, server: Server) -> web.StreamResponse:
+        path = request.path
+        if path.endswith("/manifests/main"):
+            headers = {"Content-Type": mt.OCI_MANIFEST, "Docker-Content-Digest": model.artifact.digest}
+            return web.Response(body=model.artifact.manifest, headers=headers)
+        digest = path.rsplit("sha256:", 1)[-1]
+        if "/blobs/" in path and digest in model.blobs:
+            body = bytes(bad) if digest == WEIGHTS_HEX else model.blobs[digest]
+            return web.Response(body=body, headers={"Docker-Content-Digest": f"sha256:{digest}"})
+        return web.Response(status=404)
+
+    target = tmp_path / "target" / "hub"
+    with Server(handler) as s:
+        run = hfcache("unpack", f"oci://{s.netloc}/acme/hostile:main", "--plain-http", "--cache-dir", target)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.count("\n") == 1 and "hashes to" in run.stderr and "nothing was installed" in run.stderr
+    assert not (tmp_path / "target").exists()

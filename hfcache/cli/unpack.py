@@ -13,7 +13,7 @@ from hfcache.bundle.unpack import UnpackResult, unpack
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.errors import BadInputError
-from hfcache.oci.open import is_artifact, layout_source
+from hfcache.oci.open import artifact_source, is_artifact
 from hfcache.oci.unpack import unpack_oci
 from hfcache.units import human_size
 
@@ -23,7 +23,8 @@ def unpack_command(
         ...,
         metavar="FILE",
         help="Bundle, its first volume (.001; the name without .001 works too), or '-' for stdin; or an "
-        "OCI image layout of ModelPack artifacts: DIR, or oci:DIR:TAG (docs/oci.md).",
+        "OCI image layout of ModelPack artifacts (DIR, or oci:DIR:TAG) or a registry's "
+        "(oci://HOST[:PORT]/NAME[:TAG]) (docs/oci.md).",
         show_default=False,
     ),
     cache_dir: Path | None = typer.Option(
@@ -54,6 +55,22 @@ def unpack_command(
         help="For an OCI artifact: the repo to install it as (needed for one that another tool made "
         "and that names no Hub repo; renames one that hfcache made).",
     ),
+    plain_http: bool = typer.Option(
+        False, "--plain-http", help="For oci://: speak plain HTTP to a registry without TLS (a local one)."
+    ),
+    ca_file: Path | None = typer.Option(
+        None,
+        "--ca-file",
+        metavar="FILE",
+        help="For oci://: trust the CA certificates in FILE, not the system's.",
+    ),
+    authfile: Path | None = typer.Option(
+        None,
+        "--authfile",
+        metavar="FILE",
+        help="For oci://: registry credentials in docker's config.json format (default: REGISTRY_AUTH_FILE, "
+        "~/.docker/config.json; or HFCACHE_REGISTRY_USERNAME/PASSWORD/TOKEN). Never logged.",
+    ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
@@ -69,6 +86,8 @@ def unpack_command(
       hfcache unpack --check big.tar --cache-dir /data/hf/hub   # what an install would do
       hfcache unpack --list big.tar
       ssh laptop hfcache pack hfl/rbt3 -o - | hfcache unpack -
+      hfcache unpack oci://harbor.lan/hfl/rbt3:main     # a ModelPack artifact from a registry
+      hfcache unpack oci:rbt3.oci:main --local-dir /models/rbt3
 
     Exit codes: 0 installed (or verified) and clean, 1 problems after install, a listed
     bundle cut short, or failed; 2 bad input or a bad bundle.
@@ -78,8 +97,14 @@ def unpack_command(
         with handled(out):
             if listing:
                 raise BadInputError("--list reads bundles; for an OCI layout, read its index.json")
+            source = artifact_source(
+                file,
+                plain_http=plain_http,
+                ca_file=str(ca_file) if ca_file else None,
+                authfile=str(authfile) if authfile else None,
+            )
             result = unpack_oci(
-                layout_source(file),
+                source,
                 cache_dir=str(cache_dir) if cache_dir else None,
                 local_dir=str(local_dir) if local_dir else None,
                 check_only=check,
@@ -92,8 +117,8 @@ def unpack_command(
             listed = list_bundle(file)
         out.finish(listed, lambda: _render_listing(out, listed, verbose=verbose))
     with handled(out):
-        if repo_id is not None:
-            raise BadInputError("--repo-id is for OCI artifacts; a bundle names its repos")
+        if repo_id is not None or plain_http or ca_file or authfile:
+            raise BadInputError("--repo-id, --plain-http, --ca-file and --authfile are for OCI artifacts")
         result = unpack(
             file,
             cache_dir=str(cache_dir) if cache_dir else None,
