@@ -213,3 +213,27 @@ def test_bundle_only_options_are_refused(fresh_cache: CachedRepo, tmp_path: Path
     run = hfcache("pack", fresh_cache.repo_id, "--format", "oci", "--cache-dir", fresh_cache.cache_dir, *args,
                   *([] if "-o" in args else ["-o", tmp_path / "x.oci"]))  # fmt: skip
     assert run.returncode == 2 and run.stderr.startswith("hfcache: error: ")
+
+
+def test_a_layout_read_in_place_is_a_source_of_revisions(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    """The layout answers the same questions as the cache it came from (repos, refs, resolve,
+    files), its bytes the blob files: the interface every command reads revisions through."""
+    from hfcache.oci.view import LayoutView
+    from hfcache.sources import CacheView
+    from hfcache.view import Trust
+
+    _pack(fresh_cache, tmp_path / "m.oci")
+    oci, cache = LayoutView(str(tmp_path / "m.oci")), CacheView.open(fresh_cache.cache_dir)
+    name = cache.repos()[0]
+    assert oci.repos() == cache.repos() and oci.refs(name) == cache.refs(name)
+    assert oci.resolve(name, fresh_cache.commit[:10]) == fresh_cache.commit
+    got, want = oci.revision(name, "main"), cache.revision(name, "main")
+    assert set(got.files) == set(want.files) and got.refs == want.refs
+    for path, f in got.files.items():
+        assert (f.blob_id, f.size, f.lfs) == (
+            want.files[path].blob_id,
+            want.files[path].size,
+            want.files[path].lfs,
+        )
+        assert f.trust is Trust.SIZE_CHECKED and f.path is not None
+        assert Path(f.path).read_bytes() == fresh_cache.files[path]
