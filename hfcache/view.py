@@ -2,7 +2,8 @@
 
 A :class:`RevisionSource` is anything that holds repo revisions: a cache (or one repo folder,
 or a plain model folder: :class:`hfcache.sources.CacheView`), a bundle read in place
-(:class:`hfcache.bundle.view.BundleView`), and next an OCI layout or registry. Each answers the
+(:class:`hfcache.bundle.view.BundleView`), an OCI layout read in place
+(:class:`hfcache.oci.view.LayoutView`). Each answers the
 same four questions: which repos it holds, their refs, which commit a revision names (one rule,
 :func:`resolve_revision`), and that commit's files as :class:`ViewFile` records, each with every
 extent of its bytes and how far those bytes are trusted. ``pack``, ``serve``, ``inspect`` and
