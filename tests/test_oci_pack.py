@@ -237,3 +237,29 @@ def test_a_layout_read_in_place_is_a_source_of_revisions(fresh_cache: CachedRepo
         )
         assert f.trust is Trust.SIZE_CHECKED and f.path is not None
         assert Path(f.path).read_bytes() == fresh_cache.files[path]
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(os.path.expanduser("~")).st_dev,
+    reason="needs /dev/shm on a file system of its own",
+)
+def test_across_file_systems_blobs_are_copied_and_hashed(fresh_cache: CachedRepo, tmp_path: Path) -> None:
+    """No hard link across file systems: every blob is copied, hashed in the copy's own pass,
+    and unpack of that layout copies back (no link either)."""
+    import shutil
+    import tempfile
+
+    other = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        doc = _pack(fresh_cache, other / "m.oci")
+        blobs = doc["blobs"]
+        assert blobs["linked"] == 0 and blobs["copied"] == len(set(fresh_cache.files.values()))  # type: ignore[index]
+        target = tmp_path / "hub"
+        assert hfcache("unpack", other / "m.oci", "--cache-dir", target).returncode == 0
+        loads_exactly(
+            CachedRepo(
+                fresh_cache.hub, target, fresh_cache.repo_id, "model", fresh_cache.commit, fresh_cache.files
+            )
+        )
+    finally:
+        shutil.rmtree(other)
