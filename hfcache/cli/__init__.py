@@ -25,6 +25,7 @@ class _Commands(LazyGroup):
         "pack": ("hfcache.cli.pack", "pack_command"),
         "unpack": ("hfcache.cli.unpack", "unpack_command"),
         "quarantine": ("hfcache.cli.quarantine", "quarantine_command"),
+        "inventory": ("hfcache.cli.inventory", "inventory_command"),
         "serve": ("hfcache.cli.serve", "serve_command"),
         "inspect": ("hfcache.cli.inspect", "inspect_command"),
         "fit": ("hfcache.cli.fit", "fit_command"),
