@@ -17,6 +17,9 @@ from hfcache import layout
 from hfcache.errors import BundleError
 
 FORMAT = "hfcache-bundle/1"
+DELTA_FORMAT = "hfcache-bundle/2"
+"""A delta bundle: it leaves out blobs the target holds. A new format, so that an hfcache that
+cannot complete one from the target refuses it by name rather than calling it cut short."""
 MANIFEST_NAME = f"{layout.HFCACHE_DIR}/manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -48,6 +51,8 @@ class RepoEntry:
     allow_incomplete: bool = False
     problems: list[dict[str, Any]] = field(default_factory=list)
     tree: bool = False
+    expected: list[str] = field(default_factory=list)
+    """Blob ids of this revision the bundle leaves out: the target must hold them (a delta)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,18 @@ class Manifest:
     created: str
     repos: list[RepoEntry]
     format: str = FORMAT
+    against: str = ""
+    """For a delta: what it was packed against (an inventory, a bundle), to name it when the
+    target lacks a blob the delta expects."""
+
+    @property
+    def is_delta(self) -> bool:
+        return any(r.expected for r in self.repos)
+
+    def carried(self) -> dict[tuple[str, str], FileEntry]:
+        """The blobs the bundle itself holds: every blob less those it expects the target to hold."""
+        expected = {(r.folder, e) for r in self.repos for e in r.expected}
+        return {key: f for key, f in self.blobs().items() if key not in expected}
 
     def blobs(self) -> dict[tuple[str, str], FileEntry]:
         """(repo folder, etag) → a file entry holding that blob (each blob once)."""
@@ -84,7 +101,8 @@ class Manifest:
 
     @property
     def total_bytes(self) -> int:
-        return sum(f.size for f in self.blobs().values())
+        """The bytes of the blobs the bundle holds (a delta's expected ones are not in it)."""
+        return sum(f.size for f in self.carried().values())
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -137,6 +155,7 @@ def _repo(raw: Any) -> RepoEntry:
         allow_incomplete=bool(raw.get("allow_incomplete", False)),
         problems=list(problems),
         tree=bool(raw.get("tree", False)),
+        expected=_str_list(raw.get("expected", []), "expected"),
     )
 
 
@@ -148,19 +167,30 @@ def parse(data: bytes) -> Manifest:
     except (UnicodeDecodeError, ValueError) as e:
         raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
     _need(isinstance(raw, dict), "not a JSON object")
-    _need(raw.get("format") == FORMAT, f"unknown format {raw.get('format')!r} (this hfcache reads {FORMAT})")
+    fmt = raw.get("format")
+    _need(
+        fmt in (FORMAT, DELTA_FORMAT), f"unknown format {fmt!r} (this hfcache reads {FORMAT}, {DELTA_FORMAT})"
+    )
     repos = raw.get("repos")
     _need(isinstance(repos, list) and bool(repos), "no repos")
     manifest = Manifest(
         hfcache_version=str(raw.get("hfcache_version", "")),
         created=str(raw.get("created", "")),
         repos=[_repo(r) for r in repos],
+        format=str(fmt),
+        against=str(raw.get("against", "")),
+    )
+    _need(
+        manifest.is_delta == (fmt == DELTA_FORMAT),
+        f"a {fmt} manifest with{'' if fmt == FORMAT else 'out'} expected blobs",
     )
     revisions = [(r.folder, r.commit) for r in manifest.repos]
     _need(len(revisions) == len(set(revisions)), "a repo revision appears twice")
     refs = [(r.folder, name) for r in manifest.repos for name in r.refs]
     _need(len(refs) == len(set(refs)), "a ref appears in two revisions")
     for repo in manifest.repos:
+        etags = {f.etag for f in repo.files}
+        _need(all(e in etags for e in repo.expected), f"{repo.repo_id} expects a blob none of its files is")
         seen: dict[str, FileEntry] = {}
         for f in repo.files:
             other = seen.setdefault(f.etag, f)

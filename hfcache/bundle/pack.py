@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from hfcache import __version__, layout
-from hfcache.bundle.manifest import MANIFEST_NAME, Manifest, RepoEntry
+from hfcache.bundle.manifest import DELTA_FORMAT, FORMAT, MANIFEST_NAME, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
 from hfcache.bundle.packed import PackResult
 from hfcache.bundle.packhash import all_corrupt, manifest_entries, prehash, source_of
+from hfcache.bundle.present import load_present
 from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter, link_target
@@ -72,6 +73,7 @@ def _repo_members(
     ``seen`` holds the (folder, member) pairs already written: a second revision of a repo adds
     only the blobs the first did not have."""
     folder = pick.repo.folder
+    seen.update((folder, etag) for etag in entry.expected)  # a delta: the target holds these
     if (folder, MANIFEST_NAME) not in seen:
         seen.add((folder, MANIFEST_NAME))
         yield member_name(folder, MANIFEST_NAME), manifest_bytes
@@ -137,6 +139,7 @@ def pack(
     allow_incomplete: bool = False,
     split_size: int | str | None = None,
     overwrite: bool = False,
+    exclude_present: str | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> PackResult:
     """Pack ``repo_ids`` from the local cache into ``output`` (``-``: stdout; ``None``: ``<name>.tar``).
@@ -148,6 +151,10 @@ def pack(
     :class:`BadInputError` for bad arguments, and :class:`PackRefusedError` listing the
     problems when a revision is incomplete or inconsistent, unless ``allow_incomplete`` (then
     they are recorded in the manifest).
+
+    ``exclude_present`` (an inventory, or an earlier bundle or its manifest) makes a delta: every
+    blob the target holds is left out, and the manifest still lists every file and which blobs
+    it expects to find there.
     """
     refs = [parse_repo_ref(text, repo_type) for text in repo_ids]
     if not refs:
@@ -193,8 +200,21 @@ def pack(
                 tree=p.tree_path is not None,
             )
         )
+    present = load_present(exclude_present) if exclude_present is not None else None
+    if present is not None:
+        entries = [
+            replace(e, expected=sorted({f.etag for f in e.files if present.blobs.get(f.etag) == f.size}))
+            for e in entries
+        ]
+    delta = any(e.expected for e in entries)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    manifest = Manifest(hfcache_version=__version__, created=created, repos=entries)
+    manifest = Manifest(
+        hfcache_version=__version__,
+        created=created,
+        repos=entries,
+        format=DELTA_FORMAT if delta else FORMAT,
+        against=present.label if delta and present is not None else "",
+    )
     manifest_bytes = manifest.to_bytes()
     _fat32_check(output, volume, manifest.total_bytes)
     out = _writer(output, volume, overwrite)

@@ -26,6 +26,13 @@ class PackResult:
     links over intact blobs): the bundle is complete; ``hfcache doctor --fix`` repairs the cache."""
 
     @property
+    def left_out(self) -> tuple[int, int]:
+        """A delta's blobs left out (the target holds them): how many, how many bytes."""
+        kept = self.manifest.carried()
+        gone = {k: f for k, f in self.manifest.blobs().items() if k not in kept}
+        return len(gone), sum(f.size for f in gone.values())
+
+    @property
     def to_stdout(self) -> bool:
         """The bundle went to standard output (``-o -``), not to files."""
         return self.paths == ("-",)
@@ -47,10 +54,18 @@ class PackResult:
                     "revision": r.revision,
                     "commit": r.commit,
                     "files": len(r.files),
+                    "expected": len(r.expected),
                     "problems": r.problems,
                 }
                 for r in self.manifest.repos
             ],
             "checksum_file": self.checksum_file,
+            "delta": None
+            if not self.manifest.is_delta
+            else {
+                "against": self.manifest.against,
+                "blobs_left_out": self.left_out[0],
+                "bytes_left_out": self.left_out[1],
+            },
             "source_problems": [f.to_json() for f in self.source_problems],
         }

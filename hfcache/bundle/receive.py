@@ -182,7 +182,7 @@ class _Receiver:
         self.last = "its manifest"
         self.manifest_bytes = _read_small(self.tf, ti, self.last)
         self.out = Received(manifest_mod.parse(self.manifest_bytes))
-        self.blobs = self.out.manifest.blobs()
+        self.blobs = self.out.manifest.carried()  # a delta's expected blobs come from the target
         for r in self.out.manifest.repos:  # one repo folder may carry several revisions
             self.repos.setdefault(r.folder, []).append(r)
             self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}

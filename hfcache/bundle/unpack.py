@@ -20,6 +20,7 @@ from typing import Any
 
 from hfcache import layout
 from hfcache.bundle.checksums import verify_volumes
+from hfcache.bundle.delta import complete
 from hfcache.bundle.dryrun import SPACE_MARGIN, InstallPlan, plan_cache, plan_local_dir
 from hfcache.bundle.install import (
     Installed,
@@ -228,6 +229,8 @@ def unpack(
                     on_manifest=lambda m: _on_manifest(m, paths, target, existing, local),
                     progress=progress,
                 )
+            if received.manifest.is_delta:
+                complete(received, None if local_dir else target, existing, staging)
             installed = _install(received, target, local_dir is not None)
     reports = recheck(received, target, local_dir is not None)
     return UnpackResult(
@@ -271,9 +274,16 @@ def _check(
         )
     plan = None
     if local_dir is not None:
-        plan = plan_local_dir(received.manifest, os.path.abspath(os.path.expanduser(local_dir)))
+        root = os.path.abspath(os.path.expanduser(local_dir))
+        if received.manifest.is_delta:
+            local = LocalFiles(root)
+            local.on_manifest(received.manifest)
+            complete(received, None, local, None)
+        plan = plan_local_dir(received.manifest, root)
     elif cache_dir is not None:
         target = layout.cache_target(cache_dir)
+        if received.manifest.is_delta:
+            complete(received, target, existing_blob(target), None)
         plan = plan_cache(received.manifest, target, existing_blob(target))
     return UnpackResult(received.manifest, None, False, None, (), received.bytes_read, plan, listed)
 

@@ -96,6 +96,13 @@ def pack_command(
         "sha256sum file; 'fat32' is the largest FAT32 holds (4 GiB - 1 byte).",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing bundle file."),
+    exclude_present: Path | None = typer.Option(
+        None,
+        "--exclude-present",
+        metavar="FILE",
+        help="Make a delta: leave out every blob the target holds, as FILE says (its `hfcache inventory`, "
+        "or a bundle carried there earlier, or that bundle's manifest). Unpack completes it from the target.",
+    ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
@@ -110,14 +117,17 @@ def pack_command(
       hfcache pack org/big --split-size fat32 -o /media/usb/big.tar
       hfcache pack hfl/rbt3 -o - | ssh gpu1 hfcache unpack -
       hfcache pack hfl/rbt3 --format oci -o rbt3.oci  # then: skopeo copy oci:rbt3.oci:main docker://…
+      hfcache pack hfl/rbt3@v2 --exclude-present offline.json  # only what the offline cache lacks
 
     Exit codes: 0 packed, 1 refused (problems in the cache) or failed, 2 bad input.
     """
     out = Output(json_out, quiet=quiet, data_to_stderr=output == "-")
     if fmt is PackFormat.oci:
         with handled(out):
-            if split_size is not None or allow_incomplete:
-                raise BadInputError("--split-size and --allow-incomplete are for bundles, not --format oci")
+            if split_size is not None or allow_incomplete or exclude_present is not None:
+                raise BadInputError(
+                    "--split-size, --allow-incomplete and --exclude-present are for bundles, not --format oci"
+                )
             oci = pack_oci(
                 repo_ids,
                 output,
@@ -147,6 +157,7 @@ def pack_command(
             allow_incomplete=allow_incomplete,
             split_size=split_size,
             overwrite=force,
+            exclude_present=str(exclude_present) if exclude_present else None,
             progress=out.progress(),
         )
     out.finish(result, lambda: _render_pack(out, result))
@@ -161,6 +172,12 @@ def _render_pack(out: Output, result: PackResult) -> None:
             f"{human_size(size)}"
         )
     out.say(f"wrote {human_size(result.bytes_written)} to {_where(result)}")
+    if result.manifest.is_delta:
+        blobs, nbytes = result.left_out
+        out.say(
+            f"delta: left out {blobs} blob(s), {human_size(nbytes)}, that {result.manifest.against} says "
+            "the target holds; unpack takes them from there (and refuses, installing nothing, without them)"
+        )
     if result.checksum_file:
         out.say(
             f"checksums of the volumes: {result.checksum_file} "
