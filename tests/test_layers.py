@@ -19,7 +19,9 @@ LAYERS: list[set[str]] = [
     {"scan", "view", "quarantine"},
     {"doctor"},
     {"sources"},
-    {"repair", "bundle", "serve", "fit", "inspect"},
+    {"repair", "bundle", "fit", "inspect"},
+    {"oci"},
+    {"serve", "inventory"},
     {"cli", "__main__"},
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -20,6 +20,7 @@ from hfcache.bundle.manifest import FileEntry, Manifest
 from hfcache.bundle.receive import Received, existing_ok
 from hfcache.errors import BundleError
 from hfcache.fs import fsops
+from hfcache.fs.digests import DigestStore
 from hfcache.fs.hashing import Algo, algo_for
 from hfcache.fs.streamcopy import copy_hashed
 
@@ -38,13 +39,15 @@ def _repo_folders(cache_root: str) -> list[str]:
     return [n for n in names if layout.parse_repo_folder(n) is not None]
 
 
-def find_elsewhere(cache_root: str, etag: str, f: FileEntry, skip: str) -> str | None:
+def find_elsewhere(
+    cache_root: str, etag: str, f: FileEntry, skip: str, store: DigestStore | None = None
+) -> str | None:
     """A verified file holding blob ``etag`` in any repo folder of the cache but ``skip``."""
     for folder in _repo_folders(cache_root):
         if folder == skip:
             continue
         path = fsops.blob_file(cache_root, os.path.join(cache_root, folder), etag)
-        if path is not None and existing_ok(path, etag, f.sha256, f.size):
+        if path is not None and existing_ok(path, etag, f.sha256, f.size, store):
             return path
     return None
 
@@ -79,12 +82,14 @@ def complete(
     cache_root: str | None,
     existing: Callable[[str, str], str | None],
     staging: str | None,
+    store: DigestStore | None = None,
 ) -> None:
     """Fill ``received`` with the expected blobs of a delta, found and verified in the target.
 
     ``existing(folder, etag)`` names where the target holds a blob where it will be used;
     ``cache_root`` (a cache target) lets blobs of other repos serve; ``staging`` (``None``: only
-    check) is where those are linked. :class:`DeltaBaseMissing` names every blob not found.
+    check) is where those are linked; ``store``, the digest record, spares hashing blobs hashed
+    before and unchanged since. :class:`DeltaBaseMissing` names every blob not found.
     """
     m = received.manifest
     blobs = m.blobs()
@@ -96,10 +101,12 @@ def complete(
                 continue
             f = blobs[key]
             here = existing(repo.folder, etag)
-            if here is not None and existing_ok(here, etag, f.sha256, f.size):
+            if here is not None and existing_ok(here, etag, f.sha256, f.size, store):
                 received.present[key] = here
                 continue
-            other = find_elsewhere(cache_root, etag, f, repo.folder) if cache_root is not None else None
+            other = (
+                find_elsewhere(cache_root, etag, f, repo.folder, store) if cache_root is not None else None
+            )
             if other is None:
                 missing.append(key)
             elif staging is None:

@@ -17,7 +17,8 @@ from hfcache import layout
 from hfcache.bundle.manifest import Manifest, RepoEntry
 from hfcache.bundle.receive import Received
 from hfcache.fs import fsops
-from hfcache.fs.hashing import Algo, hash_file
+from hfcache.fs.digests import DigestStore, identity_of
+from hfcache.fs.hashing import Algo, algo_for, hash_file
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,18 @@ def _park(path: str, repo_path: str, parked: list[str]) -> None:
     parked.append(fsops.quarantine(path, layout.quarantine_root(repo_path), os.path.relpath(path, repo_path)))
 
 
-def install_cache(received: Received, cache_root: str, *, lock_timeout: float = 60.0) -> Installed:
-    """Move staged blobs into ``cache_root`` and write trees, refs and links, in that order."""
+def install_cache(
+    received: Received, cache_root: str, *, lock_timeout: float = 60.0, store: DigestStore | None = None
+) -> Installed:
+    """Move staged blobs into ``cache_root`` and write trees, refs and links, in that order.
+
+    ``store``: the digest record, told each blob's digests (every staged blob was hashed to its
+    names on its way in), so a later delta or ``doctor --verify`` need not read it again."""
     parked: list[str] = []
     touched: set[str] = set()  # folders to fsync once at the end, not once per file
     written = kept = nbytes = links = 0
-    sizes = {key: f.size for key, f in received.manifest.blobs().items()}
+    blobs = received.manifest.blobs()
+    sizes = {key: f.size for key, f in blobs.items()}
     for (folder, etag), staged in sorted(received.staged.items()):
         repo_path = os.path.join(cache_root, folder)
         blob = os.path.join(repo_path, layout.BLOBS, etag)
@@ -56,6 +63,13 @@ def install_cache(received: Received, cache_root: str, *, lock_timeout: float = 
             with fsops.named(blob, staged):
                 os.chmod(staged, 0o644)
                 os.rename(staged, blob)
+            if store is not None:
+                f = blobs[(folder, etag)]
+                store.put(
+                    blob,
+                    identity_of(os.lstat(blob)),
+                    {Algo.SHA256.value: f.sha256, algo_for(etag).value: etag},
+                )
         touched.add(os.path.dirname(blob))
         written += 1
         nbytes += sizes[(folder, etag)]

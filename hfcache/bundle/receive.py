@@ -21,6 +21,7 @@ from hfcache.bundle.shortfall import CutShortError, cut_error, describe, incompl
 from hfcache.bundle.staged import Expected, StagedVerifier
 from hfcache.bundle.volread import range_copier
 from hfcache.errors import BundleError
+from hfcache.fs.digests import DigestStore, identity_of, matches
 from hfcache.fs.hashing import Algo, algo_for, hash_file
 from hfcache.fs.streamcopy import BUFFER_SIZE, copy_hashed
 from hfcache.progress import NO_PROGRESS, Progress
@@ -54,22 +55,34 @@ def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo, what: str) -> bytes:
     return data
 
 
-def existing_ok(path: str | None, etag: str, sha256: str, size: int) -> bool:
-    """Does the target already hold exactly this blob? (Then it is verified, not rewritten.)"""
+def existing_ok(
+    path: str | None, etag: str, sha256: str, size: int, store: DigestStore | None = None
+) -> bool:
+    """Does the target already hold exactly this blob? (Then it is verified, not rewritten.)
+
+    ``store``: the digest record; a file it says hashed to ``etag``, unchanged since, is not
+    read again, and a file hashed here is recorded."""
     if path is None:
         return False
     try:
-        if os.lstat(path).st_size != size:
-            return False
+        st = os.lstat(path)
     except OSError:
         return False
+    if st.st_size != size:
+        return False
+    ident = identity_of(st)
+    if store is not None and matches(store, path, ident, etag):
+        return True
     algos = {Algo.SHA256, algo_for(etag)}
     result = hash_file(path, algos)
-    return (
+    ok = (
         result.error is None
         and result.digests.get(Algo.SHA256) == sha256
         and (result.digests.get(algo_for(etag)) == etag)
     )
+    if ok and store is not None:
+        store.put(path, ident, {a.value: d for a, d in result.digests.items()})
+    return ok
 
 
 class _Receiver:

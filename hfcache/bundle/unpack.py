@@ -40,6 +40,7 @@ from hfcache.doctor import Report, diagnose
 from hfcache.errors import BadInputError, BundleError
 from hfcache.findings import Finding
 from hfcache.fs import fsops
+from hfcache.fs.digests import DigestStore
 from hfcache.layout import Location, PathKind
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.results import EXIT_OK, EXIT_PROBLEMS
@@ -194,6 +195,7 @@ def unpack(
     cache_dir: str | None = None,
     local_dir: str | None = None,
     check_only: bool = False,
+    digests: DigestStore | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> UnpackResult:
     """Verify and install a bundle (``-``: stdin; a ``.001`` volume: all volumes in order).
@@ -229,9 +231,10 @@ def unpack(
                     on_manifest=lambda m: _on_manifest(m, paths, target, existing, local),
                     progress=progress,
                 )
+            store = digests if digests is not None else DigestStore.default()
             if received.manifest.is_delta:
-                complete(received, None if local_dir else target, existing, staging)
-            installed = _install(received, target, local_dir is not None)
+                complete(received, None if local_dir else target, existing, staging, store)
+            installed = _install(received, target, local_dir is not None, store)
     reports = recheck(received, target, local_dir is not None)
     return UnpackResult(
         received.manifest, target, local_dir is not None, installed, reports, received.bytes_read
@@ -283,13 +286,13 @@ def _check(
     elif cache_dir is not None:
         target = layout.cache_target(cache_dir)
         if received.manifest.is_delta:
-            complete(received, target, existing_blob(target), None)
+            complete(received, target, existing_blob(target), None, DigestStore.default())
         plan = plan_cache(received.manifest, target, existing_blob(target))
     return UnpackResult(received.manifest, None, False, None, (), received.bytes_read, plan, listed)
 
 
-def _install(received: Received, target: str, plain: bool) -> Installed:
-    return install_local_dir(received, target) if plain else install_cache(received, target)
+def _install(received: Received, target: str, plain: bool, store: DigestStore) -> Installed:
+    return install_local_dir(received, target) if plain else install_cache(received, target, store=store)
 
 
 def recheck(received: Received, target: str, plain: bool) -> tuple[Report, ...]:

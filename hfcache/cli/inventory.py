@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 
-from hfcache.bundle.inventory import Inventory, take_inventory
+from hfcache.bundle.inventory import Inventory
 from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.fs import fsops
+from hfcache.inventory.take import take_inventory
 from hfcache.units import human_size
 
 DEFAULT_OUTPUT = "inventory.json"

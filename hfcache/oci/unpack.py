@@ -25,6 +25,7 @@ from hfcache.bundle.receive import Received, existing_ok
 from hfcache.bundle.unpack import UnpackResult, recheck, staging_folder
 from hfcache.errors import BadInputError
 from hfcache.fs import fsops
+from hfcache.fs.digests import DigestStore
 from hfcache.fs.hashing import Algo, git_blob_sha1
 from hfcache.oci.identity import HUB_LFS_THRESHOLD, Identity, etags, identify
 from hfcache.oci.read import MAX_CONFIG_BYTES, ModelArtifact, parse_json, read_manifest
@@ -210,7 +211,10 @@ def unpack_oci(
             if check_only:
                 return UnpackResult(received.manifest, None, False, None, (), plan.total)
             plain = local_dir is not None
-            installed = install_local_dir(received, target) if plain else install_cache(received, target)
+            store = DigestStore.default()
+            installed = (
+                install_local_dir(received, target) if plain else install_cache(received, target, store=store)
+            )
     finally:
         progress.finish()
     reports = recheck(received, target, local_dir is not None)
