@@ -162,3 +162,18 @@ def test_a_fine_tune_takes_its_base_files_from_another_repo(hub: StandinHub, tmp
     run = hfcache("unpack", tmp_path / "d.tar", "--cache-dir", offline)
     assert run.returncode == 0, run.stderr
     loads_exactly(CachedRepo(hub, offline, tuned_id, "model", t.commit, t.files))
+
+
+def test_a_delta_into_a_plain_folder_holding_v1(hub: StandinHub, tmp_path: Path) -> None:
+    laptop = tmp_path / "laptop"
+    l1, l2, _ = _v1_v2(hub, laptop, tmp_path / "unused")
+    b1, d2, plain = tmp_path / "v1.tar", tmp_path / "d2.tar", tmp_path / "models" / "m"
+    _pack(f"{l1.repo_id}@{l1.commit}", "--cache-dir", laptop, "-o", b1)
+    _pack(f"{l2.repo_id}@{l2.commit}", "--cache-dir", laptop, "--exclude-present", b1, "-o", d2)
+    assert hfcache("unpack", d2, "--local-dir", plain).returncode == 2  # nothing there yet
+    assert not plain.exists() or not any(p.is_file() for p in plain.rglob("*") if ".hfcache" not in p.parts)
+    assert hfcache("unpack", b1, "--local-dir", plain).returncode == 0
+    run = hfcache("unpack", d2, "--local-dir", plain)
+    assert run.returncode == 0, run.stderr
+    for name, data in l2.files.items():
+        assert (plain / name).read_bytes() == data, name
