@@ -181,6 +181,9 @@ def test_blobs_get_head_and_ranges(served: Served, mirror: InProcess) -> None:
         assert past.status == 416 and past.header("Content-Range") == f"bytes */{len(data)}"
     ranged = mirror.get(f"{base}/{want.config_digest}", Range="bytes=0-1")
     assert ranged.status == 206 and ranged.body == want.config[:2]
+    layer = want.layers[0].digest
+    cached = mirror.get(f"{base}/{layer}", **{"If-None-Match": f'"{layer}"'})
+    assert cached.status == 304 and cached.body == b"" and cached.header("Docker-Content-Digest") == layer
 
 
 def test_tags_and_catalog_pages(served: Served, mirror: InProcess) -> None:
