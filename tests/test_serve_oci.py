@@ -21,6 +21,7 @@ from mirror import InProcess, Reply, request, running
 from registry import docker_registry, needs_registry, needs_skopeo, skopeo
 from standin_hub import StandinHub
 
+from hfcache.bundle.pack import pack
 from hfcache.oci import mediatypes as mt
 from hfcache.oci.artifact import Artifact
 from hfcache.oci.names import oci_name
@@ -352,6 +353,25 @@ def test_a_corrupt_small_file_makes_the_revision_unavailable(hub: StandinHub, tm
     assert manifest.status == 503 and errors(manifest) == ["UNAVAILABLE"]
     assert "config.json" in manifest.json()["errors"][0]["message"]
     assert resolve.status == 503
+
+
+def test_a_bundle_split_in_volumes_gives_the_same_artifact(served: Served, tmp_path: Path) -> None:
+    """The same revision from a bundle read in place (files across volume boundaries) has the
+    same manifest digest as from the cache, and every blob its file's bytes."""
+    c = served.sharded
+    bundle = pack([c.repo_id], str(tmp_path / "b.tar"), cache_dir=str(c.cache_dir), split_size=20000)
+    assert len(bundle.paths) > 1
+    want = expected(c)
+    m = InProcess([bundle.paths[0]], tmp_path / "state")
+    base = f"/v2/{name(c)}"
+    manifest, config, *layers = m.ask(
+        ("GET", f"{base}/manifests/main"),
+        ("GET", f"{base}/blobs/{want.config_digest}"),
+        *[("GET", f"{base}/blobs/{layer.digest}") for layer in want.layers],
+    )
+    assert manifest.body == want.manifest and config.body == want.config
+    for layer, r in zip(want.layers, layers, strict=True):
+        assert r.status == 200 and r.body == c.files[layer.file.path], layer.file.path
 
 
 def test_the_access_log_never_shows_credentials(served: Served, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from builders import CachedRepo, cache_repo
 from mirror import InProcess, running
 from standin_hub import StandinHub
 
+from hfcache.bundle.pack import pack
 from hfcache.oci.mediatypes import MODEL_MANIFEST
 from hfcache.serve import ggufquant
 from hfcache.serve.ollama import human_number
@@ -187,6 +188,19 @@ def test_the_same_digests_on_every_mirror_and_after_a_restart(ggufs: Ggufs, tmp_
     assert two.get(f"/v2/{c.repo_id}/manifests/Q8_0", **OLLAMA).body == first.body
     assert first.header("Docker-Content-Digest") == sha256(first.body)
     assert first.header("Content-Type") == DOCKER
+
+
+def test_a_bundle_in_volumes_gives_the_same_manifest(ggufs: Ggufs, tmp_path: Path) -> None:
+    """GGUF headers read across volume boundaries: the same config, so the same digests."""
+    c = ggufs.repo
+    bundle = pack([c.repo_id], str(tmp_path / "g.tar"), cache_dir=str(c.cache_dir), split_size=3000)
+    assert len(bundle.paths) > 3
+    from_cache = InProcess([ggufs.cache], tmp_path / "one").get(f"/v2/{c.repo_id}/manifests/latest", **OLLAMA)
+    from_bundle = InProcess([bundle.paths[0]], tmp_path / "two")
+    manifest = from_bundle.get(f"/v2/{c.repo_id}/manifests/latest", **OLLAMA)
+    assert manifest.status == 200 and manifest.body == from_cache.body
+    model = json.loads(manifest.body)["layers"][0]["digest"]
+    assert sha256(from_bundle.get(f"/v2/{c.repo_id}/blobs/{model}").body) == model
 
 
 def test_tags_the_hub_way(ggufs: Ggufs, mirror: InProcess) -> None:
