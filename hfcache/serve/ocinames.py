@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from hfcache.oci.names import COMPONENT, MAX_NAME, is_name, oci_name
+from hfcache.oci.names import MAX_NAME, is_name, oci_name
 from hfcache.repoid import TYPE_PREFIXES, RepoName, is_repo_id
 
 MAX_NAME_TEXT = 512
@@ -82,8 +82,3 @@ class NameTable:
 
     def sorted_names(self) -> list[str]:
         return sorted(self.by_name)
-
-
-def components_ok(name: str) -> bool:
-    """Every component of an OCI name is one (the fallback's output is checked by this too)."""
-    return all(COMPONENT.fullmatch(c) for c in name.split("/"))

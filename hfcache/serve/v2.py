@@ -81,6 +81,7 @@ class V2:
         return self._table[1]
 
     def repo(self, name: str) -> RepoName:
+        """The repo a (checked) name names, or ``NAME_UNKNOWN``."""
         found = self.names().lookup(name)
         if found is None:
             raise OciError("NAME_UNKNOWN", detail={"Name": name})
@@ -129,11 +130,13 @@ class V2:
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         value = given if tokens else "anonymous"
         body = {"token": value, "access_token": value, "expires_in": TOKEN_LIFETIME, "issued_at": issued}
-        return web.Response(body=json.dumps(body).encode(), headers={**API_VERSION, "Content-Type": JSON})
+        headers = {**API_VERSION, "Content-Type": JSON, "Cache-Control": "no-store"}
+        return web.Response(body=json.dumps(body).encode(), headers=headers)
 
     # --- the answers ------------------------------------------------------------------------------
 
     async def answer(self, request: web.Request, m: Match) -> web.StreamResponse:
+        """Any ``/v2/`` request but the token realm: parsed, checked, answered (errors in the spec's form)."""
         try:
             p = oci.parse(list(m.tail))
             if p.kind == "base":
