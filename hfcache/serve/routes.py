@@ -17,7 +17,14 @@ Pattern tokens, one per path segment except where said:
 - ``{repo}``: one or two segments (one is tried first, so ``/api/models/gpt2/refs`` is the
   refs of ``gpt2``, as the Hub's old ids without an owner);
 - ``{rev}``: a commit or a ref name (``%2F`` inside: ``refs%2Fpr%2F1``);
-- ``{path*}`` / ``{path+}``: every segment left, zero or more / at least one (last only).
+- ``{path*}`` / ``{path+}``: every segment left, zero or more / at least one (last only);
+- ``{tail*}``: every segment left, decoded but not checked here: the OCI API's own parser
+  (:func:`hfcache.serve.oci.parse`) checks each part by the OCI grammar.
+
+Routes of the OCI Distribution API (``api="oci"``, under ``/v2/``) come first and answer errors
+in the spec's JSON form. A ``/v2/...`` path that is also a Hub URL of a repo ``v2`` or
+``v2/NAME`` (``/v2/NAME/resolve/main/x``) goes to the Hub's route when the mirror holds that
+repo (:data:`HUB_ROUTES`; decided by the server, which knows what it holds).
 
 The scope says what the server looks up before the handler runs: nothing (:attr:`Scope.NONE`),
 that some source holds the repo (:attr:`Scope.REPO`, else ``RepoNotFound``), or the revision,
@@ -52,7 +59,8 @@ class Route:
     """``methods`` on ``pattern``, looked up as far as ``scope``, answered by the handler named ``handler``.
 
     ``repo_type`` is the type of a route without ``{type}`` (``/datasets/{repo}/resolve/...``);
-    an ``open`` route needs no token (health checks).
+    an ``open`` route needs no token (health checks); ``api`` is ``hub`` or ``oci`` (``/v2/``),
+    which says how errors, refusals and token challenges are written.
     """
 
     methods: frozenset[str]
@@ -61,17 +69,20 @@ class Route:
     handler: str
     repo_type: str = "model"
     open: bool = False
+    api: str = "hub"
     tokens: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         tokens = tuple(self.pattern.split("/")[1:])
-        rest = [i for i, t in enumerate(tokens) if t in ("{path*}", "{path+}")]
+        rest = [i for i, t in enumerate(tokens) if t in ("{path*}", "{path+}", "{tail*}")]
         if rest and rest != [len(tokens) - 1]:
             raise ValueError(f"{self.pattern}: a path token must come last")
         object.__setattr__(self, "tokens", tokens)
 
 
 ROUTES: tuple[Route, ...] = (
+    Route(READ, "/v2/token", Scope.NONE, "v2_token", open=True, api="oci"),
+    Route(READ, "/v2/{tail*}", Scope.NONE, "v2", api="oci"),
     Route(READ, "/", Scope.NONE, "index"),
     Route(READ, "/healthz", Scope.NONE, "healthz", open=True),
     Route(READ, "/metrics", Scope.NONE, "metrics"),
@@ -91,6 +102,8 @@ ROUTES: tuple[Route, ...] = (
     Route(READ, "/{repo}/resolve/{rev}/{path+}", Scope.REVISION, "resolve"),
 )
 """Every path the mirror answers, first match first. ``docs/serve.md`` lists each pattern."""
+HUB_ROUTES = tuple(r for r in ROUTES if r.api == "hub")
+"""The Hub's routes alone: what a ``/v2/`` path is matched against for a repo named ``v2``."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,7 @@ class Match:
     repo_id: str = ""
     revision: str = "main"
     path: str = ""
+    tail: tuple[str, ...] = ()
 
     @property
     def name(self) -> RepoName:
@@ -123,6 +137,8 @@ def _fit(tokens: tuple[str, ...], segs: list[str], caps: Captures) -> Captures |
                 if found is not None:
                     return found
         return None
+    if token == "{tail*}":
+        return {**caps, "tail": segs}
     if token in ("{path*}", "{path+}"):
         return {**caps, "path": segs} if segs or token == "{path*}" else None
     if not segs:
@@ -155,5 +171,6 @@ def match(raw_path: str, routes: tuple[Route, ...] = ROUTES) -> Match | None:
             check_repo_id(caps["repo"]) if "repo" in caps else "",
             check_revision(caps["rev"][0]) if "rev" in caps else "main",
             check_path(caps["path"]) if caps.get("path") else "",
+            tuple(caps.get("tail", ())),
         )
     return None

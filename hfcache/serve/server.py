@@ -4,8 +4,10 @@ A request is matched against the route table (:mod:`hfcache.serve.routes`), chec
 token and its method, looked up as far as its route's scope says (the repo, or the revision,
 resolved once through the :class:`~hfcache.serve.sources.Mirror`), and answered by the
 handler the route names. Answers are built by :mod:`hfcache.serve.protocol` (pure); file bytes
-go out through :mod:`hfcache.serve.transfer`, only once trusted. Read-only: GET and HEAD, and
-POST for paths-info alone.
+go out through :mod:`hfcache.serve.transfer`, only once trusted, by :meth:`Handler.deliver`
+(for ``/resolve/`` and ``/v2/`` blobs alike). ``/v2/`` is answered by :mod:`hfcache.serve.v2`,
+with errors, refusals and token challenges in the OCI form. Read-only: GET and HEAD, and POST
+for paths-info alone.
 """
 
 from __future__ import annotations
@@ -14,32 +16,26 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from hfcache.serve import protocol, routes
+from hfcache.serve import oci, protocol, routes
+from hfcache.serve.accesslog import Stats, access_log
+from hfcache.serve.oci import OciError
 from hfcache.serve.page import index_page, metrics_text
 from hfcache.serve.protocol import BadRequest
 from hfcache.serve.routes import Match, Scope
 from hfcache.serve.sources import Found, Mirror
-from hfcache.serve.transfer import MISMATCH, Transfer, bytes_sent
+from hfcache.serve.transfer import MISMATCH, Transfer
+from hfcache.serve.v2 import V2
+from hfcache.serve.v2 import error as oci_error
 from hfcache.serve.verifier import Verifier
 from hfcache.view import RevisionView, ViewFile
 
 MAX_FORM_BYTES = 1024 * 1024
 Log = Callable[[str], None]
-
-
-@dataclass
-class Stats:
-    """Counters for ``/metrics``."""
-
-    requests: dict[int, int] = field(default_factory=dict)
-    bytes_sent: int = 0
-    refused: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -84,6 +80,7 @@ class Handler:
         self.settings = settings
         self.stats = Stats()
         self.transfer = Transfer(verifier)
+        self.oci = V2(mirror, verifier, settings, self.deliver)
         missing = {r.handler for r in routes.ROUTES if not callable(getattr(self, r.handler, None))}
         if missing:
             raise TypeError(f"routes name handlers that do not exist: {sorted(missing)}")
@@ -92,22 +89,40 @@ class Handler:
         if self.settings.log is not None:
             self.settings.log(text)
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _authorized(self, request: web.Request, basic: bool) -> bool:
+        """A token of the mirror shown as a bearer (or, for ``/v2/``, as a Basic password)."""
         if not self.settings.tokens:
             return True
-        given = request.headers.get("Authorization", "")
-        token = given[7:] if given.startswith("Bearer ") else ""
+        token = oci.presented(request.headers.get("Authorization", ""), basic)
         return any(hmac.compare_digest(token.encode(), t.encode()) for t in self.settings.tokens)
+
+    def _match(self, raw_path: str) -> Match | None:
+        """The route; a ``/v2/`` path that is also a Hub URL of a repo the mirror holds is the Hub's."""
+        m = routes.match(raw_path)
+        if m is None or m.route.api != "oci":
+            return m
+        try:
+            hub = routes.match(raw_path, routes.HUB_ROUTES)
+        except BadRequest:
+            return m
+        held = hub is not None and hub.route.scope is not Scope.NONE and self.mirror.holders(hub.name)
+        return hub if held else m
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Every request: matched, checked, looked up by its route's scope, answered by its handler."""
+        v2 = request.raw_path == "/v2" or request.raw_path.startswith("/v2/")
         try:
-            m = routes.match(request.raw_path)
+            m = self._match(request.raw_path)
         except BadRequest as e:
-            return _error(e.status, e.code, str(e))
-        if (m is None or not m.route.open) and not self._authorized(request):
+            return oci_error(OciError("NAME_INVALID", str(e))) if v2 else _error(e.status, e.code, str(e))
+        in_oci = m is not None and m.route.api == "oci"
+        if (m is None or not m.route.open) and not self._authorized(request, in_oci):
+            if in_oci:
+                return self.oci.unauthorized(request, m)
             return _error(401, None, "Invalid credentials in Authorization header")
         if request.method not in (m.route.methods if m is not None else routes.READ):
+            if in_oci:
+                return oci_error(OciError("UNSUPPORTED", f"{request.method}: this registry is read-only"))
             return _error(405, None, f"{request.method} is not allowed: this mirror is read-only")
         if m is None:
             return _error(404, None, "Not found")
@@ -174,6 +189,12 @@ class Handler:
     async def no_xet(self, request: web.Request, t: Target) -> web.StreamResponse:
         return _error(404, None, "This mirror serves files over plain HTTP only (no Xet)")
 
+    async def v2(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return await self.oci.answer(request, t.match)
+
+    async def v2_token(self, request: web.Request, t: Target) -> web.StreamResponse:
+        return self.oci.token(request)
+
     # --- scope: repo ----------------------------------------------------------------------------
 
     async def refs(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -218,18 +239,33 @@ class Handler:
             location = protocol.resolve_url(m.repo_type, m.repo_id, view.commit, f.name)
             return web.Response(status=307, headers={**headers, "Location": location, "Content-Length": "0"})
 
+        def refused(why: str) -> web.StreamResponse:
+            return _error(503, None, f"{f.name} is listed but not served by this mirror: {why}", view.commit)
+
+        assert t.found is not None
+        return await self.deliver(request, t.found, f, headers, refused)
+
+    async def deliver(
+        self,
+        request: web.Request,
+        found: Found,
+        f: ViewFile,
+        headers: dict[str, str],
+        refused: Callable[[str], web.StreamResponse],
+    ) -> web.StreamResponse:
+        """Send ``f``'s bytes if the mirror may (they are here, not being written, not known to be
+        wrong), through the verifier; else count, log and answer ``refused(why)``."""
+
         def refuse(f: ViewFile, why: str) -> web.StreamResponse:
             self.stats.refused += 1
             self.log(f"refused {f.name}: {why}")
-            return _error(503, None, f"{f.name} is listed but not served by this mirror: {why}", view.commit)
+            return refused(why)
 
-        found = t.found
-        assert found is not None
         if not f.available:
-            why = await asyncio.get_running_loop().run_in_executor(None, found.source.explain, view, f)
+            why = await asyncio.get_running_loop().run_in_executor(None, found.source.explain, found.view, f)
             return refuse(f, why)
         verdict = self.verifier.verdict(f)
-        if verdict is None and found.source.writing(view, f):
+        if verdict is None and found.source.writing(found.view, f):
             return refuse(f, "it is being written right now (its lock is held); try again")
         if verdict is False:
             return refuse(f, MISMATCH)
@@ -238,53 +274,6 @@ class Handler:
     def _no_entry(self, t: Target) -> web.Response:
         message = f"{t.match.path} does not exist on {t.match.revision}"
         return _error(404, "EntryNotFound", message, t.view.commit)
-
-
-def _body_bytes(request: web.Request, resp: web.StreamResponse) -> int:
-    """Body bytes an answer carries: what the transfer counted, else the body a plain answer will
-    send (none for HEAD, 1xx, 204 and 304, whatever their Content-Length says)."""
-    sent = bytes_sent(request)
-    if sent is not None:
-        return sent
-    if request.method == "HEAD" or resp.status in (204, 304) or resp.status < 200:
-        return 0
-    body = resp.body if isinstance(resp, web.Response) else None
-    return len(body) if isinstance(body, (bytes, bytearray)) else 0
-
-
-def access_log(owner: Handler) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """One line per request: time, client, method, path, status, body bytes sent, duration.
-
-    Never a header (a token is never logged). Also counts requests and bytes for ``/metrics``.
-    """
-
-    @web.middleware
-    async def middleware(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        started = time.monotonic()
-        resp: web.StreamResponse | None = None
-        gone = False
-        try:
-            resp = await handler(request)
-            return resp
-        except (ConnectionError, asyncio.CancelledError):
-            gone = True
-            raise
-        finally:
-            if resp is not None:
-                status, sent = resp.status, _body_bytes(request, resp)
-            else:  # 499 (nginx's code): the client went away before its answer was whole
-                status, sent = (499 if gone else 500), bytes_sent(request) or 0
-            owner.stats.requests[status] = owner.stats.requests.get(status, 0) + 1
-            owner.stats.bytes_sent += sent
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-            ms = (time.monotonic() - started) * 1000
-            owner.log(
-                f"{stamp} {request.remote} {request.method} {request.raw_path} {status} {sent} {ms:.1f}ms"
-            )
-
-    return middleware
 
 
 HANDLER = web.AppKey("handler", Handler)

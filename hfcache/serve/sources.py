@@ -93,6 +93,10 @@ class CacheSource:
     def resolve(self, name: RepoName, revision: str) -> str:
         return self.view.resolve(name, revision)
 
+    def commits(self, name: RepoName) -> list[str]:
+        """Every commit of the repo held (a snapshot folder each), sorted."""
+        return self.view.commits(name)
+
     def revision(self, name: RepoName, revision: str) -> RevisionView:
         """The judged revision, kept until the next re-scan (safe to call from worker threads)."""
         view = self.view
@@ -140,6 +144,11 @@ class BundleSource:
 
     def resolve(self, name: RepoName, revision: str) -> str:
         return self.view.resolve(name, revision)
+
+    def commits(self, name: RepoName) -> list[str]:
+        """Every commit of the repo the bundle holds, sorted."""
+        held = (name.repo_type, name.repo_id)
+        return sorted({r.commit for r in self.view.manifest.repos if (r.repo_type, r.repo_id) == held})
 
     def revision(self, name: RepoName, revision: str) -> RevisionView:
         return self.view.revision(name, revision)
@@ -208,6 +217,10 @@ class Mirror:
     def repos(self) -> list[RepoName]:
         """Every repo some source holds, each once."""
         return sorted({r for s in self.sources for r in s.repos()})
+
+    def commits(self, name: RepoName) -> list[str]:
+        """Every commit of the repo some source holds, each once, sorted."""
+        return sorted({c for s in self.holders(name) for c in s.commits(name)})
 
     def refs(self, name: RepoName) -> dict[str, str]:
         """Each ref of the repo to its commit, from the first source that holds the ref."""
