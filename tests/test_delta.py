@@ -177,3 +177,19 @@ def test_a_delta_into_a_plain_folder_holding_v1(hub: StandinHub, tmp_path: Path)
     assert run.returncode == 0, run.stderr
     for name, data in l2.files.items():
         assert (plain / name).read_bytes() == data, name
+
+
+def test_a_delta_is_served_only_over_the_cache_that_completes_it(hub: StandinHub, tmp_path: Path) -> None:
+    from mirror import request, running
+
+    laptop, offline = tmp_path / "laptop", tmp_path / "offline"
+    _, l2, _ = _v1_v2(hub, laptop, offline)
+    inv, d2 = tmp_path / "offline.json", tmp_path / "d2.tar"
+    hfcache("inventory", offline, "-o", inv)
+    _pack(f"{l2.repo_id}@{l2.commit}", "--cache-dir", laptop, "--exclude-present", inv, "-o", d2)
+    alone = hfcache("serve", d2, "--port", "0")
+    assert alone.returncode == 2 and "delta" in alone.stderr and "offline.json" in alone.stderr, alone.stderr
+    with running(d2, offline, state=tmp_path / "state") as m:
+        for name in ("config.json", SHARD2):  # one from the cache, one from the delta
+            status, _, body = request(f"{m.url}/{l2.repo_id}/resolve/{l2.commit}/{name}")
+            assert status == 200 and body == l2.files[name], name

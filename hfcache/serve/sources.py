@@ -12,17 +12,18 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hfcache import layout
 from hfcache.bundle.view import BundleView
 from hfcache.errors import BadInputError
+from hfcache.fs import fsops
 from hfcache.fs.digests import DigestStore
 from hfcache.fs.locks import is_held
 from hfcache.layout import Location, PathKind
 from hfcache.repoid import RepoName
 from hfcache.sources import CacheView
-from hfcache.view import RevisionView, ViewFile
+from hfcache.view import Extent, RevisionView, Trust, ViewFile
 
 RESCAN_INTERVAL = 2.0
 
@@ -127,11 +128,35 @@ class CacheSource:
 
 
 class BundleSource:
-    """One bundle file (or set of split volumes), read in place."""
+    """One bundle file (or set of split volumes), read in place.
+
+    A delta bundle (``pack --exclude-present``) lacks the blobs its target held: they are taken
+    from the caches served with it (:meth:`complete_from`), by blob id, and verified like any
+    byte the mirror serves."""
 
     def __init__(self, path: str) -> None:
         self.label = path
         self.view = BundleView(path)
+        self._caches: list[str] = []
+        self._expected = {(r.folder, e) for r in self.view.manifest.repos for e in r.expected}
+
+    def complete_from(self, cache_roots: list[str]) -> list[str]:
+        """Take a delta's expected blobs from these caches; returns the files still lacking."""
+        self._caches = cache_roots
+        blobs = self.view.manifest.blobs()
+        return [
+            self.view.manifest.files_of(*key)
+            for key in sorted(self._expected)
+            if self._find(*key, blobs[key].size) is None
+        ]
+
+    def _find(self, folder: str, etag: str, size: int) -> str | None:
+        for root in self._caches:
+            for name in [folder, *(n for n in _repo_folders(root) if n != folder)]:
+                path = fsops.blob_file(root, os.path.join(root, name), etag)
+                if path is not None and os.path.getsize(path) == size:
+                    return path
+        return None
 
     def refresh(self) -> bool:
         return False
@@ -151,12 +176,26 @@ class BundleSource:
         return sorted({r.commit for r in self.view.manifest.repos if (r.repo_type, r.repo_id) == held})
 
     def revision(self, name: RepoName, revision: str) -> RevisionView:
-        return self.view.revision(name, revision)
+        rv = self.view.revision(name, revision)
+        if not self._expected:
+            return rv
+        folder = layout.repo_folder(rv.repo_id, rv.repo_type)
+        files = dict(rv.files)
+        for path, f in rv.files.items():
+            if not f.available and f.blob_id is not None and (folder, f.blob_id) in self._expected:
+                found = self._find(folder, f.blob_id, f.size or 0)
+                if found is not None:
+                    files[path] = replace(
+                        f, extents=(Extent(found, 0, f.size or 0),), trust=Trust.SIZE_CHECKED
+                    )
+        return replace(rv, files=files)
 
     def explain(self, view: RevisionView, f: ViewFile) -> str:
         """Why a listed file has no bytes here: the problems recorded when it was packed."""
         entry = next(r for r in self.view.manifest.repos if r.commit == view.commit)
         recorded = [str(p.get("code")) for p in entry.problems if p.get("path_in_repo") == f.name]
+        if f.blob_id in entry.expected:
+            return "a delta bundle: its base, which holds these bytes, is not served with it"
         return ", ".join(recorded) or "the bundle holds no member with its bytes"
 
     def writing(self, view: RevisionView, f: ViewFile) -> bool:
@@ -164,6 +203,21 @@ class BundleSource:
 
 
 Source = CacheSource | BundleSource
+
+
+def _incomplete_delta(s: BundleSource, lacking: list[str]) -> BadInputError:
+    more = f" and {len(lacking) - 1} more" if len(lacking) > 1 else ""
+    return BadInputError(
+        f"{s.label} is a delta bundle, and the caches served with it lack {lacking[0]}{more}: serve it "
+        f"together with the cache it was packed against ({s.view.manifest.against})"
+    )
+
+
+def _repo_folders(root: str) -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(root) if layout.parse_repo_folder(n) is not None)
+    except OSError:
+        return []
 
 
 def open_source(path: str | None, digests: DigestStore | None = None) -> Source:
@@ -187,10 +241,19 @@ class Found:
 
 
 class Mirror:
-    """Several sources served as one hub: the first source holding a repo revision answers for it."""
+    """Several sources served as one hub: the first source holding a repo revision answers for it.
+
+    A delta bundle is served only over the caches that complete it: :class:`BadInputError`
+    otherwise, naming the files none of them holds."""
 
     def __init__(self, sources: list[Source]) -> None:
         self.sources = sources
+        caches = [s.loc.cache_root for s in sources if isinstance(s, CacheSource)]
+        for s in sources:
+            if isinstance(s, BundleSource) and s.view.manifest.is_delta:
+                lacking = s.complete_from(caches)
+                if lacking:
+                    raise _incomplete_delta(s, lacking)
 
     def refresh(self) -> None:
         for s in self.sources:
