@@ -41,15 +41,19 @@ class Mirror:
 
 @contextmanager
 def running(
-    *sources: str | Path, state: Path, extra: tuple[str, ...] = (), port: int | None = None
+    *sources: str | Path,
+    state: Path,
+    extra: tuple[str, ...] = (),
+    port: int | None = None,
+    hfcache: tuple[str, ...] = (sys.executable, "-m", "hfcache"),
+    env: dict[str, str] | None = None,
 ) -> Iterator[Mirror]:
     """``hfcache serve SOURCES --json`` on a free port (or ``port``: 0 lets the mirror pick one);
-    yields once it answers /healthz at the port it says it listens on."""
+    yields once it answers /healthz at the port it says it listens on. ``hfcache`` is the command
+    that runs hfcache (``python3 -I -S hfcache.pyz``), ``env`` its whole environment."""
     port = free_port() if port is None else port
     cmd = [
-        sys.executable,
-        "-m",
-        "hfcache",
+        *hfcache,
         "serve",
         *map(str, sources),
         "--port",
@@ -57,7 +61,7 @@ def running(
         "--json",
         *extra,
     ]
-    env = {**os.environ, "HFCACHE_STATE_DIR": str(state)}
+    env = {**(os.environ if env is None else env), "HFCACHE_STATE_DIR": str(state)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None

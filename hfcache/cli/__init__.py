@@ -46,6 +46,11 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"hfcache {__version__} (huggingface_hub {_hf.VERSION})")
+        from hfcache.pyz.info import running_info
+
+        pyz = running_info()
+        if pyz is not None:  # which compiled code it runs with, and what it left out
+            typer.echo(pyz.describe())
         raise typer.Exit()
 
 

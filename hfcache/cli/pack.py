@@ -15,6 +15,7 @@ from hfcache.cli.errors import handled
 from hfcache.cli.output import JSON_OPTION, QUIET_OPTION, Output
 from hfcache.errors import BadInputError
 from hfcache.oci.pack import OciPackResult, pack_oci
+from hfcache.pyz.carry import CarriedPyz, WithPyz, carry_pyz, check_destination, destination, find_pyz
 from hfcache.units import human_size
 
 
@@ -103,6 +104,12 @@ def pack_command(
         help="Make a delta: leave out every blob the target holds, as FILE says (its `hfcache inventory`, "
         "or a bundle carried there earlier, or that bundle's manifest). Unpack completes it from the target.",
     ),
+    with_hfcache: bool = typer.Option(
+        False,
+        "--with-hfcache",
+        help="Also write hfcache.pyz beside the bundle: hfcache in one file, for a server with only "
+        "Python 3.10+ (copied from $HFCACHE_PYZ, or from the hfcache.pyz this runs as; docs/pyz.md).",
+    ),
     json_out: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
@@ -122,6 +129,13 @@ def pack_command(
     Exit codes: 0 packed, 1 refused (problems in the cache) or failed, 2 bad input.
     """
     out = Output(json_out, quiet=quiet, data_to_stderr=output == "-")
+    pyz = None
+    with handled(out):  # before packing: a missing or clashing hfcache.pyz wastes no copy
+        if with_hfcache:
+            if output == "-":
+                raise BadInputError("--with-hfcache writes hfcache.pyz beside the bundle: give -o FILE")
+            pyz = (*find_pyz(), destination(output))
+            check_destination(pyz[0], pyz[2], force)
     if fmt is PackFormat.oci:
         with handled(out):
             if split_size is not None or allow_incomplete or exclude_present is not None:
@@ -139,7 +153,9 @@ def pack_command(
                 overwrite=force,
                 progress=out.progress(),
             )
-        out.finish(oci, lambda: _render_oci(out, oci))
+            ref = oci.ref_names[0][0] if oci.ref_names and oci.ref_names[0] else "main"
+            carried = carry_pyz(*pyz, f"oci:{Path(oci.path).name}:{ref}") if pyz else None
+        out.finish(WithPyz(oci, carried) if carried else oci, lambda: _render_oci(out, oci, carried))
         return
     with handled(out):
         if output == "-" and sys.stdout.isatty():
@@ -160,10 +176,21 @@ def pack_command(
             exclude_present=str(exclude_present) if exclude_present else None,
             progress=out.progress(),
         )
-    out.finish(result, lambda: _render_pack(out, result))
+        carried = carry_pyz(*pyz, Path(result.paths[0]).name) if pyz else None
+    out.finish(WithPyz(result, carried) if carried else result, lambda: _render_pack(out, result, carried))
 
 
-def _render_pack(out: Output, result: PackResult) -> None:
+def _render_carried(out: Output, carried: CarriedPyz) -> None:
+    """The pyz, and exactly what to type on the server, in the folder holding both."""
+    out.say(
+        f"wrote {carried.path} ({human_size(carried.size)}, hfcache {carried.info.hfcache_version}; "
+        f"runs on {carried.info.platforms()}). On the offline server, in the folder holding both:"
+    )
+    for command in carried.commands:
+        out.say(f"  {command}")
+
+
+def _render_pack(out: Output, result: PackResult, carried: CarriedPyz | None = None) -> None:
     m = result.manifest
     for r in m.repos:
         size = sum(f.size for f in r.files)
@@ -194,11 +221,13 @@ def _render_pack(out: Output, result: PackResult) -> None:
             f"the cache's own copy has {len(result.source_problems)} problem(s) the bundle does not carry "
             f"({codes}): each file went in with its verified bytes. `hfcache doctor --fix` repairs the cache."
         )
-    if result.paths and result.paths != ("-",):
+    if carried is not None:
+        _render_carried(out, carried)
+    elif result.paths and result.paths != ("-",):
         out.say(f"On the offline machine: hfcache unpack {shlex.quote(result.paths[0])}")
 
 
-def _render_oci(out: Output, result: OciPackResult) -> None:
+def _render_oci(out: Output, result: OciPackResult, carried: CarriedPyz | None = None) -> None:
     for a in result.artifacts:
         size = sum(layer.file.size for layer in a.layers)
         out.say(
@@ -213,6 +242,8 @@ def _render_oci(out: Output, result: OciPackResult) -> None:
     name = result.artifacts[0].name if result.artifacts else "org/name"
     tag = first.rsplit(":", 1)[-1]
     out.say(f"Push it: skopeo copy oci:{shlex.quote(result.path)}:{first} docker://REGISTRY/{name}:{tag}")
+    if carried is not None:
+        _render_carried(out, carried)
 
 
 def _where(result: PackResult) -> str:
