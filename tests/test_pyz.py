@@ -121,6 +121,11 @@ def test_the_build_is_a_deterministic_zipapp_that_says_what_it_carries(built: Bu
     assert info.distributions["huggingface-hub"] == __import__("huggingface_hub").__version__
 
 
+def test_two_builds_are_the_same_bytes(built: BuildResult, tmp_path: Path) -> None:
+    again = build_pyz(tmp_path / "again.pyz")
+    assert (again.sha256, again.size, again.info.build_id) == (built.sha256, built.size, built.info.build_id)
+
+
 def test_version_runs_with_no_site_packages_and_names_its_compiled_code(pyz: Path, home: Path) -> None:
     isolated = subprocess.run(
         [STOCK_PYTHON, "-I", "-S", "-c", "import typer"], capture_output=True, env=bare_env(home)
@@ -191,6 +196,23 @@ def test_the_pyz_carries_itself(pyz: Path, fresh_cache: CachedRepo, home: Path, 
     assert doc["hfcache_pyz"]["platforms"] == [boot.platform_key()]
     assert doc["hfcache_pyz"]["server_commands"][0] == "python3 hfcache.pyz unpack rbt.tar"
     assert (out / "hfcache.pyz").read_bytes() == pyz.read_bytes()
+
+
+def test_an_oci_layout_gets_the_pyz_beside_it(
+    pyz: Path, fresh_cache: CachedRepo, home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "usb"
+    out.mkdir()
+    run = hfcache_cli(
+        "pack", fresh_cache.repo_id, "--cache-dir", fresh_cache.cache_dir, "--format", "oci",
+        "-o", out / "rbt.oci", "--with-hfcache", "--json", HFCACHE_PYZ=str(pyz),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    unpack, doctor, _ = json.loads(run.stdout)["hfcache_pyz"]["server_commands"]
+    assert unpack.startswith("python3 hfcache.pyz unpack oci:rbt.oci:")
+    for command in (unpack, doctor):
+        run = run_pyz(out / "hfcache.pyz", *command.split()[2:], home=home, cwd=out)
+        assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_with_hfcache_refuses_stdout(pyz: Path, fresh_cache: CachedRepo) -> None:

@@ -148,10 +148,20 @@ def _tidy(payload: Path) -> None:
                 shutil.rmtree(path)
             elif path.is_file() and (path.suffix == ".pyc" or _install_record(path)):
                 path.unlink()
+        for record in root.glob("*.dist-info/RECORD"):
+            _trim_record(root, record)
 
 
 def _install_record(path: Path) -> bool:
     return path.name in _DROP_NAMES and path.parent.name.endswith(".dist-info")
+
+
+def _trim_record(root: Path, record: Path) -> None:
+    """Keep only the RECORD rows of files the pyz holds (not the scripts, extensions and install
+    records left out; ``direct_url.json`` would name this build's temporary folder)."""
+    rows = record.read_text().splitlines(keepends=True)
+    kept = [r for r in rows if (name := r.split(",", 1)[0]) and (root / name).is_file()]
+    record.write_text("".join(kept))
 
 
 def _entries(payload: Path) -> list[str]:
