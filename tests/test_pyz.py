@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builders import CachedRepo
+from builders import CachedRepo, move_lfs_blobs_to_shared_store, requires_shared_store, with_tree_listing
 from mirror import request, running
 
 from hfcache.bundle.pack import pack
@@ -152,6 +152,20 @@ def test_unpack_doctor_and_serve_from_the_pyz(
         run = run_pyz(pyz, *args, home=home)
         assert run.returncode == 0, run.stdout + run.stderr
     serves_exact_bytes(pyz, home, tmp_path / "state", fresh_cache, target)
+
+
+@requires_shared_store
+def test_without_hf_xet_xet_hashes_are_said_unchecked_not_failed(
+    pyz: Path, fresh_cache: CachedRepo, home: Path
+) -> None:
+    """A cache whose blobs came through Xet's shared store: the pyz carries no hf_xet, so
+    ``doctor --verify`` says each Xet hash was not checked (an info) and still exits 0."""
+    moved = move_lfs_blobs_to_shared_store(fresh_cache.cache_dir, with_tree_listing(fresh_cache).repo_folder)
+    assert moved
+    run = run_pyz(pyz, "doctor", fresh_cache.cache_dir, "--verify", "--json", home=home)
+    assert run.returncode == 0, run.stdout + run.stderr
+    unchecked = [f for f in json.loads(run.stdout)["findings"] if "Xet hash not checked" in f["message"]]
+    assert len(unchecked) == len(moved) and {f["severity"] for f in unchecked} == {"info"}
 
 
 def test_pack_with_hfcache_carries_a_pyz_that_unpacks_diagnoses_and_serves(
