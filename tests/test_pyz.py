@@ -47,6 +47,13 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+@pytest.fixture
+def usb(tmp_path: Path) -> Path:
+    """The folder carried to the server: the bundle and hfcache.pyz go here."""
+    (tmp_path / "usb").mkdir()
+    return tmp_path / "usb"
+
+
 def bare_env(home: Path, **extra: str) -> dict[str, str]:
     """A server's environment: no PYTHON* variables, no token, everything under ``home``."""
     return {
@@ -169,16 +176,14 @@ def test_without_hf_xet_xet_hashes_are_said_unchecked_not_failed(
 
 
 def test_pack_with_hfcache_carries_a_pyz_that_unpacks_diagnoses_and_serves(
-    pyz: Path, fresh_cache: CachedRepo, home: Path, tmp_path: Path
+    pyz: Path, fresh_cache: CachedRepo, home: Path, tmp_path: Path, usb: Path
 ) -> None:
-    out = tmp_path / "usb"
-    out.mkdir()
     run = hfcache_cli(
-        "pack", fresh_cache.repo_id, "--cache-dir", fresh_cache.cache_dir, "-o", out / "rbt.tar",
+        "pack", fresh_cache.repo_id, "--cache-dir", fresh_cache.cache_dir, "-o", usb / "rbt.tar",
         "--with-hfcache", HFCACHE_PYZ=str(pyz),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    carried = out / "hfcache.pyz"
+    carried = usb / "hfcache.pyz"
     assert carried.read_bytes() == pyz.read_bytes() and os.access(carried, os.X_OK)
     said = run.stdout.splitlines()
     assert f"wrote {carried} (" in run.stdout
@@ -189,43 +194,39 @@ def test_pack_with_hfcache_carries_a_pyz_that_unpacks_diagnoses_and_serves(
     ]
     # The three commands, as the admin types them, in the folder holding both files.
     for command in ("unpack rbt.tar", "doctor"):
-        run = run_pyz(carried, *command.split(), home=home, cwd=out)
+        run = run_pyz(carried, *command.split(), home=home, cwd=usb)
         assert run.returncode == 0, run.stdout + run.stderr
     assert (home / "hf" / "hub" / fresh_cache.repo_folder.name).is_dir()
     serves_exact_bytes(carried, home, tmp_path / "state", fresh_cache)
 
 
-def test_the_pyz_carries_itself(pyz: Path, fresh_cache: CachedRepo, home: Path, tmp_path: Path) -> None:
-    out = tmp_path / "usb"
-    out.mkdir()
+def test_the_pyz_carries_itself(pyz: Path, fresh_cache: CachedRepo, home: Path, usb: Path) -> None:
     run = run_pyz(
-        pyz, "pack", fresh_cache.repo_id, "--cache-dir", fresh_cache.cache_dir, "-o", out / "rbt.tar",
+        pyz, "pack", fresh_cache.repo_id, "--cache-dir", fresh_cache.cache_dir, "-o", usb / "rbt.tar",
         "--with-hfcache", "--json", home=home,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
-    assert doc["paths"] == [str(out / "rbt.tar")]
-    assert doc["hfcache_pyz"]["path"] == str(out / "hfcache.pyz")
+    assert doc["paths"] == [str(usb / "rbt.tar")]
+    assert doc["hfcache_pyz"]["path"] == str(usb / "hfcache.pyz")
     assert doc["hfcache_pyz"]["source"] == str(pyz.resolve())
     assert doc["hfcache_pyz"]["platforms"] == [boot.platform_key()]
     assert doc["hfcache_pyz"]["server_commands"][0] == "python3 hfcache.pyz unpack rbt.tar"
-    assert (out / "hfcache.pyz").read_bytes() == pyz.read_bytes()
+    assert (usb / "hfcache.pyz").read_bytes() == pyz.read_bytes()
 
 
 def test_an_oci_layout_gets_the_pyz_beside_it(
-    pyz: Path, fresh_cache: CachedRepo, home: Path, tmp_path: Path
+    pyz: Path, fresh_cache: CachedRepo, home: Path, tmp_path: Path, usb: Path
 ) -> None:
-    out = tmp_path / "usb"
-    out.mkdir()
     run = hfcache_cli(
         "pack", fresh_cache.repo_id, "--cache-dir", fresh_cache.cache_dir, "--format", "oci",
-        "-o", out / "rbt.oci", "--with-hfcache", "--json", HFCACHE_PYZ=str(pyz),
+        "-o", usb / "rbt.oci", "--with-hfcache", "--json", HFCACHE_PYZ=str(pyz),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     unpack, doctor, _ = json.loads(run.stdout)["hfcache_pyz"]["server_commands"]
     assert unpack.startswith("python3 hfcache.pyz unpack oci:rbt.oci:")
     for command in (unpack, doctor):
-        run = run_pyz(out / "hfcache.pyz", *command.split()[2:], home=home, cwd=out)
+        run = run_pyz(usb / "hfcache.pyz", *command.split()[2:], home=home, cwd=usb)
         assert run.returncode == 0, run.stdout + run.stderr
 
 
