@@ -90,14 +90,15 @@ def build_pyz(
         site = payload / boot.SITE_DIR
         source = stage.copy_source(repo, work / "src")
         progress.start("staging libraries with pip", None)
+        requirements = stage.stage_hfcache(site, source)
         unstaged: list[str] = []
         if release:
             first = (stage.RELEASE_PYTHONS[0], stage.RELEASE_MACHINES[0])
-            stage.stage_release(site, source, work, python=first[0], machine=first[1], pip_args=pip_args)
+            stage.stage_release(site, requirements, python=first[0], machine=first[1], pip_args=pip_args)
             first_key = stage.release_key(*first)
             python_min = first[0]
         else:
-            unstaged = stage.stage_env(site, source)
+            unstaged = stage.stage_env(site, requirements)
             first_key = boot.platform_key()
             python_min = (sys.version_info[0], sys.version_info[1])
         dists = stage.site_dists(site)

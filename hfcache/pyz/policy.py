@@ -30,6 +30,7 @@ PURE_FALLBACK: dict[str, str] = {
     "frozenlist": "pure-Python FrozenList",
     "propcache": "pure-Python cached properties",
     "pyyaml": "pure-Python YAML (no libyaml)",
+    "charset-normalizer": "its .py modules, not their mypyc builds (requests; huggingface_hub < 1.0)",
 }
 CARRIED: dict[str, str] = {
     "pydantic-core": "typer 0.29 and later checks option values with pydantic, whose core is compiled only",

@@ -1,12 +1,13 @@
 """Gather hfcache and its runtime libraries into a staging folder, with pip.
 
-Two sources, one result (a ``site/`` folder laid out as ``pip install --target`` lays it out):
+hfcache itself comes from the source checkout (:func:`stage_hfcache`: ``pip install --no-index
+--no-build-isolation``, offline). Its libraries come from one of two sources, into one result (a
+``site/`` folder laid out as ``pip install --target`` lays it out):
 
 * :func:`stage_env` takes the libraries installed in the running environment, the very
-  versions its tests ran with, and needs no network: hfcache itself is built from the source
-  checkout by ``pip install --no-index --no-build-isolation``; every other library's files are
-  copied as its installed ``RECORD`` lists them. Its pyz runs on this interpreter's version and
-  platform (it carries only this interpreter's compiled libraries).
+  versions its tests ran with, and needs no network: each library's files are copied as its
+  installed ``RECORD`` lists them. Its pyz runs on this interpreter's version and platform (it
+  carries only this interpreter's compiled libraries).
 * :func:`stage_release` resolves hfcache's requirements from the package index with
   ``pip install --target --platform --python-version`` for the oldest Python supported, so the
   versions it picks run on all of them, then adds what pip leaves out: pip evaluates environment
@@ -86,14 +87,51 @@ def site_dists(site: Path) -> list[SiteDist]:
     return out
 
 
-def stage_env(site: Path, source: Path) -> list[str]:
-    """hfcache from ``source`` plus the installed libraries it needs on this interpreter; returns
-    the :data:`LEFT_OUT` libraries it needs but does not carry (``hf-xet 1.8.0``)."""
-    _pip("install", "--no-index", "--no-deps", "--no-build-isolation", "--no-compile", "--target", str(site),
-         str(source))  # fmt: skip
+def stage_hfcache(site: Path, source: Path) -> list[str]:
+    """hfcache itself, from the checkout copy ``source``; returns its runtime requirements.
+
+    pip builds it (``--no-build-isolation --no-index``: offline, with this environment's
+    setuptools). Where this environment cannot build a wheel offline (setuptools before 70.1
+    without the ``wheel`` package, as a fresh Python 3.11 venv has), the checkout's modules are
+    copied beside the metadata of the hfcache installed here, when that is the same version."""
+    try:
+        _pip("install", "--no-index", "--no-deps", "--no-build-isolation", "--no-compile", "--target",
+             str(site), str(source))  # fmt: skip
+    except BuildError as e:
+        _copy_checkout(site, source, e)
+    info = next(site.glob("hfcache-*.dist-info"))
+    return [r for r in md.PathDistribution(info).requires or [] if "extra ==" not in r]
+
+
+def _copy_checkout(site: Path, source: Path, why: BuildError) -> None:
+    wanted = re.search(r'^version\s*=\s*"([^"]+)"', (source / "pyproject.toml").read_text(), re.M)
+    try:
+        installed = md.distribution("hfcache")
+    except md.PackageNotFoundError:
+        installed = None
+    if installed is None or wanted is None or installed.version != wanted[1]:
+        have = installed.version if installed else "not installed"
+        raise BuildError(
+            f"cannot build hfcache offline here ({str(why).splitlines()[-1].strip()}), and the hfcache "
+            f"installed here ({have}) is not this checkout's: install setuptools>=70.1, or reinstall hfcache"
+        )
+    shutil.copytree(source / "hfcache", site / "hfcache")
+    info = site / f"hfcache-{installed.version}.dist-info"
+    info.mkdir()
+    # A wheel's METADATA, or the PKG-INFO of the egg-info `pip install .` leaves in a checkout.
+    metadata = installed.read_text("METADATA") or installed.read_text("PKG-INFO") or ""
+    if "Requires-Dist:" not in metadata:
+        lines = [metadata.rstrip("\n"), *(f"Requires-Dist: {r}" for r in installed.requires or [])]
+        metadata = "\n".join(lines) + "\n"
+    (info / "METADATA").write_text(metadata)
+
+
+def stage_env(site: Path, requirements: list[str]) -> list[str]:
+    """The installed libraries ``requirements`` need on this interpreter, copied as their
+    ``RECORD`` lists them; returns the :data:`LEFT_OUT` ones it needs but does not carry."""
     from packaging.requirements import Requirement
 
-    todo = list(md.PathDistribution(next(site.glob("hfcache-*.dist-info"))).requires or [])
+    todo = list(requirements)
     seen: set[str] = {"hfcache"}
     left_out: list[str] = []
     while todo:
@@ -125,15 +163,12 @@ def stage_env(site: Path, source: Path) -> list[str]:
 
 
 def stage_release(
-    site: Path, source: Path, work: Path, *, python: tuple[int, int], machine: str, pip_args: Sequence[str]
+    site: Path, requirements: list[str], *, python: tuple[int, int], machine: str, pip_args: Sequence[str]
 ) -> None:
-    """hfcache and its libraries from the package index, resolved for ``python`` on ``machine``
-    (the oldest supported), plus the requirements pip's marker evaluation left out."""
-    wheels = work / "wheels"
-    _pip("wheel", "--no-index", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source))
-    wheel = next(wheels.glob("hfcache-*.whl"))
+    """``requirements`` from the package index, resolved for ``python`` on ``machine`` (the oldest
+    supported), plus the requirements pip's marker evaluation left out."""
     flags = _target_flags(python, machine)
-    _pip("install", "--target", str(site), "--no-compile", *flags, *pip_args, str(wheel))
+    _pip("install", "--target", str(site), "--no-compile", *flags, *pip_args, *requirements)
     for _ in range(8):
         missing = unmet_requirements(site)
         if not missing:
