@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"scan", "view", "quarantine"},
     {"doctor"},
     {"sources"},
-    {"repair", "bundle", "fit", "inspect"},
+    {"repair", "bundle", "fit", "inspect", "pyz"},
     {"oci"},
     {"serve", "inventory"},
     {"cli", "__main__"},
