@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import runpy
 import shutil
 import sys
 import tempfile
@@ -173,9 +174,9 @@ def main() -> None:
         sys.stderr.write(f"hfcache: error: {e}\n")
         sys.exit(EXIT_BAD_INPUT)
     sys.path[:] = [str(site)] + [p for p in sys.path if os.path.abspath(p or ".") != archive]
-    from hfcache.cli import main as cli_main  # from the unpacked folder, never from the zip
-
-    cli_main()
+    # What `python -m hfcache` runs, from the unpacked folder (never from the zip); sys.argv is
+    # left as it is, so the command line and the pyz's own name (`running_pyz`) stay as typed.
+    runpy.run_module("hfcache", run_name="__main__", alter_sys=False)
 
 
 if __name__ == "__main__":
