@@ -184,7 +184,7 @@ def _render_carried(out: Output, carried: CarriedPyz) -> None:
     """The pyz, and exactly what to type on the server, in the folder holding both."""
     out.say(
         f"wrote {carried.path} ({human_size(carried.size)}, hfcache {carried.info.hfcache_version}; "
-        f"runs on {carried.info.platforms()}). On the offline server, in the folder holding both:"
+        f"runs {carried.info.platforms()}). On the offline server, in the folder holding both:"
     )
     for command in carried.commands:
         out.say(f"  {command}")

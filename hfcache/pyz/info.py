@@ -76,9 +76,11 @@ class PyzInfo:
         )
 
     def platforms(self) -> str:
-        """Where it runs, in words: ``CPython 3.10+ on cp310-manylinux_x86_64, …`` or ``any``."""
-        where = ", ".join(self.natives) if self.natives else "any platform"
-        return f"Python {self.python_min[0]}.{self.python_min[1]} or later; {where}"
+        """Where it runs, in words: the interpreters its compiled libraries are for
+        (``cp311-manylinux_x86_64, …``), or any Python from its minimum when it carries none."""
+        if self.natives:
+            return f"only on {', '.join(self.natives)}"
+        return f"on Python {self.python_min[0]}.{self.python_min[1]} or later, any platform"
 
     def describe(self) -> str:
         """One line for ``--version``: which native speed-ups are in use, and what is left out."""
