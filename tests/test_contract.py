@@ -72,7 +72,8 @@ def test_pack_unpack_shapes(fresh_cache: CachedRepo, tmp_path: Path) -> None:
     doc = _json("pack", c.repo_id, "--cache-dir", c.cache_dir, "-o", bundle, code=0)
     keys = {"schema_version", "paths", "bytes_written", "repos", "checksum_file", "source_problems", "delta"}
     assert doc.keys() == keys and doc["delta"] is None  # a whole bundle, not a delta
-    assert doc["repos"][0].keys() == {"repo_id", "repo_type", "revision", "commit", "files", "expected", "problems"}
+    repo_keys = {"repo_id", "repo_type", "revision", "commit", "files", "expected", "problems"}
+    assert doc["repos"][0].keys() == repo_keys
     check = _json("unpack", bundle, "--check", code=0)
     target = tmp_path / "home"
     installed = _json("unpack", bundle, "--cache-dir", target, code=0)

@@ -61,7 +61,7 @@ def inventory_command(
 
 def _render(out: Output, inv: Inventory, target: str | None) -> None:
     revisions = sum(len(r["revisions"]) for r in inv.repos)
-    how = "hashed to their names" if inv.verified else "present at the right size"
+    how = "hashed to their names" if inv.verified else "present and not found damaged"
     out.say(
         f"{len(inv.repos)} repo(s), {revisions} revision(s), {len(inv.blobs)} blob(s) "
         f"({human_size(inv.total_bytes)}) {how}, in {', '.join(inv.sources)}"

@@ -24,7 +24,10 @@ from hfcache.view import RevisionSource, RevisionView, Trust, ViewFile
 
 
 def _trusted(f: ViewFile, verified: set[str] | None) -> bool:
-    if f.blob_id is None or not f.available or f.trust in (Trust.DAMAGED, Trust.UNKNOWN):
+    """Listed: a blob here, named by its hash, that no finding calls damaged (checked against a
+    listed size where the client keeps a listing; older clients keep none, and their caches'
+    blobs count too: a delta's unpack hashes every blob it takes from the target anyway)."""
+    if f.blob_id is None or f.size is None or not f.available or f.trust is Trust.DAMAGED:
         return False
     return verified is None or _key(f) in verified
 
