@@ -55,9 +55,16 @@ _MODEL_FILE_RE = re.compile(
 )
 
 
+_LOWER_HEX = "0123456789abcdef"
+
+
 def is_etag(name: str) -> bool:
-    """True for names huggingface_hub uses for blobs: a git sha1 or a sha256, lowercase hex."""
-    return GIT_SHA1_RE.fullmatch(name) is not None or SHA256_RE.fullmatch(name) is not None
+    """True for names huggingface_hub uses for blobs: a git sha1 or a sha256, lowercase hex.
+
+    The same test as ``GIT_SHA1_RE`` or ``SHA256_RE`` matching the whole name, by length and
+    character set (the scan asks it of every blob).
+    """
+    return (len(name) == 40 or len(name) == 64) and not name.strip(_LOWER_HEX)
 
 
 def clean_ref(raw: bytes) -> str | None:

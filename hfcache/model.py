@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 from hfcache import layout
 from hfcache.findings import Finding, Place
@@ -153,6 +154,11 @@ class Repo:
     """Every ``trees/<commit>.json`` of the repo by commit, its snapshot folder there or not."""
     holds: frozenset[str] = frozenset()
     """The names directly in the repo folder (``blobs``, ``refs``, ``.no_exist``...)."""
+
+    @cached_property
+    def listed_sizes(self) -> dict[str, int]:
+        """Blob id → content size, from every tree listing of the repo's revisions (read, not changed)."""
+        return {e.etag: e.content_size for rev in self.revisions.values() for e in (rev.tree or {}).values()}
 
     @property
     def snapshots_lost(self) -> bool:

@@ -54,7 +54,7 @@ def blob_content_path(cache: Cache, repo: Repo, etag: str) -> str | None:
 
 def expected_sizes(repo: Repo) -> dict[str, int]:
     """etag → content size, from every tree listing of the repo."""
-    return {e.etag: e.content_size for rev in repo.revisions.values() for e in (rev.tree or {}).values()}
+    return dict(repo.listed_sizes)
 
 
 def usable_blobs(cache: Cache, corrupt: set[str]) -> set[tuple[str, str]]:
@@ -65,14 +65,16 @@ def usable_blobs(cache: Cache, corrupt: set[str]) -> set[tuple[str, str]]:
     """
     usable: set[tuple[str, str]] = set()
     for repo in cache.repos:
-        sizes = expected_sizes(repo)
-        for etag in repo.blobs:
-            node = content_node(cache, repo, etag)
-            if node is None or node.path in corrupt:
+        sizes = repo.listed_sizes
+        folder = repo.folder
+        for etag, blob in repo.blobs.items():
+            node = blob if blob.kind is Kind.FILE else content_node(cache, repo, etag)
+            if node is None or (corrupt and node.path in corrupt):
                 continue
-            if etag in sizes and node.size != sizes[etag]:
+            expected = sizes.get(etag)
+            if expected is not None and node.size != expected:
                 continue
-            usable.add((repo.folder, etag))
+            usable.add((folder, etag))
     return usable
 
 

@@ -40,9 +40,13 @@ def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Findin
     """
     findings = list(findings)
     blob_paths = {f.path for f in findings if not f.about}
+    # Only entries whose blob id is the last part of some finding's path can be named by one:
+    # the others are left out before they are grouped (most entries of a large cache).
+    names = {os.path.basename(p) for p in blob_paths}
+    candidates = (d for d in diags if _blob_name(d) in names) if names else ()
     users = {
         path: sorted(entries, key=lambda d: d.path)
-        for (_, etag), entries in blob_users(diags).items()
+        for (_, etag), entries in blob_users(candidates).items()
         if (path := os.path.join(entries[0].repo.path, "blobs", etag)) in blob_paths
     }
     found = [_about(f, users[f.path]) if f.path in users and not f.about else f for f in findings]
@@ -79,6 +83,14 @@ def fold(findings: Iterable[Finding], diags: Iterable[EntryDiag]) -> list[Findin
             f = replace(f, also=tuple(also[i]))
         result.append(f)
     return result
+
+
+def _blob_name(d: EntryDiag) -> str | None:
+    """The last part of the path :func:`fold` joins for the blob an entry uses (its id, as a rule)."""
+    etag = d.etag or d.linked_blob
+    if etag is None or etag.isalnum():  # a blob id: its own last part
+        return etag
+    return os.path.basename(etag)
 
 
 def _about(f: Finding, users: list[EntryDiag]) -> Finding:

@@ -103,13 +103,15 @@ def strands(
     ``usable`` are the intact blobs (:func:`hfcache.doctor.content.usable_blobs`)."""
     if cache.local_dir:
         return []  # a plain model folder has no blobs to strand
+    # A listed revision names every file itself: each lost one is an entry-missing of its own.
+    open_revs = [r for r in repo.revisions.values() if r.tree is None]
+    if not open_revs:
+        return []  # the common case, decided before any entry is looked at
     diags = list(diags)
     used = used_blobs(cache, repo, diags)
     blobs_here = [e for e, n in repo.blobs.items() if n.kind in (Kind.FILE, Kind.LINK) and layout.is_etag(e)]
     unused = sorted(e for e in blobs_here if e not in used)
-    # A listed revision names every file itself: each lost one is an entry-missing of its own.
-    open_revs = [r for r in repo.revisions.values() if r.tree is None]
-    if not open_revs or (not unused and all(r.entries for r in open_revs)):
+    if not unused and all(r.entries for r in open_revs):
         return []
     blobs = [b for e in unused if (b := _read(repo, cache, e)) is not None]
     present = {r.commit: _present(diags, r) for r in open_revs}
@@ -183,9 +185,13 @@ def identified_entries(strand: Strand) -> list[EntryDiag]:
 
 def with_strands(cache: Cache, diags: list[EntryDiag]) -> tuple[list[EntryDiag], list[Strand]]:
     """Every repo's strands, and ``diags`` with a missing entry for each file they identified."""
+    # Only a repo with a revision no tree listing covers can have strands (see :func:`strands`).
+    open_repos = [r for r in cache.repos if any(rev.tree is None for rev in r.revisions.values())]
+    if cache.local_dir or not open_repos:
+        return list(diags), []
     by_repo: dict[str, list[EntryDiag]] = {}
     for d in diags:
         by_repo.setdefault(d.repo.folder, []).append(d)
     usable = usable_blobs(cache, set())
-    found = [s for repo in cache.repos for s in strands(cache, repo, by_repo.get(repo.folder, []), usable)]
+    found = [s for repo in open_repos for s in strands(cache, repo, by_repo.get(repo.folder, []), usable)]
     return diags + [d for s in found for d in identified_entries(s)], found

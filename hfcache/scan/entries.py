@@ -13,6 +13,7 @@ The blob an entry should lead to is decided from, in order of trust: the tree li
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -23,6 +24,14 @@ from hfcache.model import Cache, Kind, Node, Repo, Revision
 
 LNK_SUFFIX = ".lnk"
 _LNK_LIMIT = 64 * 1024
+
+
+def _posix_basename(path: str) -> str:
+    """``os.path.basename`` of a ``str`` path where ``/`` is the only separator, without its overhead."""
+    return path[path.rfind("/") + 1 :]
+
+
+_basename: Callable[[str], str] = _posix_basename if os.sep == "/" and os.altsep is None else os.path.basename
 
 
 class Form(str, Enum):
@@ -93,15 +102,18 @@ class EntryDiag:
     @property
     def linked_blob(self) -> str | None:
         """The blob name a working relative link leads to, for link forms that resolve."""
-        if self.form in (Form.LINK, Form.LINK_ABSOLUTE) and self.link_target is not None:
-            return os.path.basename(self.link_target)
+        form = self.form
+        if (form is Form.LINK or form is Form.LINK_ABSOLUTE) and self.link_target is not None:
+            return _basename(self.link_target)
         return None
 
     @property
     def wrong_blob(self) -> str | None:
         """The blob a working link leads to when the tree listing names another one."""
+        if self.evidence != "tree" or self.etag is None:
+            return None
         linked = self.linked_blob
-        if linked is not None and self.evidence == "tree" and self.etag is not None and linked != self.etag:
+        if linked is not None and linked != self.etag:
             return linked
         return None
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 from hfcache import layout
-from hfcache.doctor.content import content_node, expected_sizes, store_target, used_blobs
+from hfcache.doctor.content import content_node, store_target, used_blobs
 from hfcache.doctor.context import Context
 from hfcache.doctor.hints import blob_label, blob_users, fetch_blob_again, link_text, sentence, short
 from hfcache.findings import Finding, Severity, finding
@@ -69,16 +69,18 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
     if repo.snapshots_lost:  # no snapshot left to use them: repo-no-snapshots counts and keeps them
         used |= set(repo.blobs)
     stranded = {e for s in ctx.strands if s.repo is repo for e in s.unknown}  # reported with their revision
-    sizes = expected_sizes(repo)
-    users = blob_users(diags)
+    sizes = repo.listed_sizes
+    users: dict[tuple[str, str], list[EntryDiag]] | None = None  # built for the first size mismatch
     for etag, node in repo.blobs.items():
         # The name decides first, so one name gets one code whether it is a file or a link.
-        if layout.is_etag(etag) and node.kind is Kind.LINK:
+        named = layout.is_etag(etag)
+        kind = node.kind
+        if named and kind is Kind.LINK:
             link_problem = _blob_link_finding(cache, repo, node)
             if link_problem is not None:
                 yield link_problem
                 continue
-        elif node.kind is not Kind.FILE or not layout.is_etag(etag):
+        elif kind is not Kind.FILE or not named:
             yield finding(
                 "blob-bad-name",
                 node.path,
@@ -88,12 +90,15 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
                 at=repo.place,
             )
             continue
-        content = content_node(cache, repo, etag)
+        content = node if kind is Kind.FILE else content_node(cache, repo, etag)
         actual = content.size if content is not None else None
-        if etag in sizes and actual is not None and actual != sizes[etag]:
+        expected = sizes.get(etag)
+        if expected is not None and actual is not None and actual != expected:
             fix = ctx.content_for(repo.folder, etag)
             if fix is None and node.kind is Kind.FILE:
                 fix = ctx.restore(repo.folder, node.path, etag, actual)
+            if users is None:
+                users = blob_users(diags)
             holders = users.get((repo.folder, etag), [])
             yield finding(
                 "blob-size-mismatch",

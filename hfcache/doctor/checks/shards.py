@@ -20,6 +20,7 @@ from hfcache.scan.entries import EntryDiag, Form
 from hfcache.units import human_size
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
+_CHECKED = (".safetensors", *INDEX_SUFFIXES)
 
 
 def content_path(cache: Cache, d: EntryDiag, usable: set[tuple[str, str]] | None = None) -> str | None:
@@ -72,9 +73,15 @@ def _header_findings(d: EntryDiag, path: str, header: Header | HeaderError) -> I
 def shard_findings(ctx: Context) -> Iterator[Finding]:
     """Check every ``*.index.json`` and every safetensors file of each revision."""
     cache = ctx.cache
+    # Only revisions holding a safetensors or index file have anything to check here.
+    wanted = {(d.repo.folder, d.revision.commit) for d in ctx.diags if d.name.endswith(_CHECKED)}
+    if not wanted:
+        return
     by_rev: dict[tuple[str, str], dict[str, EntryDiag]] = {}
     for d in ctx.diags:
-        by_rev.setdefault((d.repo.folder, d.revision.commit), {})[d.name] = d
+        key = (d.repo.folder, d.revision.commit)
+        if key in wanted:
+            by_rev.setdefault(key, {})[d.name] = d
     usable = ctx.usable
     for entries in by_rev.values():
         headers: dict[str, Header | HeaderError] = {}

@@ -104,8 +104,6 @@ def _unfixable_advice(d: EntryDiag) -> str:
 def entry_findings(ctx: Context) -> Iterator[Finding]:
     """Findings for every snapshot entry, each with the action that repairs it (if one can)."""
     for d in ctx.diags:
-        if d.form in (Form.OTHER, Form.LOCAL_LINK):
-            continue  # special files were reported by the scan; links out of a plain folder are fine
         if d.form is Form.LINK:
             wrong = d.wrong_blob
             if wrong is not None:
@@ -120,6 +118,8 @@ def entry_findings(ctx: Context) -> Iterator[Finding]:
                     at=d.place,
                 )
             continue
+        if d.form in (Form.OTHER, Form.LOCAL_LINK):
+            continue  # special files were reported by the scan; links out of a plain folder are fine
         if d.form is Form.COPY:
             yield from _copy_finding(ctx, d)
             continue
