@@ -220,16 +220,32 @@ def _from_emulated(base: EntryDiag, link: EmulatedLink, leftover: str | None = N
     )
 
 
+def _fast_links(repo: Repo, revision: Revision) -> bool:
+    """Can :func:`diagnose_revision` judge this revision's links by their text alone? Yes when the
+    revision folder is ``<repo>/<x>/<commit>``, every path normalised and ``/`` the separator: then
+    ``../`` once per folder level plus two more, ``blobs/`` and a blob's name leads exactly to that
+    blob (what :func:`_healthy_link` finds by joining and normalising)."""
+    path = revision.path
+    if os.sep != "/" or os.altsep is not None or not repo.path or os.path.normpath(repo.path) != repo.path:
+        return False
+    if os.path.normpath(path) != path or os.path.dirname(os.path.dirname(path)) != repo.path:
+        return False
+    return all(part not in ("", ".", "..") for part in path.rsplit("/", 2)[1:])
+
+
 def diagnose_revision(cache: Cache, repo: Repo, revision: Revision) -> list[EntryDiag]:
     """One :class:`EntryDiag` per file the revision holds or should hold (per its tree listing)."""
     diags: list[EntryDiag] = []
-    names = set(revision.entries)
+    entries = revision.entries
+    tree = revision.tree
     shortcuts: dict[str, tuple[str, EmulatedLink]] = {}
-    for name, candidate in revision.entries.items():
-        real = name[: -len(LNK_SUFFIX)]
-        if not name.endswith(LNK_SUFFIX) or not real or real in names or candidate.kind is not Kind.FILE:
+    for name, candidate in entries.items():
+        if not name.endswith(LNK_SUFFIX):
             continue
-        if (revision.tree is not None and name in revision.tree) or candidate.size > _LNK_LIMIT:
+        real = name[: -len(LNK_SUFFIX)]
+        if not real or real in entries or candidate.kind is not Kind.FILE:
+            continue
+        if (tree is not None and name in tree) or candidate.size > _LNK_LIMIT:
             continue
         data = read_small(candidate.path, _LNK_LIMIT)
         link = parse_lnk(data) if data is not None else None
@@ -237,14 +253,46 @@ def diagnose_revision(cache: Cache, repo: Repo, revision: Revision) -> list[Entr
             shortcuts[real] = (candidate.path, link)
     shortcut_paths = {p for p, _ in shortcuts.values()}
     blobs_prefix = os.path.join(repo.path, layout.BLOBS) + os.sep
-    for name in sorted(names | shortcuts.keys() | set(revision.tree or ())):
-        node = revision.entries.get(name)
-        if node is not None and node.path in shortcut_paths:
+    blobs = repo.blobs
+    local_etags = revision.local_etags
+    # The common case, a link written as huggingface_hub writes it, is recognised by its text.
+    fast = not cache.local_dir and _fast_links(repo, revision)
+    here = revision.path + "/"
+    ups: dict[int, str] = {}
+    names = entries.keys() | shortcuts.keys()
+    if tree is not None:
+        names.update(tree)
+    for name in sorted(names):
+        node = entries.get(name)
+        if node is not None and shortcut_paths and node.path in shortcut_paths:
             continue
-        etag, size = tree_etag(revision, name)
+        listed = tree.get(name) if tree is not None else None
+        if listed is not None:
+            etag, size = listed.etag, listed.content_size
+        elif name in local_etags:
+            etag, size = local_etags[name].lower(), None
+        else:
+            etag, size = None, None
         evidence = "tree" if etag else None
         if node is not None and node.kind is Kind.LINK and not cache.local_dir:
-            healthy = _healthy_link(node, blobs_prefix, repo)
+            healthy = None
+            target = node.target
+            if fast and target is not None and node.path == here + name:
+                depth = name.count("/")
+                up = ups.get(depth)
+                if up is None:
+                    up = ups[depth] = "../" * (depth + 2) + layout.BLOBS + "/"
+                rest = target[len(up) :]
+                if (
+                    len(rest) > 2
+                    and target.startswith(up)
+                    and "/" not in rest
+                    and "\\" not in rest
+                    and rest in blobs
+                ):
+                    healthy = blobs_prefix + rest
+            if healthy is None:
+                healthy = _healthy_link(node, blobs_prefix, repo)
             if healthy is not None:  # the common case, kept cheap: one string join, one lookup
                 if etag is None:
                     etag, evidence = os.path.basename(healthy), "link"
