@@ -81,10 +81,7 @@ def _scan_revision(w: Walk, listings: dict[str, TreeListing], entry: os.DirEntry
             )
         return None
     entries: dict[str, Node] = {}
-    for name, child in w.walk_files(entry.path):
-        if child.kind is Kind.DIR:
-            continue
-        entries[name] = child
+    w.collect_files(entry.path, entries)
     listing = listings.get(entry.name)
     if listing is None or listing.tree is None:
         return Revision(entry.name, entry.path, entries)

@@ -12,10 +12,15 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 from hfcache import _hf
 from hfcache.findings import NOWHERE, Finding, Place, finding
 from hfcache.model import Kind, ListingState, Node, TreeEntry, TreeListing
+
+_BY_NAME = attrgetter("name")
+_LINK, _FILE, _DIR = Kind.LINK, Kind.FILE, Kind.DIR
 
 _EUID = os.geteuid() if hasattr(os, "geteuid") else -1
 _GROUPS = frozenset(os.getgroups()) | {os.getegid()} if hasattr(os, "getegid") else frozenset()
@@ -56,19 +61,29 @@ class Walk:
         """lstat one entry into a Node; ``None`` (with a finding) if that fails."""
         try:
             if entry.is_symlink():  # from the directory listing itself: a link costs one readlink
-                return Node(entry.path, Kind.LINK, target=os.readlink(entry.path))
-            st = entry.stat(follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):  # replaced by a link since the listing
-                return Node(entry.path, Kind.LINK, st.st_size, st.st_mtime, os.readlink(entry.path))
+                path = entry.path
+                return Node(path, _LINK, 0, 0.0, os.readlink(path))
         except OSError as e:
             self.unreadable(entry.path, e)
             return None
-        if stat.S_ISREG(st.st_mode):
-            if not _readable(st):
+        return self._stat_node(entry)
+
+    def _stat_node(self, entry: os.DirEntry[str]) -> Node | None:
+        """:meth:`node` of an entry the listing does not call a link."""
+        try:
+            st = entry.stat(follow_symlinks=False)
+            mode = st.st_mode
+            if S_ISLNK(mode):  # replaced by a link since the listing
+                return Node(entry.path, _LINK, st.st_size, st.st_mtime, os.readlink(entry.path))
+        except OSError as e:
+            self.unreadable(entry.path, e)
+            return None
+        if S_ISREG(mode):
+            if _EUID not in (0, -1) and not _readable(st):
                 self.unreadable(entry.path, PermissionError(13, "permission denied"))
-            return Node(entry.path, Kind.FILE, st.st_size, st.st_mtime, inode=st.st_ino)
-        if stat.S_ISDIR(st.st_mode):
-            return Node(entry.path, Kind.DIR, 0, st.st_mtime)
+            return Node(entry.path, _FILE, st.st_size, st.st_mtime, None, st.st_ino)
+        if S_ISDIR(mode):
+            return Node(entry.path, _DIR, 0, st.st_mtime)
         self.findings.append(
             finding(
                 "special-file",
@@ -83,10 +98,12 @@ class Walk:
     def scandir(self, path: str) -> list[os.DirEntry[str]]:
         try:
             with os.scandir(path) as it:
-                return sorted(it, key=lambda e: e.name)
+                entries = list(it)
         except OSError as e:
             self.unreadable(path, e)
             return []
+        entries.sort(key=_BY_NAME)
+        return entries
 
     def dir_is_link(self, node: Node) -> None:
         self.findings.append(
@@ -111,6 +128,27 @@ class Walk:
                 yield from self.walk_files(entry.path, f"{name}/")
             else:
                 yield name, node
+
+    def collect_files(self, top: str, into: dict[str, Node], rel: str = "") -> None:
+        """:meth:`walk_files` into a dict, in the same order and with the same findings: what a
+        snapshot's walk does for every file, without a generator per folder."""
+        readlink = os.readlink
+        for entry in self.scandir(top):
+            try:
+                if entry.is_symlink():  # the common case in a snapshot: one readlink, nothing else
+                    path = entry.path
+                    into[rel + entry.name] = Node(path, _LINK, 0, 0.0, readlink(path))
+                    continue
+            except OSError as e:
+                self.unreadable(entry.path, e)
+                continue
+            node = self._stat_node(entry)
+            if node is None:
+                continue
+            if node.kind is _DIR:
+                self.collect_files(entry.path, into, f"{rel}{entry.name}/")
+            else:
+                into[rel + entry.name] = node
 
 
 def read_tree(path: str, commit: str) -> TreeListing:
@@ -140,7 +178,7 @@ def read_tree(path: str, commit: str) -> TreeListing:
         files = data["files"]
         if not isinstance(files, dict):
             raise ValueError("'files' is not an object")
-        tree = {p: TreeEntry.from_json(info) for p, info in files.items()}
+        tree = TreeEntry.parse_files(files)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         reason = f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e)
         return TreeListing(commit, path, ListingState.CORRUPT, problem=f"invalid content ({reason})")
