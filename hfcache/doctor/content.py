@@ -18,6 +18,10 @@ from hfcache.model import Cache, Kind, Node, Repo
 from hfcache.scan.entries import EntryDiag, Form
 from hfcache.view import Extent, Trust, ViewFile
 
+# Enum members looked up once (a class attribute lookup each time otherwise): these loops run per file.
+_FILE = Kind.FILE
+_COPY, _LINK = Form.COPY, Form.LINK
+
 # Files the Hub stores with LFS by default (its default .gitattributes), used only when a
 # revision has neither a tree listing nor a .gitattributes of its own.
 _LFS_MIN_SIZE = 10 * 1024 * 1024
@@ -68,7 +72,7 @@ def usable_blobs(cache: Cache, corrupt: set[str]) -> set[tuple[str, str]]:
         sizes = repo.listed_sizes
         folder = repo.folder
         for etag, blob in repo.blobs.items():
-            node = blob if blob.kind is Kind.FILE else content_node(cache, repo, etag)
+            node = blob if blob.kind is _FILE else content_node(cache, repo, etag)
             if node is None or (corrupt and node.path in corrupt):
                 continue
             expected = sizes.get(etag)
@@ -112,15 +116,15 @@ def used_blobs(cache: Cache, repo: Repo, diags: Iterable[EntryDiag]) -> set[str]
     for d in diags:
         if d.etag:
             used.add(d.etag)
-        if d.form is Form.LINK and d.etag and (d.link_target or "").endswith(d.etag):
+        if d.form is _LINK and d.etag and (d.link_target or "").endswith(d.etag):
             continue  # the common case: a healthy link to the very blob it should lead to
         linked = d.linked_blob
         if linked:
             used.add(linked)
         node = d.node
-        if node is not None and node.kind is Kind.FILE:
+        if node is not None and node.kind is _FILE:
             inodes.add(node.inode)
-            if d.form is Form.COPY and d.etag is None:
+            if d.form is _COPY and d.etag is None:
                 unnamed.add(node.size)
     if inodes or unnamed:
         for etag in repo.blobs:
@@ -145,7 +149,7 @@ def copy_sources(diags: Iterable[EntryDiag], corrupt: set[str]) -> dict[tuple[st
     found: dict[tuple[str, str], EntryDiag] = {}
     for d in diags:
         if (
-            d.form is Form.COPY
+            d.form is _COPY
             and d.etag is not None
             and d.node is not None
             and d.node.path not in corrupt

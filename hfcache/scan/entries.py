@@ -20,7 +20,7 @@ from enum import Enum
 from hfcache import layout
 from hfcache.findings import Place
 from hfcache.formats.linkforms import SNIFF_LIMIT, EmulatedLink, LfsPointer, parse_lnk, parse_target, sniff
-from hfcache.model import Cache, Kind, Node, Repo, Revision
+from hfcache.model import Cache, Kind, Node, Repo, Revision, built
 
 LNK_SUFFIX = ".lnk"
 _LNK_LIMIT = 64 * 1024
@@ -56,6 +56,9 @@ class Form(str, Enum):
     LOCAL_LINK = "local-link"  # a link in a plain model folder that leads to something: fine there
     OTHER = "other"  # device, pipe...: reported by the scan already
 
+
+# Enum members looked up once: ``Form.LINK`` costs a class attribute lookup on every use.
+_F_LINK, _F_LINK_ABSOLUTE = Form.LINK, Form.LINK_ABSOLUTE
 
 EMULATED = {
     "link-text": Form.LINK_TEXT,
@@ -103,7 +106,7 @@ class EntryDiag:
     def linked_blob(self) -> str | None:
         """The blob name a working relative link leads to, for link forms that resolve."""
         form = self.form
-        if (form is Form.LINK or form is Form.LINK_ABSOLUTE) and self.link_target is not None:
+        if (form is _F_LINK or form is _F_LINK_ABSOLUTE) and self.link_target is not None:
             return _basename(self.link_target)
         return None
 
@@ -257,6 +260,8 @@ def diagnose_revision(cache: Cache, repo: Repo, revision: Revision) -> list[Entr
     local_etags = revision.local_etags
     # The common case, a link written as huggingface_hub writes it, is recognised by its text.
     fast = not cache.local_dir and _fast_links(repo, revision)
+    judge_links = not cache.local_dir
+    link_kind = Kind.LINK  # looked up once, not per entry
     here = revision.path + "/"
     ups: dict[int, str] = {}
     names = entries.keys() | shortcuts.keys()
@@ -274,7 +279,7 @@ def diagnose_revision(cache: Cache, repo: Repo, revision: Revision) -> list[Entr
         else:
             etag, size = None, None
         evidence = "tree" if etag else None
-        if node is not None and node.kind is Kind.LINK and not cache.local_dir:
+        if node is not None and node.kind is link_kind and judge_links:
             healthy = None
             target = node.target
             if fast and target is not None and node.path == here + name:
@@ -296,11 +301,20 @@ def diagnose_revision(cache: Cache, repo: Repo, revision: Revision) -> list[Entr
             if healthy is not None:  # the common case, kept cheap: one string join, one lookup
                 if etag is None:
                     etag, evidence = os.path.basename(healthy), "link"
-                diags.append(
-                    EntryDiag(
-                        repo, revision, name, node.path, node, Form.LINK, etag, evidence, healthy, None, size
-                    )
-                )
+                values = {
+                    "repo": repo,
+                    "revision": revision,
+                    "name": name,
+                    "path": node.path,
+                    "node": node,
+                    "form": _F_LINK,
+                    "etag": etag,
+                    "evidence": evidence,
+                    "link_target": healthy,
+                    "leftover": None,
+                    "expected_size": size,
+                }
+                diags.append(built(EntryDiag, values))
                 continue
         path = node.path if node is not None else os.path.join(revision.path, *name.split("/"))
         base = EntryDiag(repo, revision, name, path, node, Form.MISSING, etag, evidence, expected_size=size)

@@ -17,7 +17,7 @@ from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 from hfcache import _hf
 from hfcache.findings import NOWHERE, Finding, Place, finding
-from hfcache.model import Kind, ListingState, Node, TreeEntry, TreeListing
+from hfcache.model import Kind, ListingState, Node, TreeEntry, TreeListing, built
 
 _BY_NAME = attrgetter("name")
 _LINK, _FILE, _DIR = Kind.LINK, Kind.FILE, Kind.DIR
@@ -35,6 +35,13 @@ def _readable(st: os.stat_result) -> bool:
     if st.st_gid in _GROUPS:
         return bool(st.st_mode & stat.S_IRGRP)
     return bool(st.st_mode & stat.S_IROTH)
+
+
+def _link(path: str) -> Node:
+    """The node of a link the listing named: its target read, nothing else asked (``OSError`` if
+    it cannot be read)."""
+    target = os.readlink(path)
+    return built(Node, {"path": path, "kind": _LINK, "size": 0, "mtime": 0.0, "target": target, "inode": 0})
 
 
 @dataclass
@@ -61,8 +68,7 @@ class Walk:
         """lstat one entry into a Node; ``None`` (with a finding) if that fails."""
         try:
             if entry.is_symlink():  # from the directory listing itself: a link costs one readlink
-                path = entry.path
-                return Node(path, _LINK, 0, 0.0, os.readlink(path))
+                return _link(entry.path)
         except OSError as e:
             self.unreadable(entry.path, e)
             return None
@@ -81,7 +87,15 @@ class Walk:
         if S_ISREG(mode):
             if _EUID not in (0, -1) and not _readable(st):
                 self.unreadable(entry.path, PermissionError(13, "permission denied"))
-            return Node(entry.path, _FILE, st.st_size, st.st_mtime, None, st.st_ino)
+            values = {
+                "path": entry.path,
+                "kind": _FILE,
+                "size": st.st_size,
+                "mtime": st.st_mtime,
+                "target": None,
+                "inode": st.st_ino,
+            }
+            return built(Node, values)
         if S_ISDIR(mode):
             return Node(entry.path, _DIR, 0, st.st_mtime)
         self.findings.append(
@@ -132,12 +146,10 @@ class Walk:
     def collect_files(self, top: str, into: dict[str, Node], rel: str = "") -> None:
         """:meth:`walk_files` into a dict, in the same order and with the same findings: what a
         snapshot's walk does for every file, without a generator per folder."""
-        readlink = os.readlink
         for entry in self.scandir(top):
             try:
                 if entry.is_symlink():  # the common case in a snapshot: one readlink, nothing else
-                    path = entry.path
-                    into[rel + entry.name] = Node(path, _LINK, 0, 0.0, readlink(path))
+                    into[rel + entry.name] = _link(entry.path)
                     continue
             except OSError as e:
                 self.unreadable(entry.path, e)

@@ -71,16 +71,17 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
     stranded = {e for s in ctx.strands if s.repo is repo for e in s.unknown}  # reported with their revision
     sizes = repo.listed_sizes
     users: dict[tuple[str, str], list[EntryDiag]] | None = None  # built for the first size mismatch
+    file, link = Kind.FILE, Kind.LINK  # looked up once, not per blob
     for etag, node in repo.blobs.items():
         # The name decides first, so one name gets one code whether it is a file or a link.
         named = layout.is_etag(etag)
         kind = node.kind
-        if named and kind is Kind.LINK:
+        if named and kind is link:
             link_problem = _blob_link_finding(cache, repo, node)
             if link_problem is not None:
                 yield link_problem
                 continue
-        elif kind is not Kind.FILE or not named:
+        elif kind is not file or not named:
             yield finding(
                 "blob-bad-name",
                 node.path,
@@ -90,7 +91,7 @@ def _repo_blobs(ctx: Context, repo: Repo, diags: list[EntryDiag]) -> Iterator[Fi
                 at=repo.place,
             )
             continue
-        content = node if kind is Kind.FILE else content_node(cache, repo, etag)
+        content = node if kind is file else content_node(cache, repo, etag)
         actual = content.size if content is not None else None
         expected = sizes.get(etag)
         if expected is not None and actual is not None and actual != expected:

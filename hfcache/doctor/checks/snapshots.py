@@ -103,8 +103,9 @@ def _unfixable_advice(d: EntryDiag) -> str:
 
 def entry_findings(ctx: Context) -> Iterator[Finding]:
     """Findings for every snapshot entry, each with the action that repairs it (if one can)."""
+    link = Form.LINK  # looked up once, not per entry
     for d in ctx.diags:
-        if d.form is Form.LINK:
+        if d.form is link:
             wrong = d.wrong_blob
             if wrong is not None:
                 fix = ctx.link(d)
