@@ -6,8 +6,11 @@ This is the library entry point the CLI calls; it prints nothing and raises only
 
 from __future__ import annotations
 
+import gc
 import os
+import threading
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -132,6 +135,38 @@ class Report:
         }
 
 
+_pause_lock = threading.Lock()
+_pause_depth = 0
+_resume = False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold off CPython's cyclic garbage collector while the doctor builds its model of a cache.
+
+    A structural run makes a few objects per file (a node per snapshot entry and blob, a tree
+    entry, an entry diagnosis), none of them in a reference cycle, and keeps them to the end. The
+    collector, started by allocation counts, would walk all of them again and again, the older
+    ones through whole-heap passes: a third of the run on a large cache. Reference counting frees
+    everything as before; cycles made meanwhile (by this thread or another) wait for the
+    collector, which runs again once the outermost pause ends. Nested and concurrent pauses are
+    counted, so the collector is resumed once, and only if it was running when the first began.
+    """
+    global _pause_depth, _resume
+    with _pause_lock:
+        if _pause_depth == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pause_depth += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pause_depth -= 1
+            if _pause_depth == 0 and _resume:
+                gc.enable()
+
+
 def _sort_key(f: Finding) -> tuple[str, int, str, str]:
     return (f.repo or "", f.severity.rank, f.path, f.code)
 
@@ -183,16 +218,20 @@ def diagnose(
     ``known`` digests (what a repair hashed) are judged as well, also without ``verify_hashes``.
     """
     location = target if isinstance(target, Location) else locate(target)
-    cache = scan_location(location)
-    diags, lost = with_lost(cache, diagnose_cache(cache))
-    diags, strands = with_strands(cache, diags)
+    hashing = verify_hashes or known is not None
+    with collector_paused():  # not while hashing, which may take hours and makes few objects
+        cache = scan_location(location)
+        diags, lost = with_lost(cache, diagnose_cache(cache))
+        diags, strands = with_strands(cache, diags)
+        findings = [] if hashing else run_checks(cache, diags, None, strands, lost)
     verification = None
-    if verify_hashes or known is not None:
+    if hashing:
         # ``known`` digests (a repair's) are judged too; without verify_hashes nothing new is hashed.
         verification = verify(
             cache, diags, progress=progress, known=known, only_known=not verify_hashes, store=store
         )
-    findings = run_checks(cache, diags, verification, strands, lost)
+        with collector_paused():
+            findings = run_checks(cache, diags, verification, strands, lost)
     if location.commit is not None:  # a snapshot folder, or a file in one: judge that revision
         diags = [d for d in diags if d.revision.commit == location.commit]
         entries = {d.path for d in diags}
