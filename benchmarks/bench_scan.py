@@ -3,9 +3,16 @@
 
 The cache is synthetic but has the exact layout huggingface_hub writes: per repo, blobs named
 by git sha1 or sha256, relative snapshot links (nested paths too), ``refs/main`` and a
-``trees/<commit>.json`` listing. Usage::
+``trees/<commit>.json`` listing. Once built and found clean by both tools, one snapshot link is
+broken (it names a blob that is not there), and every timed run must show it did the real work:
+the doctor reports that link as ``link-missing-blob``, ``scan_cache_dir`` warns about that repo.
+The check is made on each timed run's own result, inside the timing, for both tools.
 
-    python benchmarks/bench_scan.py --files 20000 --repos 100
+The two tools take turns (one run of each per round), so a change in the machine's load during
+the benchmark weighs on both alike; best and median of the rounds are printed, with the load
+average before and after. Usage::
+
+    python benchmarks/bench_scan.py --files 20000 --repos 400 --runs 7
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import huggingface_hub
 from huggingface_hub import scan_cache_dir
 
 from hfcache.doctor import diagnose
@@ -58,22 +67,44 @@ def build(root: Path, n_files: int, n_repos: int) -> None:
         (folder / "trees" / f"{commit}.json").write_text(json.dumps(tree))
 
 
-def best_of(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+def break_one_link(root: Path, n_repos: int) -> tuple[str, str]:
+    """Make one snapshot link (in the middle repo) name a blob that is not there, as a copy that
+    lost a blob leaves it; its path and repo folder, for the checks of every timed run."""
+    folder = root / f"models--bench--repo{n_repos // 2:04d}"
+    commit = hashlib.sha1(f"commit{n_repos // 2}".encode()).hexdigest()
+    entry = folder / "snapshots" / commit / "dir1" / "file1.json"
+    target = os.readlink(entry)
+    os.unlink(entry)
+    os.symlink(target[: -len("0" * 40)] + "0" * 40, entry)  # the same link, to a blob id not cached
+    return str(entry), folder.name
+
+
+def timed(fn: Callable[[], object], check: Callable[[object], bool]) -> float:
+    """One run: the call, the check that it did the real work, and dropping its result, timed."""
+    start = time.perf_counter()
+    result = fn()
+    ok = check(result)
+    del result
+    elapsed = time.perf_counter() - start
+    assert ok, "a timed run did not report the broken link"
+    return elapsed
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20000)
-    parser.add_argument("--repos", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--repos", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--dir", default=None, help="where to build the cache (default: a temp dir)")
     args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, "
+        f"huggingface_hub {huggingface_hub.__version__}"
+    )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp) / "hub"
         root.mkdir()
@@ -83,11 +114,32 @@ def main() -> None:
         report = diagnose(root)
         assert not report.problems, report.problems[:3]
         print(f"cache: {report.summary.files} files in {report.summary.repos} repos ({root})")
-        scan_cache_dir(root)  # warm the dentry cache for both
-        hf_best, hf_med = best_of(lambda: scan_cache_dir(root), args.runs)
-        us_best, us_med = best_of(lambda: diagnose(root), args.runs)
-        print(f"scan_cache_dir : best {hf_best:.3f} s, median {hf_med:.3f} s")
-        print(f"hfcache doctor : best {us_best:.3f} s, median {us_med:.3f} s")
+        broken, folder = break_one_link(root, args.repos)
+        first = [(f.code, f.path) for f in diagnose(root).findings]
+        assert ("link-missing-blob", broken) in first, first
+        print(f"findings: {', '.join(code for code, _ in first)}")
+
+        def doctor_found(r: object) -> bool:
+            return [(f.code, f.path) for f in r.findings] == first  # type: ignore[attr-defined]
+
+        def hf_found(r: object) -> bool:
+            warnings = r.warnings  # type: ignore[attr-defined]
+            return len(warnings) == 1 and folder in str(warnings[0])
+
+        timed(lambda: scan_cache_dir(root), hf_found)  # warm the dentry cache for both
+        timed(lambda: diagnose(root), doctor_found)
+        print(f"load average before: {loadavg()}")
+        hf_times, us_times = [], []
+        for _ in range(args.runs):  # one run of each per round: a change in load weighs on both
+            hf_times.append(timed(lambda: scan_cache_dir(root), hf_found))
+            us_times.append(timed(lambda: diagnose(root), doctor_found))
+        print(f"load average after : {loadavg()}")
+        hf_best, hf_med = min(hf_times), statistics.median(hf_times)
+        us_best, us_med = min(us_times), statistics.median(us_times)
+        print(f"scan_cache_dir : best {hf_best:.3f} s, median {hf_med:.3f} s ({args.runs} runs)")
+        print(f"hfcache doctor : best {us_best:.3f} s, median {us_med:.3f} s ({args.runs} runs)")
+        print(f"every timed run: doctor reported link-missing-blob at {broken}")
+        print(f"                 scan_cache_dir warned about {folder}")
         print(
             f"ratio hfcache/scan_cache_dir: {us_best / hf_best:.2f}x (best), {us_med / hf_med:.2f}x (median)"
         )
