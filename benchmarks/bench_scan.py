@@ -10,7 +10,9 @@ The check is made on each timed run's own result, inside the timing, for both to
 
 The two tools take turns (one run of each per round), so a change in the machine's load during
 the benchmark weighs on both alike; best and median of the rounds are printed, with the load
-average before and after. Usage::
+average before and after. The results of the first, untimed runs are dropped before the timed
+ones, so neither tool's garbage collector walks them, and each timed run starts from the same
+state of the collector (a full pass first, untimed). Usage::
 
     python benchmarks/bench_scan.py --files 20000 --repos 400 --runs 7
 """
@@ -18,6 +20,7 @@ average before and after. Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -80,7 +83,11 @@ def break_one_link(root: Path, n_repos: int) -> tuple[str, str]:
 
 
 def timed(fn: Callable[[], object], check: Callable[[object], bool]) -> float:
-    """One run: the call, the check that it did the real work, and dropping its result, timed."""
+    """One run: the call, the check that it did the real work, and dropping its result, timed.
+
+    Each starts from the same state of the garbage collector (a full pass first, not timed), so
+    no run inherits a pass the other tool's run made due, nor is spared one by it."""
+    gc.collect()
     start = time.perf_counter()
     result = fn()
     ok = check(result)
@@ -114,6 +121,9 @@ def main() -> None:
         report = diagnose(root)
         assert not report.problems, report.problems[:3]
         print(f"cache: {report.summary.files} files in {report.summary.repos} repos ({root})")
+        # Neither tool's timed runs should carry another run's objects along (a user's process does
+        # not): each would make every full pass of the garbage collector longer.
+        del hf, report
         broken, folder = break_one_link(root, args.repos)
         first = [(f.code, f.path) for f in diagnose(root).findings]
         assert ("link-missing-blob", broken) in first, first
