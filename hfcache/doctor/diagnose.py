@@ -147,7 +147,7 @@ def collector_paused() -> Iterator[None]:
     A structural run makes a few objects per file (a node per snapshot entry and blob, a tree
     entry, an entry diagnosis), none of them in a reference cycle, and keeps them to the end. The
     collector, started by allocation counts, would walk all of them again and again, the older
-    ones through whole-heap passes: a fifth of the run on a large cache, more in a process that
+    ones through whole-heap passes: a tenth to a fifth of a large run, more in a process that
     holds much else. Reference counting frees everything as before; cycles made meanwhile (by
     this thread or another) wait for the collector, which runs again once the outermost pause
     ends. Nested and concurrent pauses are counted, so the collector is resumed once, and only if
