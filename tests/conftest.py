@@ -74,12 +74,15 @@ def listed_cache(fresh_cache: CachedRepo) -> CachedRepo:
     return with_tree_listing(fresh_cache)
 
 
-@pytest.fixture(params=["in-stream", "staged"])
+@pytest.fixture(params=["batched", "in-stream", "staged"])
 def blob_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """For bundle tests (``pytestmark = pytest.mark.usefixtures("blob_route")``): each test
-    twice, blobs hashed in the stream (small ones), and every blob copied out first and
-    hashed by the verifier pool (the route of blobs from 8 MiB up)."""
+    three times: small blobs of a bundle file copied in the kernel and hashed in batches on the
+    pool (the default), small blobs hashed in the stream (the route from a pipe), and every blob
+    copied out in small steps and hashed by a pool thread following the copy (from 8 MiB up)."""
+    if request.param == "in-stream":
+        monkeypatch.setattr(receive, "BATCH_SMALL", False)
     if request.param == "staged":
         monkeypatch.setattr(receive, "STAGE_THEN_HASH_SIZE", 0)
-        monkeypatch.setattr(receive, "_WRITE_OUT_STEP", 1)  # early writeback at every step
+        monkeypatch.setattr(receive, "_COPY_STEP", 4096)  # the hasher follows step by step
     return str(request.param)

@@ -63,6 +63,8 @@ def _stage_from(path: str, dest: str, f: FileEntry) -> None:
     algos = {Algo.SHA256, algo_for(f.etag)}
     with open(path, "rb") as src, open(dest, "xb") as out:
         got = copy_hashed(src, out, f.size, algos)
+        out.flush()
+        os.fsync(out.fileno())  # staged like a blob the bundle carried: durable before it is installed
     if got.get(Algo.SHA256) != f.sha256 or got.get(algo_for(f.etag)) != f.etag:
         raise DeltaBaseMissing(f"{path} changed while it was copied; nothing was installed")
 

@@ -4,10 +4,17 @@ Runs only after :mod:`hfcache.bundle.receive` has checked every byte, so a corru
 bundle never reaches this point. Each blob is renamed into place under huggingface_hub's own
 lock for it; a link is created only once its blob is in place. Anything already in the target
 that would be replaced and was not verified identical is kept in quarantine.
+
+Durability (``one_sync``, where :func:`hfcache.fs.writeback.syncfs_reports_errors`): one
+``syncfs`` makes every staged blob (and the new tree listings and refs, written beside their
+final names) durable before the first rename, and one more makes the renames and links durable
+at the end: two journal commits in all, where a sync per file cost one each. Without it, staged
+blobs were fsynced as they were written and each file and folder is fsynced here, as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -17,8 +24,9 @@ from hfcache import layout
 from hfcache.bundle.manifest import Manifest, RepoEntry
 from hfcache.bundle.receive import Received
 from hfcache.fs import fsops
-from hfcache.fs.digests import DigestStore, identity_of
+from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import Algo, algo_for, hash_file
+from hfcache.fs.writeback import sync_filesystem
 
 
 @dataclass(frozen=True)
@@ -41,47 +49,87 @@ def _park(path: str, repo_path: str, parked: list[str]) -> None:
     parked.append(fsops.quarantine(path, layout.quarantine_root(repo_path), os.path.relpath(path, repo_path)))
 
 
+def _stage_small(items: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
+    """Tree listings and refs written beside their final names, not synced (the sync before the
+    renames makes them durable): (temporary, final) of each."""
+    staged: list[tuple[str, str]] = []
+    try:
+        for path, data in items:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = fsops.tmp_name(path)
+            staged.append((tmp, path))
+            with fsops.named(path, tmp), open(tmp, "xb") as f:
+                f.write(data)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    return staged
+
+
 def install_cache(
-    received: Received, cache_root: str, *, lock_timeout: float = 60.0, store: DigestStore | None = None
+    received: Received,
+    cache_root: str,
+    *,
+    lock_timeout: float = 60.0,
+    store: DigestStore | None = None,
+    one_sync: bool = False,
 ) -> Installed:
     """Move staged blobs into ``cache_root`` and write trees, refs and links, in that order.
 
     ``store``: the digest record, told each blob's digests (every staged blob was hashed to its
-    names on its way in), so a later delta or ``doctor --verify`` need not read it again."""
+    names on its way in), so a later delta or ``doctor --verify`` need not read it again.
+    ``one_sync``: staged blobs are not durable yet; make them so, and the install, with one
+    ``syncfs`` before and one after (see the module docstring)."""
     parked: list[str] = []
     touched: set[str] = set()  # folders to fsync once at the end, not once per file
     written = kept = nbytes = links = 0
     blobs = received.manifest.blobs()
     sizes = {key: f.size for key, f in blobs.items()}
-    for (folder, etag), staged in sorted(received.staged.items()):
-        repo_path = os.path.join(cache_root, folder)
-        blob = os.path.join(repo_path, layout.BLOBS, etag)
-        os.makedirs(os.path.dirname(blob), exist_ok=True)
-        with fsops.hf_lock(layout.lock_path(cache_root, folder, etag), lock_timeout):
-            if os.path.lexists(blob):
-                _park(blob, repo_path, parked)  # different bytes than the verified ones, or a dead link
-            with fsops.named(blob, staged):
-                os.chmod(staged, 0o644)
-                os.rename(staged, blob)
-            if store is not None:
-                f = blobs[(folder, etag)]
-                store.put(
-                    blob,
-                    identity_of(os.lstat(blob)),
-                    {Algo.SHA256.value: f.sha256, algo_for(etag).value: etag},
-                )
-        touched.add(os.path.dirname(blob))
-        written += 1
-        nbytes += sizes[(folder, etag)]
+    small = [
+        (os.path.join(cache_root, folder, layout.TREES, f"{commit}.json"), data)
+        for (folder, commit), data in received.trees.items()
+    ] + [
+        (os.path.join(cache_root, folder, layout.REFS, *name.split("/")), commit.encode("ascii"))
+        for (folder, name), commit in received.refs.items()
+    ]
+    pending = _stage_small(small) if one_sync else []
+    try:
+        if one_sync:
+            sync_filesystem(cache_root)
+        records: list[tuple[str, Identity, dict[str, str]]] = []
+        for (folder, etag), staged in sorted(received.staged.items()):
+            repo_path = os.path.join(cache_root, folder)
+            blob = os.path.join(repo_path, layout.BLOBS, etag)
+            os.makedirs(os.path.dirname(blob), exist_ok=True)
+            with fsops.blob_lock(layout.lock_path(cache_root, folder, etag), lock_timeout):
+                if os.path.lexists(blob):
+                    _park(blob, repo_path, parked)  # different bytes than the verified ones, or a dead link
+                with fsops.named(blob, staged):
+                    os.chmod(staged, 0o644)
+                    os.rename(staged, blob)
+                if store is not None:
+                    f = blobs[(folder, etag)]
+                    digests = {Algo.SHA256.value: f.sha256, algo_for(etag).value: etag}
+                    records.append((blob, identity_of(os.lstat(blob)), digests))
+            touched.add(os.path.dirname(blob))
+            written += 1
+            nbytes += sizes[(folder, etag)]
+        for tmp, path in pending:
+            with fsops.named(path, tmp):
+                os.replace(tmp, path)
+            touched.add(os.path.dirname(path))
+        pending = []
+        if not one_sync:
+            for path, data in small:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fsops.write_atomic(path, data)
+    finally:
+        for tmp, _ in pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     kept = len(received.present)
-    for (folder, commit), data in received.trees.items():
-        tree = os.path.join(cache_root, folder, layout.TREES, f"{commit}.json")
-        os.makedirs(os.path.dirname(tree), exist_ok=True)
-        fsops.write_atomic(tree, data)
-    for (folder, name), commit in received.refs.items():
-        ref = os.path.join(cache_root, folder, layout.REFS, *name.split("/"))
-        os.makedirs(os.path.dirname(ref), exist_ok=True)
-        fsops.write_atomic(ref, commit.encode("ascii"))
     for (folder, commit, path), etag in sorted(received.links.items()):
         repo_path = os.path.join(cache_root, folder)
         entry = os.path.join(repo_path, layout.SNAPSHOTS, commit, *path.split("/"))
@@ -91,8 +139,11 @@ def install_cache(
         fsops.replace_with_link(entry, os.path.join(repo_path, layout.BLOBS, etag), sync=False)
         touched.add(os.path.dirname(entry))
         links += 1
-    for folder in sorted(touched):
-        fsops.fsync_dir(folder)
+    if not (one_sync and sync_filesystem(cache_root)):
+        for folder in sorted(touched):
+            fsops.fsync_dir(folder)
+    if store is not None:
+        store.put_many(records)
     return Installed(written, kept, nbytes, links, tuple(parked))
 
 
@@ -139,11 +190,14 @@ def _same(dest: str, size: int, sha256: str) -> bool:
     return result.error is None and result.digests.get(Algo.SHA256) == sha256
 
 
-def install_local_dir(received: Received, target: str) -> Installed:
+def install_local_dir(received: Received, target: str, *, one_sync: bool = False) -> Installed:
     """Write each repo's files as plain files under ``target`` (``target/org/name`` if several).
 
     A file already there with the verified bytes is left alone: a second run writes nothing.
+    ``one_sync``: staged blobs are not durable yet: one ``syncfs`` before the first rename, one after.
     """
+    if one_sync:
+        sync_filesystem(target)
     parked: list[str] = []
     written = kept = nbytes = 0
     repos = received.manifest.repos
@@ -167,4 +221,6 @@ def install_local_dir(received: Received, target: str) -> Installed:
                 os.rename(tmp, dest)
             written += 1
             nbytes += f.size
+    if one_sync:
+        sync_filesystem(target)
     return Installed(written, kept, nbytes, 0, tuple(parked))

@@ -24,12 +24,13 @@ from hfcache.errors import BundleError
 from hfcache.fs.digests import DigestStore, identity_of, matches
 from hfcache.fs.hashing import Algo, algo_for, hash_file
 from hfcache.fs.streamcopy import BUFFER_SIZE, copy_hashed
+from hfcache.fs.writeback import start_writeback
 from hfcache.progress import NO_PROGRESS, Progress
 
 BlobKey = tuple[str, str]  # (repo folder, etag)
 STAGE_THEN_HASH_SIZE = 8 << 20  # from here a blob is hashed by a pool thread that follows its copy
-_WRITE_OUT_STEP = 128 << 20  # during a big copy, ask for what is written to go to disk this often
-_COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, progress moves
+_COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, writeback starts, progress moves
+BATCH_SMALL = True  # smaller blobs of a bundle file: copied in the kernel, hashed in batches on the pool
 
 
 @dataclass
@@ -127,16 +128,22 @@ class _Receiver:
         try:
             if dest is None:
                 expected.check(copy_hashed(src, None, entry.size, algos, progress=self.progress.advance))
+            elif BATCH_SMALL and self.copy_range is not None and entry.size < STAGE_THEN_HASH_SIZE:
+                with self._create(dest, buffering=0) as f:  # copied in the kernel, hashed in a batch
+                    self._copy(src, ti.offset_data, f, entry.size, lambda n: None)
+                self.verifier.hash_later(expected)
             elif entry.size < STAGE_THEN_HASH_SIZE:
                 with self._create(dest) as f:
                     digests = copy_hashed(src, f, entry.size, algos, progress=self.progress.advance)
+                    f.flush()
+                    start_writeback(f.fileno(), 0, 0)
                 expected.check(digests)
                 self.verifier.settled(expected)
             else:
                 with self._create(dest, buffering=0) as f:
                     growing = self.verifier.follow(expected)
                     try:
-                        self._copy(src, ti.offset_data, f, entry.size, growing.advance, expected)
+                        self._copy(src, ti.offset_data, f, entry.size, growing.advance)
                     finally:
                         growing.close()
                 self.verifier.settled(expected)
@@ -154,27 +161,19 @@ class _Receiver:
         return open(dest, "xb", buffering=buffering)
 
     def _copy(
-        self,
-        src: IO[bytes],
-        offset: int,
-        dst: IO[bytes],
-        size: int,
-        written: Callable[[int], None],
-        expected: Expected,
+        self, src: IO[bytes], offset: int, dst: IO[bytes], size: int, written: Callable[[int], None]
     ) -> None:
         """The member's bytes into unbuffered ``dst`` (in the kernel from a bundle file, else by
-        Python), calling ``written(n)`` as they land in the file and sending them on to disk
-        every ``_WRITE_OUT_STEP`` bytes."""
-        unsent = 0
+        Python), calling ``written(n)`` as they land in the file and starting their writeback
+        (so the one sync before installing finds little left to write)."""
+        done = 0
 
         def landed(n: int) -> None:
-            nonlocal unsent
+            nonlocal done
             written(n)
             self.progress.advance(n)
-            unsent += n
-            if unsent >= _WRITE_OUT_STEP:
-                self.verifier.write_out(expected)
-                unsent = 0
+            start_writeback(dst.fileno(), done, n)
+            done += n
 
         if self.copy_range is None:
             copy_hashed(src, dst, size, (), progress=landed)
@@ -248,12 +247,14 @@ def receive(
     existing: Callable[[str, str], str | None] = lambda folder, etag: None,
     on_manifest: Callable[[Manifest], None] = lambda m: None,
     progress: Progress = NO_PROGRESS,
+    sync_each: bool = True,
 ) -> Received:
     """Verify a whole bundle; stage its new blobs under ``staging`` (``None``: verify only).
 
     ``existing(folder, etag)`` names the target's current file for a blob, so a blob the target
     already holds, verified, is not written again. ``on_manifest`` runs once the manifest is
-    read, before any blob: the place to check free space.
+    read, before any blob: the place to check free space. ``sync_each``: fsync each staged file
+    as it is written; else writeback only starts, and the installer syncs them all at once.
     """
     try:
         # Files and volumes are read in place ("r:"): tarfile's stream mode ("r|", for pipes)
@@ -264,7 +265,7 @@ def receive(
             tf = tarfile.open(fileobj=stream, mode="r|", bufsize=BUFFER_SIZE)  # noqa: SIM115
     except tarfile.TarError as e:
         raise BundleError(f"not a tar bundle ({e})") from None
-    verifier = StagedVerifier()
+    verifier = StagedVerifier(sync_each=sync_each)
     receiver = _Receiver(tf, staging, existing, progress, verifier, range_copier(stream))
     try:
         with verifier:

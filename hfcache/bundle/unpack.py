@@ -41,6 +41,7 @@ from hfcache.errors import BadInputError, BundleError
 from hfcache.findings import Finding
 from hfcache.fs import fsops
 from hfcache.fs.digests import DigestStore
+from hfcache.fs.writeback import syncfs_reports_errors
 from hfcache.layout import Location, PathKind
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.results import EXIT_OK, EXIT_PROBLEMS
@@ -221,6 +222,10 @@ def unpack(
             existing = existing_blob(target)
         if os.path.exists(target) and not os.path.isdir(target):
             raise BadInputError(f"not a folder: {target}")
+        # One syncfs makes all staged blobs durable before any is renamed into place (and one
+        # more the install), where the kernel reports write errors through it; else each staged
+        # file is fsynced as it is written.
+        one_sync = syncfs_reports_errors()
         # Staged files are hfcache's own: what goes wrong with them (a full disk) names the target.
         with staging_folder(staging_parent) as staging, fsops.named(target, staging):
             with _why_it_failed(paths, progress, None if local_dir else target):
@@ -230,11 +235,12 @@ def unpack(
                     existing=existing,
                     on_manifest=lambda m: _on_manifest(m, paths, target, existing, local),
                     progress=progress,
+                    sync_each=not one_sync,
                 )
             store = digests if digests is not None else DigestStore.default()
             if received.manifest.is_delta:
                 complete(received, None if local_dir else target, existing, staging, store)
-            installed = _install(received, target, local_dir is not None, store)
+            installed = _install(received, target, local_dir is not None, store, one_sync)
     reports = recheck(received, target, local_dir is not None)
     return UnpackResult(
         received.manifest, target, local_dir is not None, installed, reports, received.bytes_read
@@ -291,8 +297,10 @@ def _check(
     return UnpackResult(received.manifest, None, False, None, (), received.bytes_read, plan, listed)
 
 
-def _install(received: Received, target: str, plain: bool, store: DigestStore) -> Installed:
-    return install_local_dir(received, target) if plain else install_cache(received, target, store=store)
+def _install(received: Received, target: str, plain: bool, store: DigestStore, one_sync: bool) -> Installed:
+    if plain:
+        return install_local_dir(received, target, one_sync=one_sync)
+    return install_cache(received, target, store=store, one_sync=one_sync)
 
 
 def recheck(received: Received, target: str, plain: bool) -> tuple[Report, ...]:

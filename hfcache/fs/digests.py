@@ -13,7 +13,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from hfcache.fs.hashing import algo_for
 
@@ -105,6 +105,17 @@ class DigestStore:
                     "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(path, *ident, algo, digest) for algo, digest in digests.items()],
                 )
+
+    def put_many(self, records: Iterable[tuple[str, Identity, dict[str, str]]]) -> None:
+        """:meth:`put` for many files in one transaction (one commit: one WAL sync, not one each)."""
+        rows = [(path, *ident, a, d) for path, ident, digests in records for a, d in digests.items()]
+        if not rows:
+            return
+        with self._safely() as db:
+            if db is None:
+                return
+            with db:
+                db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def matches(store: DigestStore, key: str, ident: Identity, blob_id: str) -> bool | None:

