@@ -19,13 +19,24 @@ from hfcache import __version__, layout
 from hfcache.bundle.manifest import DELTA_FORMAT, FORMAT, MANIFEST_NAME, Manifest, RepoEntry
 from hfcache.bundle.members import member_name
 from hfcache.bundle.packed import PackResult
-from hfcache.bundle.packhash import all_corrupt, manifest_entries, prehash, source_of
-from hfcache.bundle.present import load_present
+from hfcache.bundle.packhash import (
+    PENDING_SHA256,
+    all_corrupt,
+    deferrable,
+    deferred_entries,
+    manifest_entries,
+    prehash,
+    source_of,
+)
+from hfcache.bundle.packstream import BundleHasher, ChangedError, PositionalTar, Region
+from hfcache.bundle.present import Present, load_present
 from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter, link_target
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
 from hfcache.errors import BadInputError
+from hfcache.findings import Finding
+from hfcache.fs.hashing import Algo, algo_for
 from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
@@ -63,6 +74,7 @@ class _Blob:
     source: str
     size: int
     sha256: str
+    etag: str
 
 
 def _repo_members(
@@ -81,7 +93,7 @@ def _repo_members(
     for f in entry.files:
         if (folder, f.etag) not in seen:
             seen.add((folder, f.etag))
-            blob = _Blob(source_of(sources[f.path]), f.size, f.sha256)
+            blob = _Blob(source_of(sources[f.path]), f.size, f.sha256, f.etag)
             yield member_name(folder, layout.BLOBS, f.etag), blob
     if pick.tree_path is not None:
         with open(pick.tree_path, "rb") as t:
@@ -125,6 +137,161 @@ def _writer(output: str, volume: int | None, overwrite: bool) -> VolumeWriter:
         return VolumeWriter(output, volume, overwrite=overwrite)
     except FileExistsError as e:
         raise _taken(e) from None
+
+
+class _Redo(Exception):
+    """The direct way met a file that is not what the cache says (corrupt, changed, unreadable):
+    the bundle is dropped and the streamed way, which reports such files, packs again."""
+
+
+@dataclass
+class _Plan:
+    """What is packed, before the manifest's digests are all known."""
+
+    picks: list[RepoPick]
+    asked: list[RepoPick]
+    allow_incomplete: bool
+    present: Present | None
+
+    def entries(self, digests: dict[str, dict[Algo, str]] | None, problems: list[Finding]) -> list[RepoEntry]:
+        """Each pick's manifest entry; ``digests`` None: small files' sha256 still pending (the
+        direct way); else the problems the digests reveal are refused or (allowed) recorded."""
+        entries = []
+        for p in self.picks:
+            bad: list[Finding] = []
+            if digests is None:
+                files = deferred_entries(p)
+            else:
+                files, bad = manifest_entries(p, digests)
+                if bad and not self.allow_incomplete:
+                    raise refusal(bad, self.asked)
+                problems += bad
+            entries.append(
+                RepoEntry(
+                    repo_id=p.repo.repo_id,
+                    repo_type=p.repo.repo_type,
+                    folder=p.repo.folder,
+                    revision=p.requested,
+                    commit=p.commit,
+                    refs=p.refs,
+                    files=files,
+                    include=list(p.include),
+                    exclude=list(p.exclude),
+                    allow_incomplete=self.allow_incomplete,
+                    problems=[f.to_json() for f in p.problems]
+                    + [f.to_json() for f in bad if f.repo == p.repo.folder],
+                    tree=p.tree_path is not None,
+                )
+            )
+        if self.present is not None:
+            held = self.present.blobs
+            entries = [
+                replace(e, expected=sorted({f.etag for f in e.files if held.get(f.etag) == f.size}))
+                for e in entries
+            ]
+        return entries
+
+    def manifest(self, entries: list[RepoEntry]) -> Manifest:
+        delta = any(e.expected for e in entries)
+        return Manifest(
+            hfcache_version=__version__,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            repos=entries,
+            format=DELTA_FORMAT if delta else FORMAT,
+            against=self.present.label if delta and self.present is not None else "",
+        )
+
+
+def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress: Progress) -> list[str]:
+    """The bundle written in order through ``out`` (stdout, volumes), each blob hashed as it
+    streams by; a blob that is not what its name says is refused with every corrupt file named."""
+    picks, entries = plan.picks, manifest.repos
+    manifest_bytes = manifest.to_bytes()
+    try:
+        tar = TarWriter(out)
+        progress.start("pack", manifest.total_bytes)
+        seen: set[tuple[str, str]] = set()
+        for pick, entry in zip(picks, entries, strict=True):
+            for name, payload in _repo_members(pick, entry, manifest_bytes, seen):
+                if isinstance(payload, bytes):
+                    tar.add_bytes(name, payload)
+                elif isinstance(payload, str):
+                    tar.add_link(name, payload)
+                else:
+                    actual = tar.add_file(name, payload.source, payload.size, progress)
+                    if actual != payload.sha256:
+                        progress.finish()
+                        out.abort()
+                        found = all_corrupt(picks, [e.files for e in entries], progress)
+                        raise refusal(found, picks, while_packing=True)
+        tar.close()
+        progress.finish()
+        return out.commit()
+    except BaseException as e:
+        progress.finish()
+        out.abort()
+        if isinstance(e, FileExistsError):
+            raise _taken(e) from None
+        raise
+
+
+def _write_direct(
+    plan: _Plan, manifest: Manifest, out: VolumeWriter, output: str, progress: Progress
+) -> Manifest:
+    """The bundle written at explicit offsets of its one file (:mod:`hfcache.bundle.packstream`);
+    returns the manifest completed with the small files' sha256, as written in place of the
+    pending one. :class:`_Redo` for a file that is not what its name says, or changed."""
+    direct = out.direct()
+    if direct is None:
+        raise _Redo()
+    fd, temp = direct
+    pending = manifest.to_bytes()
+    hashed: dict[tuple[str, str], str] = {}
+
+    def judge(region: Region, got: dict[Algo, str]) -> None:
+        folder, blob = region.tag
+        if got.get(algo_for(blob.etag)) != blob.etag or (
+            blob.sha256 != PENDING_SHA256 and got.get(Algo.SHA256) != blob.sha256
+        ):
+            raise _Redo()
+        hashed[(folder, blob.etag)] = got[Algo.SHA256]
+
+    progress.start("pack", manifest.total_bytes)
+    now = time.time()
+    manifest_at: list[int] = []
+    try:
+        with BundleHasher(temp, judge) as hasher:
+            tar = PositionalTar(fd, out.bytes_written, hasher, progress.advance, output)
+            seen: set[tuple[str, str]] = set()
+            for pick, entry in zip(plan.picks, manifest.repos, strict=True):
+                for name, payload in _repo_members(pick, entry, pending, seen):
+                    if isinstance(payload, bytes):
+                        at = tar.add_bytes(name, payload, now)
+                        if payload is pending:
+                            manifest_at.append(at)
+                    elif isinstance(payload, str):
+                        tar.add_link(name, payload, now)
+                    else:
+                        algos = frozenset({Algo.SHA256, algo_for(payload.etag)})
+                        tar.add_file(name, payload.source, payload.size, algos, (pick.repo.folder, payload))
+            tar.close()
+            hasher.finish()
+    except (ChangedError, OSError) as e:
+        if isinstance(e, OSError) and (e.filename is None or os.fsdecode(e.filename) in (output, temp)):
+            raise  # about the bundle (a full disk): the same on any way
+        raise _Redo() from None  # about a file of the cache: the streamed way reports it
+    repos = [
+        replace(e, files=[replace(f, sha256=hashed.get((e.folder, f.etag), f.sha256)) for f in e.files])
+        for e in manifest.repos
+    ]
+    done = replace(manifest, repos=repos)
+    data = done.to_bytes()
+    if len(data) != len(pending) or any(f.sha256 == PENDING_SHA256 for r in repos for f in r.files):
+        raise _Redo()  # cannot happen (every file was hashed, and a sha256 is 64 characters)
+    for at in manifest_at:
+        tar.patch(at, data)
+    out.wrote(tar.pos)
+    return done
 
 
 def pack(
@@ -176,74 +343,33 @@ def pack(
     asked = picks  # with every file, to tie problems about blobs to the files they are
     if allow_incomplete:
         picks = [_without_broken(p) for p in picks]
-    digests = prehash(picks, progress)
-    entries = []
-    for p in picks:
-        files, bad = manifest_entries(p, digests)
-        if bad and not allow_incomplete:
-            raise refusal(bad, asked)
-        problems += bad
-        entries.append(
-            RepoEntry(
-                repo_id=p.repo.repo_id,
-                repo_type=p.repo.repo_type,
-                folder=p.repo.folder,
-                revision=p.requested,
-                commit=p.commit,
-                refs=p.refs,
-                files=files,
-                include=list(p.include),
-                exclude=list(p.exclude),
-                allow_incomplete=allow_incomplete,
-                problems=[f.to_json() for f in p.problems]
-                + [f.to_json() for f in bad if f.repo == p.repo.folder],
-                tree=p.tree_path is not None,
-            )
-        )
     present = load_present(exclude_present) if exclude_present is not None else None
-    if present is not None:
-        entries = [
-            replace(e, expected=sorted({f.etag for f in e.files if present.blobs.get(f.etag) == f.size}))
-            for e in entries
-        ]
-    delta = any(e.expected for e in entries)
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    manifest = Manifest(
-        hfcache_version=__version__,
-        created=created,
-        repos=entries,
-        format=DELTA_FORMAT if delta else FORMAT,
-        against=present.label if delta and present is not None else "",
-    )
-    manifest_bytes = manifest.to_bytes()
-    _fat32_check(output, volume, manifest.total_bytes)
-    out = _writer(output, volume, overwrite)
-    try:
-        tar = TarWriter(out)
-        progress.start("pack", manifest.total_bytes)
-        seen: set[tuple[str, str]] = set()
-        for pick, entry in zip(picks, entries, strict=True):
-            for name, payload in _repo_members(pick, entry, manifest_bytes, seen):
-                if isinstance(payload, bytes):
-                    tar.add_bytes(name, payload)
-                elif isinstance(payload, str):
-                    tar.add_link(name, payload)
-                else:
-                    actual = tar.add_file(name, payload.source, payload.size, progress)
-                    if actual != payload.sha256:
-                        progress.finish()
-                        out.abort()
-                        found = all_corrupt(picks, [e.files for e in entries], progress)
-                        raise refusal(found, picks, while_packing=True)
-        tar.close()
-        progress.finish()
-        paths = out.commit()
-    except BaseException as e:
-        progress.finish()
-        out.abort()
-        if isinstance(e, FileExistsError):
-            raise _taken(e) from None
-        raise
+    plan = _Plan(picks, asked, allow_incomplete, present)
+    manifest: Manifest | None = None
+    if output != "-" and volume is None and deferrable(picks):
+        # One file: blobs copied in the kernel and hashed from the bundle on every core, small
+        # files hashed once, by the stream (the manifest, written first, is completed in place).
+        manifest = plan.manifest(plan.entries(None, problems))
+        _fat32_check(output, volume, manifest.total_bytes)
+        out = _writer(output, volume, overwrite)
+        try:
+            manifest = _write_direct(plan, manifest, out, output, progress)
+            paths = out.commit()
+        except _Redo:
+            manifest = None  # something is wrong with a file: the way below finds and names it
+        except BaseException as e:
+            out.abort()
+            if isinstance(e, FileExistsError):
+                raise _taken(e) from None
+            raise
+        finally:
+            out.abort()  # no-op once committed
+            progress.finish()
+    if manifest is None:
+        manifest = plan.manifest(plan.entries(prehash(picks, progress), problems))
+        _fat32_check(output, volume, manifest.total_bytes)
+        out = _writer(output, volume, overwrite)
+        paths = _write_streamed(plan, manifest, out, progress)
     checksums = checksum_name(output) if volume is not None else None
     source = tuple(f for p in picks for f in p.source_problems)
     return PackResult(

@@ -75,6 +75,30 @@ def prehash(
     return out
 
 
+PENDING_SHA256 = "0" * 64
+"""The sha256 a manifest entry holds until the stream has computed it (same length: the manifest
+written first is overwritten in place once every file is hashed)."""
+
+
+def deferrable(picks: Sequence[RepoPick]) -> bool:
+    """Can every file's tar member be written before it is hashed? Yes when each has its one
+    file and a known blob id (a small file's name is its git sha1; a copy of unknown blob needs
+    its hash to be named)."""
+    return all(f.blob_id is not None and f.path is not None for p in picks for f in p.files)
+
+
+def deferred_entries(pick: RepoPick) -> list[FileEntry]:
+    """Manifest entries before any hashing: an LFS file's sha256 is its name; a small file's is
+    :data:`PENDING_SHA256` until the stream computes it (and checks its git sha1 name)."""
+    out = []
+    for f in pick.files:
+        if f.blob_id is None:
+            raise ValueError(f"{f.name}: no blob id to name it before hashing")
+        sha = f.blob_id if f.lfs and algo_for(f.blob_id) is Algo.SHA256 else PENDING_SHA256
+        out.append(FileEntry(f.name, size_of(f), sha, f.blob_id))
+    return out
+
+
 def manifest_entries(
     pick: RepoPick, digests: dict[str, dict[Algo, str]]
 ) -> tuple[list[FileEntry], list[Finding]]:

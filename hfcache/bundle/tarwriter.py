@@ -20,7 +20,7 @@ _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
 
 
-def _header(name: str, size: int = 0, link: str | None = None, mtime: float | None = None) -> bytes:
+def header(name: str, size: int = 0, link: str | None = None, mtime: float | None = None) -> bytes:
     ti = tarfile.TarInfo(name)
     ti.mtime = int(mtime if mtime is not None else time.time())
     if link is None:
@@ -46,21 +46,21 @@ class TarWriter:
             self._write(b"\0" * (_BLOCK - size % _BLOCK))
 
     def add_bytes(self, name: str, data: bytes) -> None:
-        self._write(_header(name, len(data)) + data)
+        self._write(header(name, len(data)) + data)
         self._pad(len(data))
 
     def add_file(self, name: str, source: str, size: int, progress: Progress) -> str:
         """Stream a file in; returns its sha256, computed from the very bytes written."""
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
         with os.fdopen(os.open(source, flags), "rb", buffering=0) as src:
-            self._write(_header(name, size, mtime=os.fstat(src.fileno()).st_mtime))
+            self._write(header(name, size, mtime=os.fstat(src.fileno()).st_mtime))
             digests = copy_hashed(src, self.out, size, {Algo.SHA256}, progress=progress.advance)
         self.offset += size
         self._pad(size)
         return digests[Algo.SHA256]
 
     def add_link(self, name: str, target: str) -> None:
-        self._write(_header(name, link=target))
+        self._write(header(name, link=target))
 
     def close(self) -> None:
         self._write(b"\0" * (2 * _BLOCK))

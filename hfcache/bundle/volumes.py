@@ -114,7 +114,8 @@ class VolumeWriter(io.BufferedIOBase):
         if not self._overwrite and os.path.lexists(final):
             raise FileExistsError(errno.EEXIST, "already exists (overwrite to replace it)", final)
         temp = partial_name(final)
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        # Read-write: pack's hashers read back what a one-file bundle holds (see direct()).
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
         with fsops.named(final, temp):
             fd = os.open(temp, flags, 0o666)
             try:
@@ -134,6 +135,25 @@ class VolumeWriter(io.BufferedIOBase):
         self._room = self._volume_size or 0
         self._file_pos = self._kicked = 0
         return out
+
+    def direct(self) -> tuple[int, str] | None:
+        """A one-file bundle's descriptor (opened read-write) and temporary path, for writes at
+        explicit offsets from :attr:`bytes_written` on (``os.pwrite``, ``os.copy_file_range``);
+        None for stdout and volumes, which are written in order through :meth:`write`.
+
+        What is buffered is flushed first. From then on the caller writes only through the
+        descriptor, reports the end of what it wrote with :meth:`wrote`, and starts writeback
+        itself; :meth:`commit` and :meth:`abort` work as ever."""
+        if self._target == "-" or self._volume_size is not None or self._out is None or self.closed:
+            return None
+        with self._naming():
+            self._out.flush()
+        return self._out.fileno(), self._parts[-1][0]
+
+    def wrote(self, end: int) -> None:
+        """After :meth:`direct`: the bundle's bytes now reach offset ``end``."""
+        self._written = max(self._written, end)
+        self._file_pos = self._kicked = self._written
 
     def _naming(self, part: int = -1) -> contextlib.AbstractContextManager[None]:
         """OSErrors inside name volume ``part`` (the one being written), never its temporary."""
