@@ -5,13 +5,12 @@ and anything wrong sent down the streamed way, which names it."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
-import io
 import json
 import os
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from hfcache.bundle import pack as pack_mod
 from hfcache.bundle import packstream, tarwriter
 from hfcache.bundle.pack import pack
 from hfcache.bundle.packhash import PENDING_SHA256
-from hfcache.bundle.packstream import BundleHasher, PositionalTar, Region
+from hfcache.bundle.packstream import DirectTar
 from hfcache.bundle.unpack import unpack
 from hfcache.bundle.volumes import VolumeWriter
 from hfcache.errors import PackRefusedError
@@ -32,21 +31,18 @@ from hfcache.fs.hashing import Algo, git_blob_sha1
 from hfcache.progress import NO_PROGRESS
 
 
-@pytest.fixture(params=["buffered", "kernel-copy", "read-write"])
+@pytest.fixture(params=["default", "small-windows", "page-cache"])
 def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Each test three ways: small files through the buffer (the test repos' files are small),
-    every file copied in the kernel in small steps with early writeback at each, and the
-    same without copy_file_range (another file system): read and written by Python."""
-    if request.param != "buffered":
+    """Each test three ways: as it runs (the test repos' files are small: they share tasks),
+    every file a task of its own across many 8 KiB windows (members meet inside windows, filled
+    by two threads), and through the page cache (a file system without O_DIRECT)."""
+    if request.param == "small-windows":
         monkeypatch.setattr(packstream, "SMALL", 0)
-        monkeypatch.setattr(packstream, "COPY_STEP", 1000)
-        monkeypatch.setattr(packstream, "WRITEBACK_STEP", 1)
-    if request.param == "read-write":
-
-        def refused(*a: object, **k: object) -> int:
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-        monkeypatch.setattr(os, "copy_file_range", refused)
+        monkeypatch.setattr(packstream, "WINDOW", 8192)
+        monkeypatch.setattr(packstream, "CHUNK", 1000)
+        monkeypatch.setattr(packstream, "ALLOCATE_AHEAD", 8192)
+    if request.param == "page-cache":
+        monkeypatch.setattr(packstream, "_direct_fd", lambda path: None)
     yield str(request.param)
 
 
@@ -206,16 +202,19 @@ def test_a_full_disk_names_the_bundle(
     assert list(tmp_path.glob("*b.tar*")) == []
 
 
+@pytest.mark.parametrize("window", [8192, 1 << 20])
 @pytest.mark.parametrize("small", [0, 1 << 20])
-def test_positional_tar_writes_the_bytes_tarwriter_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: int
+def test_direct_tar_writes_the_bytes_tarwriter_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: int, window: int
 ) -> None:
-    """Byte for byte, headers, padding and end blocks included (same mtimes)."""
+    """Byte for byte, headers, padding and end blocks included (same mtimes), whatever the
+    windows and however members share them; digests judged in bundle order."""
     monkeypatch.setattr(packstream, "SMALL", small)
-    monkeypatch.setattr(packstream, "COPY_STEP", 777)
+    monkeypatch.setattr(packstream, "WINDOW", window)
+    monkeypatch.setattr(packstream, "CHUNK", 777)
     monkeypatch.setattr(tarwriter.time, "time", lambda: 1_700_000_000.0)
     sources = []
-    for i, size in enumerate([0, 1, 511, 512, 513, 5000, 70_000]):
+    for i, size in enumerate([0, 1, 511, 512, 513, 5000, 70_000, 8192 * 3 + 5]):
         p = tmp_path / f"src{i}"
         p.write_bytes(os.urandom(size))
         sources.append((f"models--a--b/blobs/{i:040x}", p, size))
@@ -232,100 +231,126 @@ def test_positional_tar_writes_the_bytes_tarwriter_writes(
         direct = out.direct()
         assert direct is not None
         fd, temp = direct
-        with BundleHasher(temp, lambda r, d: judged.append((r.tag, d)), workers=2) as hasher:
-            pt = PositionalTar(fd, 0, hasher, lambda n: None, str(tmp_path / "direct.tar"))
-            pt.add_bytes("models--a--b/.hfcache/manifest.json", b"{}", 1_700_000_000.0)
+        args = (temp, fd, 0, lambda t, d: judged.append((t, d)), lambda n: None, str(tmp_path / "d.tar"))
+        with DirectTar(*args, workers=3) as tar:
+            at = tar.add_bytes("models--a--b/.hfcache/manifest.json", b"{}", 1_700_000_000.0)
             for name, p, size in sources:
-                pt.add_file(name, str(p), size, frozenset({Algo.SHA256, Algo.GIT_SHA1}), name)
-            pt.add_link("models--a--b/snapshots/c/x", "../../blobs/x", 1_700_000_000.0)
-            pt.close()
-            hasher.finish()
-        out.wrote(pt.pos)
+                tar.add_file(name, str(p), size, frozenset({Algo.SHA256, Algo.GIT_SHA1}), name)
+            tar.add_link("models--a--b/snapshots/c/x", "../../blobs/x", 1_700_000_000.0)
+            tar.close()
+            tar.patch(at, b"[]")
+            tar.truncate()
+        out.wrote(tar.pos)
         out.commit()
-    assert (tmp_path / "direct.tar").read_bytes() == (tmp_path / "classic.tar").read_bytes()
+    direct_bytes = (tmp_path / "direct.tar").read_bytes()
+    classic = (tmp_path / "classic.tar").read_bytes()
+    assert direct_bytes[:at] == classic[:at] and direct_bytes[at : at + 2] == b"[]"
+    assert direct_bytes[at + 2 :] == classic[at + 2 :]
     assert [tag for tag, _ in judged] == [name for name, _, _ in sources]  # in bundle order
     for (_, digests), (_, p, _) in zip(judged, sources, strict=True):
         data = p.read_bytes()
         assert digests == {Algo.SHA256: hashlib.sha256(data).hexdigest(), Algo.GIT_SHA1: git_blob_sha1(data)}
 
 
-def _regions(path: Path, sizes: list[int]) -> list[Region]:
-    out, at = [], 0
-    with open(path, "wb") as f:
-        for i, size in enumerate(sizes):
-            f.write(os.urandom(size))
-            out.append(Region(at, size, frozenset({Algo.SHA256}), i))
-            at += size
-    return out
+def _direct_tar(tmp_path: Path, judge: object = None) -> tuple[VolumeWriter, DirectTar]:
+    out = VolumeWriter(str(tmp_path / "b.tar"))
+    direct = out.direct()
+    assert direct is not None
+    judge = judge or (lambda t, d: None)
+    return out, DirectTar(direct[1], direct[0], 0, judge, lambda n: None, str(tmp_path / "b.tar"))  # type: ignore[arg-type]
 
 
-def test_hasher_judges_in_order_and_a_judgement_stops_it(tmp_path: Path) -> None:
-    regions = _regions(tmp_path / "f", [10, 100_000, 0, 7, 3 << 20])
-    data = (tmp_path / "f").read_bytes()
-    order: list[int] = []
+def test_a_judgement_stops_the_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packstream, "SMALL", 0)
+    (tmp_path / "s").write_bytes(os.urandom(100_000))
 
-    def judge(r: Region, d: dict[Algo, str]) -> None:
-        assert d[Algo.SHA256] == hashlib.sha256(data[r.offset : r.offset + r.size]).hexdigest()
-        order.append(r.tag)
+    def refuse(tag: object, digests: object) -> None:
+        raise ValueError(f"no to {tag}")
 
-    with BundleHasher(str(tmp_path / "f"), judge, workers=3) as h:
-        for r in regions:
-            if r.size > 1000:
-                g = h.follow(r)
-                g.advance(r.size)
-                g.close()
-            else:
-                h.written(r)
-        h.finish()
-    assert order == [0, 1, 2, 3, 4] and h.hashed_to == sum(r.size for r in regions)
-
-    def refuse(r: Region, d: dict[Algo, str]) -> None:
-        raise ValueError(f"no to {r.tag}")
-
-    with pytest.raises(ValueError, match="no to 0"), BundleHasher(str(tmp_path / "f"), refuse) as h:
-        for r in regions:
-            h.written(r)
-        h.finish()
+    out, tar = _direct_tar(tmp_path, refuse)
+    with out, pytest.raises(ValueError, match="no to 0"), tar:
+        for i in range(20):
+            tar.add_file(f"m/blobs/{i}", str(tmp_path / "s"), 100_000, frozenset({Algo.SHA256}), i)
+        tar.close()
+    assert [t.name for t in threading.enumerate() if t.name.startswith("hfcache-pack")] == []
 
 
-def test_hasher_waits_when_too_much_is_unhashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
-    real = packstream._hash_regions
-
-    def slow(path, regions, growing):  # type: ignore[no-untyped-def]
-        release.wait(10)
-        return real(path, regions, growing)
-
-    monkeypatch.setattr(packstream, "_hash_regions", slow)
-    regions = _regions(tmp_path / "f", [1000, 1000, 1000])
-    with BundleHasher(str(tmp_path / "f"), lambda r, d: None, workers=2, max_pending=1500) as h:
-        for r in regions[:2]:
-            g = h.follow(r)
-            g.advance(r.size)
-            g.close()
-        threading.Timer(0.2, release.set).start()
-        start = time.monotonic()
-        h.follow(regions[2]).close()  # 2000 > 1500 unhashed: waits for the oldest first
-        assert time.monotonic() - start >= 0.15
-        with pytest.raises(packstream.ChangedError):  # the third was closed before any byte came
-            h.finish()
+def test_a_file_changed_after_its_header_is_a_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packstream, "SMALL", 0)
+    src = tmp_path / "s"
+    src.write_bytes(b"x" * 5000)
+    out, tar = _direct_tar(tmp_path)
+    with out, pytest.raises(packstream.ChangedError), tar:
+        tar._submit = lambda: None  # type: ignore[method-assign]  # hold the task back
+        tar.add_file("m/blobs/a", str(src), 5000, frozenset({Algo.SHA256}), "a")
+        os.utime(src, ns=(0, 10**9))
+        del tar._submit
+        tar.close()
 
 
-def test_a_copy_that_stops_short_is_a_change(tmp_path: Path) -> None:
-    (tmp_path / "f").write_bytes(b"x" * 100)
-    with pytest.raises(packstream.ChangedError), BundleHasher(str(tmp_path / "f"), lambda r, d: None) as h:
-        g = h.follow(Region(0, 100, frozenset({Algo.SHA256}), "blob"))
-        g.advance(40)
-        g.close()
-        h.finish()
+def test_a_file_shorter_than_listed_is_a_change(tmp_path: Path) -> None:
+    (tmp_path / "s").write_bytes(b"x" * 5000)
+    out, tar = _direct_tar(tmp_path)
+    with out, pytest.raises(packstream.ChangedError, match="ends after 5000 of 6000"), tar:
+        tar.add_file("m/blobs/a", str(tmp_path / "s"), 6000, frozenset({Algo.SHA256}), "a")
+        tar.close()
 
 
-def test_reading_back_needs_a_readable_bundle(tmp_path: Path) -> None:
-    """The bundle's temporary is opened read-write, so the hashers can read it back."""
-    with VolumeWriter(str(tmp_path / "b.tar")) as out:
-        direct = out.direct()
-        assert direct is not None
-        fd, temp = direct
-        os.pwrite(fd, b"abc", 0)
-        assert os.pread(fd, 3, 0) == b"abc" and io.FileIO(temp).read() == b"abc"
-    assert VolumeWriter(str(tmp_path / "v.tar"), 10).direct() is None
+def test_a_refused_direct_write_goes_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that takes O_DIRECT at open but wants another alignment (EINVAL)."""
+    real = os.pwrite
+    refused: list[int] = []
+
+    def pwrite(fd: int, data: object, offset: int) -> int:
+        if os.get_blocking(fd) and fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0):
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, data, offset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    data = os.urandom(300_000)
+    (tmp_path / "s").write_bytes(data)
+    out, tar = _direct_tar(tmp_path)
+    with out, tar:
+        tar.add_file("m/blobs/a", str(tmp_path / "s"), len(data), frozenset({Algo.SHA256}), "a")
+        tar.close()
+        tar.truncate()
+        out.wrote(tar.pos)
+        out.commit()
+    assert not tar.direct and (refused or packstream._O_DIRECT == 0)
+    with tarfile.open(tmp_path / "b.tar") as tf:
+        f = tf.extractfile("m/blobs/a")
+        assert f is not None and f.read() == data
+
+
+def test_no_room_names_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(fd: int, offset: int, length: int) -> bool:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(packstream, "allocate", full)
+    (tmp_path / "s").write_bytes(b"x" * 5000)
+    out, tar = _direct_tar(tmp_path)
+    if not tar.direct:
+        pytest.skip("no O_DIRECT here: nothing is allocated ahead")
+    with out, tar, pytest.raises(OSError, match="No space") as e:
+        tar.add_file("m/blobs/a", str(tmp_path / "s"), 5000, frozenset({Algo.SHA256}), "a")
+        tar.close()
+    assert e.value.filename == str(tmp_path / "b.tar")
+
+
+def test_memory_is_a_fixed_pool_of_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many files, the windows in use never exceed the pool (flat memory)."""
+    monkeypatch.setattr(packstream, "SMALL", 0)
+    monkeypatch.setattr(packstream, "WINDOW", 8192)
+    monkeypatch.setattr(packstream, "ALLOCATE_AHEAD", 8192)
+    (tmp_path / "s").write_bytes(os.urandom(50_000))
+    out, tar = _direct_tar(tmp_path)
+    with out, tar:
+        most = 0
+        for i in range(200):
+            tar.add_file(f"m/blobs/{i}", str(tmp_path / "s"), 50_000, frozenset({Algo.SHA256}), i)
+            most = max(most, len(tar._windows._open))
+        tar.close()
+    assert most <= 3 * tar._in_flight + 1

@@ -28,7 +28,7 @@ from hfcache.bundle.packhash import (
     prehash,
     source_of,
 )
-from hfcache.bundle.packstream import BundleHasher, ChangedError, PositionalTar, Region
+from hfcache.bundle.packstream import ChangedError, DirectTar
 from hfcache.bundle.present import Present, load_present
 from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
@@ -235,6 +235,15 @@ def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress
         raise
 
 
+def _completed(manifest: Manifest, hashed: dict[tuple[str, str], str]) -> Manifest:
+    """``manifest`` with each pending sha256 as hashed: ``(folder, etag)`` → sha256."""
+    repos = []
+    for e in manifest.repos:
+        files = [replace(f, sha256=hashed.get((e.folder, f.etag), f.sha256)) for f in e.files]
+        repos.append(replace(e, files=files))
+    return replace(manifest, repos=repos)
+
+
 def _write_direct(
     plan: _Plan, manifest: Manifest, out: VolumeWriter, output: str, progress: Progress
 ) -> Manifest:
@@ -248,8 +257,8 @@ def _write_direct(
     pending = manifest.to_bytes()
     hashed: dict[tuple[str, str], str] = {}
 
-    def judge(region: Region, got: dict[Algo, str]) -> None:
-        folder, blob = region.tag
+    def judge(tag: tuple[str, _Blob], got: dict[Algo, str]) -> None:
+        folder, blob = tag
         if got.get(algo_for(blob.etag)) != blob.etag or (
             blob.sha256 != PENDING_SHA256 and got.get(Algo.SHA256) != blob.sha256
         ):
@@ -260,8 +269,7 @@ def _write_direct(
     now = time.time()
     manifest_at: list[int] = []
     try:
-        with BundleHasher(temp, judge) as hasher:
-            tar = PositionalTar(fd, out.bytes_written, hasher, progress.advance, output)
+        with DirectTar(temp, fd, out.bytes_written, judge, progress.advance, output) as tar:
             seen: set[tuple[str, str]] = set()
             for pick, entry in zip(plan.picks, manifest.repos, strict=True):
                 for name, payload in _repo_members(pick, entry, pending, seen):
@@ -275,21 +283,18 @@ def _write_direct(
                         algos = frozenset({Algo.SHA256, algo_for(payload.etag)})
                         tar.add_file(name, payload.source, payload.size, algos, (pick.repo.folder, payload))
             tar.close()
-            hasher.finish()
+            done = _completed(manifest, hashed)
+            data = done.to_bytes()
+            left = any(f.sha256 == PENDING_SHA256 for r in done.repos for f in r.files)
+            if left or len(data) != len(pending):
+                raise _Redo()  # cannot happen (every file was hashed, and a sha256 is 64 characters)
+            for at in manifest_at:
+                tar.patch(at, data)
+            tar.truncate()
     except (ChangedError, OSError) as e:
         if isinstance(e, OSError) and (e.filename is None or os.fsdecode(e.filename) in (output, temp)):
             raise  # about the bundle (a full disk): the same on any way
         raise _Redo() from None  # about a file of the cache: the streamed way reports it
-    repos = [
-        replace(e, files=[replace(f, sha256=hashed.get((e.folder, f.etag), f.sha256)) for f in e.files])
-        for e in manifest.repos
-    ]
-    done = replace(manifest, repos=repos)
-    data = done.to_bytes()
-    if len(data) != len(pending) or any(f.sha256 == PENDING_SHA256 for r in repos for f in r.files):
-        raise _Redo()  # cannot happen (every file was hashed, and a sha256 is 64 characters)
-    for at in manifest_at:
-        tar.patch(at, data)
     out.wrote(tar.pos)
     return done
 

@@ -1,252 +1,360 @@
-"""pack's way to a bundle file: blobs copied in the kernel, hashed from the bundle on every core.
+"""pack's way to a bundle file: every blob read once, hashed on every core, written in 4 MiB
+aligned chunks that bypass the page cache.
 
 Streaming a blob through Python with its sha256 on one helper thread (:func:`copy_hashed`, the
 way to stdout and to volumes) runs at one core's sha256 speed, ~1.2 GB/s here, whatever the
-disk. To one file it goes faster: each blob is copied from the cache into the bundle in the
-kernel (``copy_file_range``, ~3.5 GB/s from the page cache here) while worker threads hash it
-*from the bundle file*, close behind the copy, several blobs at once: the hashing runs on
-every core, and what is hashed is exactly what was shipped. Small files go through a 4 MiB
-buffer with the tar headers around them, written at explicit offsets in large chunks and
-hashed in batches. Writeback of the bundle starts every 32 MiB, so the final fsync finds
-little left to write, and pages already hashed and written are dropped from the page cache.
+disk. To one file it goes faster, because where each member lands is known before any byte is
+read (a tar is headers and data in 512-byte blocks): the file is cut into 4 MiB windows at
+aligned offsets, and worker threads, one per core, each take a member (or a run of small ones),
+read it from the cache straight into the windows it covers, hash it there, and hand each window
+that is complete to a writer thread. Several blobs are hashed at once, every byte is copied once
+(the kernel's read into the window) and hashed from memory, and what is hashed is exactly what
+is written. Where the file system allows it the windows are written with ``O_DIRECT`` into space
+allocated ahead (``fallocate``): the disk DMAs from the window, nothing is copied into or kept in
+the page cache, and the final fsync has only metadata and a cache flush left to wait for (an
+fsync of pages written through the page cache, as ``tar && sync`` does, waits for them all).
+Elsewhere the same windows go through the page cache, their writeback started as each is written.
 
-Nothing here decides what a wrong digest means: :class:`BundleHasher` hands every member's
-digests, in bundle order, to the caller's ``judge``, which raises to stop the pack.
+Nothing here decides what a digest means: ``judge(tag, digests)`` gets every file's digests, in
+bundle order, on the thread that adds members, and whatever it raises stops the pack.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import io
 import mmap
 import os
+import queue
 import tarfile
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from hfcache.bundle.staged import Growing
 from hfcache.bundle.tarwriter import header
 from hfcache.fs.hashing import Algo, new_hasher
-from hfcache.fs.writeback import advise_sequential, drop_cached, start_writeback
+from hfcache.fs.writeback import advise_sequential, allocate, drop_cached, start_writeback
 
-BUFFER = 4 << 20  # headers and small files gather here and are written in one pwrite
-SMALL = 1 << 20  # files up to this size are read into the buffer; larger ones copied in the kernel
-COPY_STEP = 16 << 20  # kernel copies go in steps: the hasher follows, progress moves
-WRITEBACK_STEP = 32 << 20  # start writing the bundle to disk this often
-MAX_PENDING = 1 << 30  # written but not yet hashed: past this, wait (the pages must stay cached)
-BATCH = (64, 8 << 20)  # small members hashed by one pool task: files, bytes
-_READ = 1 << 20  # the hashers' read size (the chunk stays in the core's cache while hashed)
+WINDOW = 4 << 20  # the unit of writing: aligned in the file and in memory
+CHUNK = 1 << 20  # the unit of reading and hashing: it stays in the core's cache between the two
+ALIGN = 4096  # O_DIRECT offsets, lengths and buffers: a multiple of any common device's block
+SMALL = 1 << 20  # files up to this size share a task with their neighbours
+RUN = (64, 8 << 20)  # a task of small members: at most this many files, this many bytes
+ALLOCATE_AHEAD = 256 << 20  # space is allocated this far ahead of the last window handed out
+WRITERS = 2  # windows being written at once (the disk's queue)
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
-_NO_KERNEL_COPY = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM)
-_buffers = threading.local()
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class ChangedError(Exception):
-    """A source file is shorter than it was when selected: it changed while being packed."""
+    """A source file is not as it was when its header was written (shorter, or modified)."""
 
 
-@dataclass(frozen=True)
-class Region:
-    """A member's bytes in the bundle and what to hash them with; ``tag`` is the caller's."""
+@dataclass
+class _Piece:
+    """What goes at ``offset``: ``data``, or ``size`` bytes of the file ``source``."""
 
     offset: int
     size: int
-    algos: frozenset[Algo]
-    tag: Any
+    data: bytes | None = None
+    source: str = ""
+    mtime_ns: int = 0
+    algos: frozenset[Algo] = frozenset()
+    tag: Any = None
 
 
-def _view() -> memoryview:
-    """This thread's page-aligned read buffer (the kernel fills an unaligned one at half speed)."""
-    view: memoryview | None = getattr(_buffers, "view", None)
-    if view is None:
-        view = _buffers.view = memoryview(mmap.mmap(-1, _READ))
-    return view
+@dataclass
+class _Task:
+    """A contiguous range of the bundle that one worker fills: its pieces, in order."""
+
+    pieces: list[_Piece] = field(default_factory=list)
+    files: int = 0
+    nbytes: int = 0
+
+    @property
+    def end(self) -> int:
+        return self.pieces[-1].offset + self.pieces[-1].size if self.pieces else 0
 
 
-def _hash_regions(path: str, regions: list[Region], growing: Growing | None) -> list[dict[Algo, str]]:
-    """Hash each region of the file at ``path``; with ``growing`` (one region), follow the writer."""
-    view = _view()
-    out = []
-    with io.FileIO(path, "rb") as f:
-        for r in regions:
-            hashers = {a: new_hasher(a, r.size) for a in r.algos}
-            f.seek(r.offset)
-            done = 0
-            while done < r.size:
-                ready = growing.wait_beyond(done) if growing is not None else r.size
-                if ready <= done:
-                    raise ChangedError(f"the copy of {r.tag} stopped after {done} of {r.size} bytes")
-                while done < ready:
-                    n = f.readinto(view[: min(_READ, ready - done)])
-                    if not n:
-                        raise ChangedError(f"the bundle ends inside {r.tag}")
-                    for h in hashers.values():
-                        h.update(view[:n])
-                    done += n
-            out.append({a: h.hexdigest() for a, h in hashers.items()})
-    return out
+class _Window:
+    __slots__ = ("buf", "index", "left", "size")
+
+    def __init__(self, index: int, buf: mmap.mmap, size: int) -> None:
+        self.index, self.buf, self.size, self.left = index, buf, size, size
 
 
-class BundleHasher:
-    """Hashes regions of the bundle file on worker threads, behind the writer, several at once.
+class _Windows:
+    """The bundle file as aligned windows: filled by any thread, each written once complete.
 
-    Results reach ``judge(region, digests)`` on the writer's thread, in bundle order, from
-    :meth:`reap` (called as the writer goes on) and :meth:`finish`; whatever ``judge`` raises
-    stops the pack. Leaving the ``with`` block cancels what is queued and waits for what runs.
-    """
+    Buffers come from a fixed pool (memory stays flat); filling threads wait for one when all
+    are taken. Errors of the writer threads surface from :meth:`span` and :meth:`finish`."""
 
-    def __init__(
-        self,
-        path: str,
-        judge: Callable[[Region, dict[Algo, str]], None],
-        workers: int | None = None,
-        max_pending: int = MAX_PENDING,
-    ) -> None:
-        self._path, self._judge = path, judge
-        self._pool = ThreadPoolExecutor(workers or max(1, min(8, os.cpu_count() or 1)), "hfcache-pack-hash")
-        self._pending: deque[tuple[list[Region], Future[list[dict[Algo, str]]]]] = deque()
-        self._pending_bytes = 0
-        self._max_pending = max_pending
-        self._batch: list[Region] = []
-        self._batch_bytes = 0
-        self.hashed_to = 0
-        """Every byte of every member before this offset has been hashed."""
+    def __init__(self, fd: int, direct: bool, buffers: int, name: str) -> None:
+        self.fd, self.direct, self.name = fd, direct, name
+        self._pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
+        for _ in range(buffers):
+            self._pool.put(mmap.mmap(-1, WINDOW))
+        self._open: dict[int, _Window] = {}
+        self._lock = threading.Lock()
+        self._todo: queue.SimpleQueue[_Window | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self.total = -1  # set by the last task: the bundle's size (the last window may be short)
+        self._writers = [threading.Thread(target=self._write_loop, daemon=True) for _ in range(WRITERS)]
+        for t in self._writers:
+            t.start()
 
-    def __enter__(self) -> BundleHasher:
-        return self
+    def _take(self) -> mmap.mmap:
+        while True:
+            if self._error is not None:
+                raise self._error
+            with contextlib.suppress(queue.Empty):
+                return self._pool.get(timeout=0.1)
 
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def span(self, at: int, n: int) -> tuple[_Window, memoryview]:
+        """The window holding offset ``at`` and a view of up to ``n`` bytes from there in it."""
+        index = at // WINDOW
+        with self._lock:
+            window = self._open.get(index)
+        if window is None:
+            buf = self._take()
+            with self._lock:
+                window = self._open.get(index)
+                spare = window is not None  # another thread opened it meanwhile
+                if window is None:
+                    window = self._open[index] = _Window(index, buf, WINDOW)
+            if spare:
+                self._pool.put(buf)
+        start = at - index * WINDOW
+        return window, memoryview(window.buf)[start : min(WINDOW, start + n)]
 
-    def _submit(self, regions: list[Region], growing: Growing | None) -> None:
-        self._pending.append((regions, self._pool.submit(_hash_regions, self._path, regions, growing)))
-        self._pending_bytes += sum(r.size for r in regions)
+    def filled(self, window: _Window, n: int) -> None:
+        """``n`` more bytes of ``window`` are in place; a complete window is handed to a writer."""
+        with self._lock:
+            window.left -= n
+            complete = window.left == 0
+            if complete:
+                del self._open[window.index]
+        if complete:
+            self._todo.put(window)
 
-    def follow(self, region: Region) -> Growing:
-        """Hash ``region`` as it is written: the writer calls ``advance(n)`` after each step and
-        ``close()`` at the end (also on failure)."""
-        self._flush_batch()
-        self.reap()
-        growing = Growing()
-        self._submit([region], growing)
-        return growing
+    def end_at(self, total: int) -> None:
+        """The bundle ends at ``total``: the window holding the end is complete once filled to it."""
+        self.total = total
+        used = total % WINDOW
+        if used:
+            window, _ = self.span(total, 0)
+            self.filled(window, WINDOW - used)
 
-    def written(self, region: Region) -> None:
-        """``region`` is completely written: hash it with other small ones, in one task."""
-        self._batch.append(region)
-        self._batch_bytes += region.size
-        if len(self._batch) >= BATCH[0] or self._batch_bytes >= BATCH[1]:
-            self._flush_batch()
-            self.reap()
+    def write(self, data: bytes, at: int) -> None:
+        """``data`` at ``at`` (any thread): through the windows it spans."""
+        view = memoryview(data)
+        while view:
+            window, dest = self.span(at, len(view))
+            dest[:] = view[: len(dest)]
+            self.filled(window, len(dest))
+            view, at = view[len(dest) :], at + len(dest)
 
-    def _flush_batch(self) -> None:
-        if self._batch:
-            batch, self._batch, self._batch_bytes = self._batch, [], 0
-            self._submit(batch, None)
+    def _write_loop(self) -> None:
+        while (window := self._todo.get()) is not None:
+            try:
+                if self._error is None:
+                    self._write_window(window)
+            except BaseException as e:  # reported by span() and finish()
+                if self._error is None:
+                    self._error = e if not isinstance(e, OSError) else _named(e, self.name)
+            finally:
+                self._pool.put(window.buf)
 
-    def reap(self, *, wait: bool = False) -> None:
-        """Judge the results that are in, in order (all of them with ``wait``); past
-        ``max_pending`` unhashed bytes, wait for the oldest."""
-        while self._pending:
-            regions, future = self._pending[0]
-            if not (wait or future.done() or self._pending_bytes > self._max_pending):
-                return
-            digests = future.result()
-            self._pending.popleft()
-            self._pending_bytes -= sum(r.size for r in regions)
-            for region, got in zip(regions, digests, strict=True):
-                self._judge(region, got)
-                self.hashed_to = max(self.hashed_to, region.offset + region.size)
+    def _write_window(self, window: _Window) -> None:
+        at = window.index * WINDOW
+        size = WINDOW if self.total < 0 else min(WINDOW, self.total - at)
+        length = -(-size // ALIGN) * ALIGN if self.direct else size
+        view = memoryview(window.buf)[:length]
+        if length > size:
+            view[size:] = bytes(length - size)  # past the end: cut off after (see finish)
+        while view:
+            try:
+                n = os.pwrite(self.fd, view, at)
+            except OSError as e:
+                if not (self.direct and e.errno == errno.EINVAL):
+                    raise
+                self._no_direct()  # the file system wants another alignment: through the page cache
+                continue
+            view, at = view[n:], at + n
+        if not self.direct:
+            start_writeback(self.fd, window.index * WINDOW, size)
+
+    def _no_direct(self) -> None:
+        with self._lock:
+            if self.direct:
+                import fcntl
+
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~_O_DIRECT)
+                self.direct = False
 
     def finish(self) -> None:
-        self._flush_batch()
-        self.reap(wait=True)
+        """Wait until every window is written; raise the first write error."""
+        for _ in self._writers:
+            self._todo.put(None)
+        for t in self._writers:
+            t.join()
+        if self._error is not None:
+            raise self._error
+        if self._open:
+            raise RuntimeError(f"{len(self._open)} window(s) of the bundle were never completed")
 
-
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)  # a kernel copy failing on the bundle's side
+    def stop(self) -> None:
+        """On failure: let the writers go, write nothing more."""
+        if self._error is None:
+            self._error = RuntimeError("pack stopped")
+        for _ in self._writers:
+            self._todo.put(None)
+        for t in self._writers:
+            t.join()
 
 
 def _named(e: OSError, path: str) -> OSError:
     return type(e)(e.errno, e.strerror or str(e), path)
 
 
-class PositionalTar:
-    """A tar written at explicit offsets of a bundle file: the same bytes :class:`TarWriter`
-    writes, with each file's bytes hashed by ``hasher`` from the bundle itself.
+def _fill(windows: _Windows, task: _Task, advance: Callable[[int], None]) -> list[dict[Algo, str]]:
+    """A worker's job: put every piece of ``task`` in its windows; the digests of its files."""
+    out = []
+    for piece in task.pieces:
+        if piece.data is not None:
+            windows.write(piece.data, piece.offset)
+        else:
+            out.append(_fill_file(windows, piece, advance))
+    return out
 
-    OSErrors name the file they are about: ``name`` (the bundle, as the user named it) for a
-    failed write, the source for a failed read."""
+
+def _fill_file(windows: _Windows, piece: _Piece, advance: Callable[[int], None]) -> dict[Algo, str]:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    src = os.open(piece.source, flags)
+    try:
+        if os.fstat(src).st_mtime_ns != piece.mtime_ns:
+            raise ChangedError(f"{piece.source} changed while it was packed")
+        if piece.size > SMALL:
+            advise_sequential(src)
+        hashers = [new_hasher(a, piece.size) for a in sorted(piece.algos)]
+        at, end = piece.offset, piece.offset + piece.size
+        while at < end:
+            window, view = windows.span(at, end - at)
+            got = hashed = 0
+            while got < len(view):
+                try:  # 1 MiB at a time: hashed while still in this core's cache
+                    n = os.readv(src, [view[got : got + CHUNK]])
+                except OSError as e:
+                    raise e if e.filename is not None else _named(e, piece.source) from e
+                if not n:
+                    done = at + got - piece.offset
+                    raise ChangedError(f"{piece.source} ends after {done} of {piece.size} bytes")
+                got += n
+                if got - hashed >= CHUNK or got == len(view):
+                    for h in hashers:
+                        h.update(view[hashed:got])
+                    hashed = got
+            windows.filled(window, len(view))
+            advance(len(view))
+            at += len(view)
+    finally:
+        os.close(src)
+    return {a: h.hexdigest() for a, h in zip(sorted(piece.algos), hashers, strict=True)}
+
+
+def _direct_fd(path: str) -> int | None:
+    """``path`` opened for ``O_DIRECT`` writes, or None where the file system refuses it."""
+    if not _O_DIRECT:
+        return None
+    try:
+        return os.open(path, os.O_RDWR | _O_DIRECT | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+
+
+class DirectTar:
+    """A tar written at explicit offsets of the bundle file ``path`` (its descriptor ``fd``,
+    ``start`` bytes already in it), members added in order as with :class:`TarWriter`; the same
+    bytes. Each file's digests reach ``judge(tag, digests)`` in bundle order, from :meth:`add_file`
+    (as workers finish) and :meth:`close` (all of them). Use as a context manager: leaving it
+    on an error stops the workers and the writers.
+
+    OSErrors name the file they are about: ``name`` (the bundle as the user named it) for a
+    failed write, the source for a failed read; a source that changed is :class:`ChangedError`.
+    """
 
     def __init__(
-        self, fd: int, start: int, hasher: BundleHasher, advance: Callable[[int], None], name: str
+        self,
+        path: str,
+        fd: int,
+        start: int,
+        judge: Callable[[Any, dict[Algo, str]], None],
+        advance: Callable[[int], None],
+        name: str,
+        workers: int | None = None,
     ) -> None:
-        self.fd, self.pos, self.hasher, self.advance, self.name = fd, start, hasher, advance, name
-        self._buf = memoryview(mmap.mmap(-1, BUFFER))
-        self._used = 0
-        self._in_buffer: list[Region] = []  # small members written into the buffer, not yet to the file
-        self._kicked = self._dropped = start
-        self._kernel_copy = hasattr(os, "copy_file_range")
+        if start % WINDOW:
+            raise ValueError("a bundle starts on a window boundary")
+        self.judge, self.advance, self.name = judge, advance, name
+        self.pos = start
+        direct_fd = _direct_fd(path)
+        self._fd = direct_fd if direct_fd is not None else fd
+        self._own_fd = direct_fd is not None
+        self._workers = workers or max(1, min(4, os.cpu_count() or 1))  # 4: memory stays under 100 MiB
+        # Each task in flight holds at most three windows (its first and last, shared with its
+        # neighbours, and the one it fills), each writer one.
+        self._in_flight = self._workers + 1
+        self._windows = _Windows(self._fd, direct_fd is not None, 3 * self._in_flight + WRITERS + 2, name)
+        self._pool = ThreadPoolExecutor(self._workers, "hfcache-pack")
+        self._pending: deque[tuple[_Task, Future[list[dict[Algo, str]]]]] = deque()
+        self._task = _Task()
+        self._allocated = start
+        self._can_allocate = self.direct  # buffered writes need no space ahead
+        self.written = False
 
     @property
-    def end(self) -> int:
-        """The offset after everything written so far (buffered or not)."""
-        return self.pos + self._used
+    def direct(self) -> bool:
+        """Written with O_DIRECT (False from the start, or since the file system refused it)."""
+        return self._windows.direct
+
+    def __enter__(self) -> DirectTar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.written:
+            self._windows.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._own_fd:
+            os.close(self._fd)
+            self._own_fd = False
+
+    # -- the layout, in bundle order
+
+    def _add(self, piece: _Piece, own_task: bool = False) -> None:
+        if own_task:
+            self._submit()
+        self._task.pieces.append(piece)
+        self._task.nbytes += piece.size
+        self._task.files += piece.data is None
+        self.pos = piece.offset + piece.size
+        if own_task or self._task.files >= RUN[0] or self._task.nbytes >= RUN[1]:
+            self._submit()
 
     def _put(self, data: bytes) -> None:
-        if self._used + len(data) > BUFFER:
-            self.flush()
-        if len(data) > BUFFER:
-            self._pwrite(data, self.pos)
-            self.pos += len(data)
-            return
-        self._buf[self._used : self._used + len(data)] = data
-        self._used += len(data)
+        self._add(_Piece(self.pos, len(data), data=data))
 
     def _pad(self, size: int) -> None:
         if size % _BLOCK:
             self._put(b"\0" * (_BLOCK - size % _BLOCK))
 
-    def flush(self) -> None:
-        """Write the buffer; hand the small members in it to the hashers."""
-        if self._used:
-            self._pwrite(self._buf[: self._used], self.pos)
-            self.pos += self._used
-            self._used = 0
-        for region in self._in_buffer:
-            self.hasher.written(region)
-        self._in_buffer = []
-        self._writeback()
-
-    def _pwrite(self, data: memoryview | bytes, offset: int) -> None:
-        view = memoryview(data)
-        try:
-            while view:
-                n = os.pwrite(self.fd, view, offset)
-                view, offset = view[n:], offset + n
-        except OSError as e:
-            raise _named(e, self.name) from e
-
-    def _writeback(self, force: bool = False) -> None:
-        """Start writeback of what was written since the last time; drop the cached pages that
-        are written (at least one step ago) and hashed."""
-        if self.pos - self._kicked < WRITEBACK_STEP and not force:
-            return
-        start_writeback(self.fd, self._kicked, self.pos - self._kicked)
-        done = min(self.hasher.hashed_to, self._kicked) & ~(mmap.PAGESIZE - 1)
-        if done > self._dropped:
-            drop_cached(self.fd, self._dropped, done - self._dropped)
-            self._dropped = done
-        self._kicked = self.pos
-
     def add_bytes(self, name: str, data: bytes, mtime: float) -> int:
         """A regular member holding ``data``; returns the offset of its data in the bundle."""
         self._put(header(name, len(data), mtime=mtime))
-        at = self.end
+        at = self.pos
         self._put(data)
         self._pad(len(data))
         return at
@@ -255,82 +363,101 @@ class PositionalTar:
         self._put(header(name, link=target, mtime=mtime))
 
     def add_file(self, name: str, source: str, size: int, algos: frozenset[Algo], tag: Any) -> None:
-        """Copy ``size`` bytes of ``source`` in as a member; its hashes reach the hasher's judge
-        with ``tag``. ChangedError if the file holds fewer bytes than that now."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        src = os.open(source, flags)
-        try:
-            self._put(header(name, size, mtime=os.fstat(src).st_mtime))
-            if size <= SMALL and self._used + size <= BUFFER:
-                self._read_small(src, size, algos, tag)
-            else:
-                self._copy_big(src, size, algos, tag)
-        except OSError as e:
-            raise e if e.filename is not None else _named(e, source) from e
-        finally:
-            os.close(src)
+        """``size`` bytes of the file ``source`` as a member; its digests go to ``judge`` with ``tag``."""
+        st = os.stat(source, follow_symlinks=False)
+        self._put(header(name, size, mtime=st.st_mtime))
+        piece = _Piece(self.pos, size, source=source, mtime_ns=st.st_mtime_ns, algos=algos, tag=tag)
+        self._add(piece, own_task=size > SMALL)
         self._pad(size)
 
-    def _read_small(self, src: int, size: int, algos: frozenset[Algo], tag: Any) -> None:
-        at = self._used
-        got = 0
-        while got < size:
-            n = os.readv(src, [self._buf[at + got : at + size]])
-            if not n:
-                raise ChangedError(f"{tag}: {size} bytes expected, the file ends after {got}")
-            got += n
-        self._in_buffer.append(Region(self.pos + at, size, algos, tag))
-        self._used += size
-        self.advance(size)
-
-    def _copy_big(self, src: int, size: int, algos: frozenset[Algo], tag: Any) -> None:
-        self.flush()
-        advise_sequential(src)
-        growing = self.hasher.follow(Region(self.pos, size, algos, tag))
-        try:
-            done = 0
-            while done < size:
-                step = min(COPY_STEP, size - done)
-                copied = self._copy(src, step)
-                if not copied:
-                    raise ChangedError(f"{tag}: {size} bytes expected, the file ends after {done}")
-                done += copied
-                self.pos += copied
-                growing.advance(copied)
-                self.advance(copied)
-                self._writeback()
-        finally:
-            growing.close()
-
-    def _copy(self, src: int, count: int) -> int:
-        """Copy up to ``count`` bytes from ``src``'s position to the bundle's end; bytes copied."""
-        if self._kernel_copy:
-            try:
-                return os.copy_file_range(src, self.fd, count, None, self.pos)
-            except OSError as e:  # across file systems on some kernels, or a file system without it
-                if e.errno in _FULL:
-                    raise _named(e, self.name) from e
-                if e.errno not in _NO_KERNEL_COPY:
-                    raise
-                self._kernel_copy = False
-        view = self._buf[: min(count, BUFFER)]  # the buffer is empty here (flushed)
-        n = os.readv(src, [view])
-        if n:
-            self._pwrite(view[:n], self.pos)
-        return n
-
     def close(self) -> None:
-        """The end-of-archive blocks, padded to a whole record; everything written."""
+        """The end-of-archive blocks, to a whole record; wait for every file to be hashed and judged
+        and every window written."""
         self._put(b"\0" * (2 * _BLOCK))
-        if self.end % _RECORD:
-            self._put(b"\0" * (_RECORD - self.end % _RECORD))
-        self.flush()
-        self._writeback(force=True)
+        if self.pos % _RECORD:
+            self._put(b"\0" * (_RECORD - self.pos % _RECORD))
+        self._submit()
+        self._reap(wait=True)
+        self._windows.end_at(self.pos)
+        self._windows.finish()
+        self.written = True
+
+    # -- tasks
+
+    def _submit(self) -> None:
+        task, self._task = self._task, _Task()
+        if not task.pieces:
+            return
+        self._reap(wait=False)
+        while len(self._pending) >= self._in_flight:
+            self._reap_one()
+        self._allocate(task.end)
+        self._pending.append((task, self._pool.submit(_fill, self._windows, task, self.advance)))
+
+    def _allocate(self, end: int) -> None:
+        """Space allocated ahead of ``end``, so that direct writes land in place side by side."""
+        if not self._can_allocate or end <= self._allocated:
+            return
+        target = -(-max(end, self._allocated + ALLOCATE_AHEAD) // WINDOW) * WINDOW
+        try:
+            self._can_allocate = allocate(self._fd, self._allocated, target - self._allocated)
+        except OSError as e:
+            raise _named(e, self.name) from e
+        self._allocated = target
+
+    def _reap_one(self) -> None:
+        task, future = self._pending.popleft()
+        files = [p for p in task.pieces if p.data is None]
+        for piece, digests in zip(files, future.result(), strict=True):
+            self.judge(piece.tag, digests)
+
+    def _reap(self, *, wait: bool) -> None:
+        while self._pending and (wait or self._pending[0][1].done()):
+            self._reap_one()
+
+    # -- after close
 
     def patch(self, offset: int, data: bytes) -> None:
-        """Overwrite bytes already written (the manifest, once its digests are known)."""
-        if offset + len(data) > self.pos:
-            raise ValueError("patch beyond what was written")
-        self._pwrite(data, offset)
+        """Overwrite bytes already written (the manifest, once its digests are known): the aligned
+        blocks around them are read, changed and written back when writing directly."""
+        if not self.written or offset + len(data) > self.pos:
+            raise ValueError("patch of bytes not written yet")
+        if not self.direct:
+            self._pwrite(memoryview(data), offset)
+            return
+        start = offset - offset % ALIGN
+        end = -(-(offset + len(data)) // ALIGN) * ALIGN
+        buf = mmap.mmap(-1, end - start)
+        try:
+            view = memoryview(buf)
+            got = 0
+            while got < len(view):
+                try:
+                    n = os.preadv(self._fd, [view[got:]], start + got)
+                except OSError as e:
+                    raise _named(e, self.name) from e
+                if not n:
+                    raise ChangedError(f"{self.name} is shorter than what was written to it")
+                got += n
+            view[offset - start : offset - start + len(data)] = data
+            self._pwrite(view, start)
+            view.release()
+        finally:
+            buf.close()
 
+    def _pwrite(self, view: memoryview, at: int) -> None:
+        try:
+            while view:
+                n = os.pwrite(self._fd, view, at)
+                view, at = view[n:], at + n
+        except OSError as e:
+            raise _named(e, self.name) from e
 
+    def truncate(self) -> None:
+        """Cut the file to the bundle's size (space allocated ahead and the last window's padding)."""
+        try:
+            os.ftruncate(self._fd, self.pos)
+            if not self.direct:
+                drop_cached(self._fd, 0, self.pos)
+        except OSError as e:
+            raise _named(e, self.name) from e

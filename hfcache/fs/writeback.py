@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import sys
 from typing import Any
@@ -38,6 +39,7 @@ def _libc() -> Any:
                 lib = ctypes.CDLL(None, use_errno=True)
                 lib.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
                 lib.syncfs.argtypes = [ctypes.c_int]
+                lib.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
         _LIBC.append(lib)
     return _LIBC[0]
 
@@ -91,6 +93,24 @@ def will_need(fd: int, offset: int = 0, length: int = 0) -> None:
     if _FADVISE is not None:
         with contextlib.suppress(OSError):
             _FADVISE(fd, offset, length, os.POSIX_FADV_WILLNEED)
+
+
+_NO_FALLOCATE = (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV)
+
+
+def allocate(fd: int, offset: int, length: int) -> bool:
+    """Allocate disk space for ``length`` bytes at ``offset`` (the file grows to cover them), so
+    that direct writes there overwrite in place, side by side; OSError (ENOSPC...) if there is
+    no room. False where the call is missing or the file system cannot (nothing done)."""
+    lib = _libc()
+    if lib is None or length <= 0:
+        return False
+    if lib.fallocate(fd, 0, offset, length) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_FALLOCATE:
+        return False
+    raise OSError(err, os.strerror(err))
 
 
 def sync_filesystem(path: str) -> bool:
