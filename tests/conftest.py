@@ -21,7 +21,7 @@ from builders import (
 )
 from standin_hub import StandinHub, allow_only_loopback
 
-from hfcache.bundle import receive
+from hfcache.bundle import receive, stager
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -74,14 +74,19 @@ def listed_cache(fresh_cache: CachedRepo) -> CachedRepo:
     return with_tree_listing(fresh_cache)
 
 
-@pytest.fixture(params=["batched", "in-stream", "staged"])
+@pytest.fixture(params=["direct", "in-stream", "staged"])
 def blob_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """For bundle tests (``pytestmark = pytest.mark.usefixtures("blob_route")``): each test
-    three times: small blobs of a bundle file copied in the kernel and hashed in batches on the
-    pool (the default), small blobs hashed in the stream (the route from a pipe), and every blob
-    copied out in small steps and hashed by a pool thread following the copy (from 8 MiB up)."""
-    if request.param == "in-stream":
-        monkeypatch.setattr(receive, "BATCH_SMALL", False)
+    three times: blobs of a bundle file staged by the stager's workers (the default; here every
+    one with O_DIRECT, in many small windows, small ones batched), small blobs hashed in the
+    stream (the route from a pipe), and every blob copied out in small steps and hashed by a
+    pool thread following the copy (the route of big blobs from a pipe)."""
+    if request.param == "direct":
+        monkeypatch.setattr(stager, "DIRECT_FROM", 0)
+        monkeypatch.setattr(stager, "WINDOW", 8192)
+        monkeypatch.setattr(stager, "CHUNK", 1000)
+    else:
+        monkeypatch.setattr(receive, "DIRECT_STAGE", False)
     if request.param == "staged":
         monkeypatch.setattr(receive, "STAGE_THEN_HASH_SIZE", 0)
         monkeypatch.setattr(receive, "_COPY_STEP", 4096)  # the hasher follows step by step

@@ -141,40 +141,7 @@ def test_without_sync_each_nothing_is_fsynced_here(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(staged, "_fsync", synced.append)
     with StagedVerifier(sync_each=False) as v:
         (tmp_path / "a").write_bytes(b"data")
-        v.hash_later(_expect(tmp_path, "a", b"data"))
+        v.settled(_expect(tmp_path, "a", b"data"))
         _copy_in_steps(v, _expect(tmp_path, "c", b"followed"), b"followed", 3)
         v.finish()
     assert synced == []
-
-
-@pytest.mark.parametrize("count", [1, staged.BATCH[0], staged.BATCH[0] * 2 + 3])
-def test_small_files_hashed_in_batches_are_all_judged(tmp_path: Path, count: int) -> None:
-    with StagedVerifier(workers=2) as v:
-        for i in range(count):
-            data = os.urandom(i * 37)
-            (tmp_path / f"s{i}").write_bytes(data)
-            v.hash_later(_expect(tmp_path, f"s{i}", data))
-        v.finish()
-    bad = count // 2
-    with pytest.raises(BundleError, match=f"^models--a--b/blobs/s{bad} is corrupt"), StagedVerifier() as v:
-        for i in range(count):
-            data = (tmp_path / f"s{i}").read_bytes()
-            v.hash_later(_expect(tmp_path, f"s{i}", data, claim=b"other" if i == bad else None))
-        v.finish()
-
-
-def test_a_batched_file_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "short").write_bytes(b"0123")
-    e = Expected("models--a--b/blobs/short", str(tmp_path / "short"), 10, {Algo.SHA256: "0" * 64})
-    with pytest.raises(BundleError, match="staged 4 bytes"), StagedVerifier() as v:
-        v.hash_later(e)
-        v.finish()
-
-
-def test_batches_and_followed_files_are_judged_in_bundle_order(tmp_path: Path) -> None:
-    """A bad small file before a big one is reported first, though the big one is hashed apart."""
-    with pytest.raises(BundleError, match=r"^models--a--b/blobs/small is corrupt"), StagedVerifier() as v:
-        (tmp_path / "small").write_bytes(b"s")
-        v.hash_later(_expect(tmp_path, "small", b"s", claim=b"t"))
-        _copy_in_steps(v, _expect(tmp_path, "big", b"b" * 100, claim=b"c"), b"b" * 100, 10)
-        v.finish()

@@ -4,10 +4,15 @@ Nothing here touches the target: blobs are written (or, with no staging folder, 
 into a private staging folder, each verified against the manifest while it streams. Only a
 bundle that is complete and correct to its last byte yields a :class:`Received`; anything else
 raises :class:`BundleError`, and the caller throws the staging folder away.
+
+From a bundle file the blobs go to :class:`DirectStager` (read once by workers, hashed in
+memory, written in aligned chunks); from a stream, small blobs are hashed as they pass and big
+ones by :class:`StagedVerifier`'s threads close behind their copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
 from collections.abc import Callable
@@ -19,7 +24,8 @@ from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
 from hfcache.bundle.shortfall import CutShortError, cut_error, describe, incomplete, missing_members
 from hfcache.bundle.staged import Expected, StagedVerifier
-from hfcache.bundle.volread import range_copier
+from hfcache.bundle.stager import DirectStager
+from hfcache.bundle.volread import range_copier, range_reader
 from hfcache.errors import BundleError
 from hfcache.fs.digests import DigestStore, identity_of, matches
 from hfcache.fs.hashing import Algo, algo_for, hash_file
@@ -30,7 +36,7 @@ from hfcache.progress import NO_PROGRESS, Progress
 BlobKey = tuple[str, str]  # (repo folder, etag)
 STAGE_THEN_HASH_SIZE = 8 << 20  # from here a blob is hashed by a pool thread that follows its copy
 _COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, writeback starts, progress moves
-BATCH_SMALL = True  # smaller blobs of a bundle file: copied in the kernel, hashed in batches on the pool
+DIRECT_STAGE = True  # blobs of a bundle file: staged by DirectStager's workers (else copied in the kernel)
 
 
 @dataclass
@@ -95,9 +101,10 @@ class _Receiver:
         progress: Progress,
         verifier: StagedVerifier,
         copy_range: Callable[[int, int, int], None] | None,
+        stager: DirectStager | None,
     ) -> None:
         self.tf, self.staging, self.existing, self.progress = tf, staging, existing, progress
-        self.verifier, self.copy_range = verifier, copy_range
+        self.verifier, self.copy_range, self.stager = verifier, copy_range, stager
         self.manifest_bytes = b""
         self.out: Received | None = None
         self.blobs: dict[BlobKey, FileEntry] = {}
@@ -128,10 +135,9 @@ class _Receiver:
         try:
             if dest is None:
                 expected.check(copy_hashed(src, None, entry.size, algos, progress=self.progress.advance))
-            elif BATCH_SMALL and self.copy_range is not None and entry.size < STAGE_THEN_HASH_SIZE:
-                with self._create(dest, buffering=0) as f:  # copied in the kernel, hashed in a batch
-                    self._copy(src, ti.offset_data, f, entry.size, lambda n: None)
-                self.verifier.hash_later(expected)
+            elif self.stager is not None:  # a bundle file: read, hashed and written by a worker
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                self.stager.stage(expected, ti.offset_data)
             elif entry.size < STAGE_THEN_HASH_SIZE:
                 with self._create(dest) as f:
                     digests = copy_hashed(src, f, entry.size, algos, progress=self.progress.advance)
@@ -266,15 +272,19 @@ def receive(
     except tarfile.TarError as e:
         raise BundleError(f"not a tar bundle ({e})") from None
     verifier = StagedVerifier(sync_each=sync_each)
-    receiver = _Receiver(tf, staging, existing, progress, verifier, range_copier(stream))
+    read_at = range_reader(stream) if DIRECT_STAGE else None
+    stager = DirectStager(read_at, progress.advance, sync_each=sync_each) if read_at is not None else None
+    receiver = _Receiver(tf, staging, existing, progress, verifier, range_copier(stream), stager)
     try:
-        with verifier:
+        with verifier, stager or contextlib.nullcontext():
             for ti in tf:
                 announced = receiver.out is not None
                 receiver.member(ti)
                 if not announced and receiver.out is not None:
                     on_manifest(receiver.out.manifest)
                     progress.start("unpack", receiver.out.manifest.total_bytes)
+            if stager is not None:
+                stager.finish()
             verifier.finish()
     except (tarfile.TarError, EOFError) as e:
         raise cut_error(e, receiver.last) from None

@@ -4,8 +4,8 @@ unpack copies a big blob out of the bundle into its staging file (in the kernel 
 is a file) while a worker thread hashes that staging file close behind the copy: what gets
 installed is exactly what was verified, the copy and the hash overlap, and the main thread
 moves on to the next blob while the last one is still being hashed (a single sha256 stream
-runs at ~1.2 GB/s on one core here, slower than the copy). Small blobs, copied the same way,
-are hashed in batches (a pool task costs ~65 us, more than hashing a 40 KB file).
+runs at ~1.2 GB/s on one core here, slower than the copy). This is the way from a stream (a
+pipe); a bundle file goes faster through :mod:`hfcache.bundle.stager`.
 
 Durability: the copier starts each file's writeback as it writes
 (:func:`hfcache.fs.writeback.start_writeback`), and the installer makes all staged files
@@ -30,7 +30,6 @@ from hfcache.fs import fsops
 from hfcache.fs.hashing import Algo, new_hasher
 
 MAX_PENDING_BYTES = 1 << 30  # copied but not yet hashed: past this, wait (so pages stay cached)
-BATCH = (64, 8 << 20)  # small files hashed by one pool task: at most this many files, bytes
 _CHUNK = 1 << 20
 _buffers = threading.local()
 
@@ -110,24 +109,6 @@ def _hash_following(expected: Expected, growing: Growing) -> dict[Algo, str]:
     return {a: h.hexdigest() for a, h in hashers.items()}
 
 
-def _hash_whole(batch: list[Expected]) -> list[dict[Algo, str]]:
-    """Hash each of a batch of staged files, completely written, front to back."""
-    view = _view()
-    out = []
-    for expected in batch:
-        hashers = {a: new_hasher(a, expected.size) for a in expected.digests}
-        done = 0
-        with io.FileIO(expected.path, "rb") as f:
-            while n := f.readinto(view):
-                for h in hashers.values():
-                    h.update(view[:n])
-                done += n
-        if done != expected.size:
-            raise DamagedError(f"{expected.member}: staged {done} bytes, the manifest says {expected.size}")
-        out.append({a: h.hexdigest() for a, h in hashers.items()})
-    return out
-
-
 _fsync = fsops.fsync_path  # a module attribute, so that tests can watch it
 
 
@@ -154,8 +135,6 @@ class StagedVerifier:
         self._pending_bytes = 0
         self._max_pending = max_pending_bytes
         self._syncs: list[Future[None]] = []
-        self._batch: list[Expected] = []
-        self._batch_bytes = 0
 
     def __enter__(self) -> StagedVerifier:
         return self
@@ -172,26 +151,10 @@ class StagedVerifier:
     def follow(self, expected: Expected) -> Growing:
         """Start hashing ``expected.path`` (already created) behind its copier, who must call
         ``advance`` after each write and ``close`` at the end, also on failure."""
-        self._flush_batch()  # results are judged in bundle order
         self._reap(wait=False)  # before queueing more: waits while too much is unhashed
         growing = Growing()
         self._submit([expected], lambda: [_hash_following(expected, growing)])
         return growing
-
-    def hash_later(self, expected: Expected) -> None:
-        """Hash ``expected.path``, completely written and closed, with other small files in one
-        task; then :meth:`settled` it."""
-        self._batch.append(expected)
-        self._batch_bytes += expected.size
-        if len(self._batch) >= BATCH[0] or self._batch_bytes >= BATCH[1]:
-            self._flush_batch()
-            self._reap(wait=False)
-        self.settled(expected)
-
-    def _flush_batch(self) -> None:
-        if self._batch:
-            batch, self._batch, self._batch_bytes = self._batch, [], 0
-            self._submit(batch, lambda: _hash_whole(batch))
 
     def settled(self, expected: Expected) -> None:
         """A staging file is completely written: with ``sync_each``, fsync it in the background.
@@ -204,7 +167,6 @@ class StagedVerifier:
 
     def finish(self) -> None:
         """Wait for every hash (and fsync); BundleError for the first bad file."""
-        self._flush_batch()
         self._reap(wait=True)
         for sync in self._syncs:
             sync.result()

@@ -15,6 +15,7 @@ import io
 import os
 import stat
 import sys
+import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, BinaryIO
 
@@ -47,6 +48,8 @@ class _VolumeReader(io.RawIOBase):
         self._index = -1
         self._file: io.FileIO | None = None
         self._open(0)
+        self._fds: dict[int, int] = {}  # for read_at, from any thread: one descriptor per volume
+        self._fds_lock = threading.Lock()
 
     def readable(self) -> bool:
         return True
@@ -111,10 +114,35 @@ class _VolumeReader(io.RawIOBase):
                 raise EOFError(f"volume {self._paths[index]} is shorter than when it was opened: truncated")
             offset, size = offset + n, size - n
 
+    def read_at(self, view: memoryview, offset: int) -> int:
+        """Read into ``view`` from stream position ``offset``, leaving the stream's position alone
+        (safe from any thread); bytes read, fewer only at the end of the stream (or of a volume
+        that got shorter since it was opened)."""
+        got = 0
+        while got < len(view) and offset + got < self._starts[-1]:
+            index, local, left = self._locate(offset + got)
+            path = self._paths[index]
+            try:
+                with self._fds_lock:
+                    fd = self._fds.get(index)
+                    if fd is None:
+                        fd = self._fds[index] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                n = os.preadv(fd, [view[got : got + min(len(view) - got, left)]], local)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{exc.strerror or exc} (reading a volume)", path) from exc
+            if not n:
+                break
+            got += n
+        return got
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+        with self._fds_lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
         super().close()
 
 
@@ -153,6 +181,13 @@ def open_volumes(first: str) -> BinaryIO:
     if not stat.S_ISREG(os.stat(first).st_mode):  # a pipe, e.g. `hfcache unpack <(ssh host cat b.tar)`
         return open(first, "rb", buffering=IO_BUFFER)
     return io.BufferedReader(_VolumeReader(first), buffer_size=IO_BUFFER)
+
+
+def range_reader(stream: IO[bytes]) -> Callable[[memoryview, int], int] | None:
+    """``read(view, offset)`` over a stream from :func:`open_volumes`, if it is files, else None:
+    positional reads any thread may make while the stream is read on (see ``read_at``)."""
+    raw = getattr(stream, "raw", None)
+    return raw.read_at if isinstance(raw, _VolumeReader) and hasattr(os, "preadv") else None
 
 
 def range_copier(stream: IO[bytes]) -> Callable[[int, int, int], None] | None:

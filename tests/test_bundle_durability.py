@@ -175,19 +175,16 @@ def test_unpack_syncs_staged_blobs_before_the_first_rename_and_the_install_after
 def test_without_syncfs_each_staged_file_is_fsynced(
     fresh_cache: CachedRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hfcache.bundle import staged
+    """By the stager (a bundle file) or the verifier (a stream), whichever staged it."""
+    from hfcache.bundle import staged, stager
 
     c = fresh_cache
     pack([c.repo_id], str(tmp_path / "b.tar"), cache_dir=str(c.cache_dir))
-    synced: list[str] = []
-    real = staged._fsync
-
-    def fsync(path: str) -> None:
-        synced.append(path)
-        real(path)
-
+    synced: list[object] = []
+    real_path, real_fd = staged._fsync, stager._fsync
+    monkeypatch.setattr(staged, "_fsync", lambda path: (synced.append(path), real_path(path))[1])
+    monkeypatch.setattr(stager, "_fsync", lambda fd: (synced.append(fd), real_fd(fd))[1])
     monkeypatch.setattr("hfcache.bundle.unpack.syncfs_reports_errors", lambda: False)
-    monkeypatch.setattr(staged, "_fsync", fsync)
     monkeypatch.setattr(install, "sync_filesystem", lambda path: pytest.fail("no syncfs here"))
     done = unpack(str(tmp_path / "b.tar"), cache_dir=str(tmp_path / "server"))
     assert done.installed is not None and len(synced) == done.installed.blobs_written
