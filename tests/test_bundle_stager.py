@@ -48,9 +48,20 @@ def _expect(tmp_path: Path, i: int, data: bytes, claim: bytes | None = None) -> 
     return Expected(f"f{i} of org/name", str(tmp_path / "staged" / f"b{i}"), len(data), {Algo.SHA256: digest})
 
 
-def _reader(path: Path):  # type: ignore[no-untyped-def]
-    fd = os.open(path, os.O_RDONLY)
-    return lambda view, offset: os.preadv(fd, [view], offset)
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        self.asked: list[tuple[int, int]] = []
+
+    def read_at(self, view: memoryview, offset: int) -> int:
+        return os.preadv(self.fd, [view], offset)
+
+    def will_need(self, offset: int, size: int) -> None:
+        self.asked.append((offset, size))
+
+
+def _reader(path: Path) -> _Reader:
+    return _Reader(path)
 
 
 @pytest.mark.parametrize("direct_from", [0, 1 << 40])
@@ -60,12 +71,15 @@ def test_every_size_is_staged_exactly(
     monkeypatch.setattr(stager, "DIRECT_FROM", direct_from)
     bundle, blobs = _bundle(tmp_path, SIZES)
     (tmp_path / "staged").mkdir()
-    read_at = _reader(bundle)
+    reader = _reader(bundle)
     for i, (data, offset) in enumerate(blobs):
         e = _expect(tmp_path, i, data)
-        digests = stage_one(read_at, e, offset, False, lambda n: None)
+        digests = stage_one(reader, e, offset, False, lambda n: None)
         e.check(digests)
         assert Path(e.path).read_bytes() == data
+    # each window after the first is asked for while the one before is hashed
+    big_offset = blobs[-1][1]
+    assert (big_offset + 8192, 8192) in reader.asked
 
 
 def test_the_stager_judges_in_bundle_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,12 +176,14 @@ def test_leaving_early_cancels_queued_work(tmp_path: Path, monkeypatch: pytest.M
 def test_positional_reads_across_volumes(tmp_path: Path, volume_size: int | None) -> None:
     paths = _write(tmp_path / "b", DATA, volume_size)
     with open_volumes(paths[0]) as stream:
-        read_at = range_reader(stream)
-        assert read_at is not None
+        reader = range_reader(stream)
+        assert reader is not None
         stream.read(10)  # the stream's own position is left alone
         for offset, size in ((0, len(DATA)), (999, 2), (1500, 5000), (len(DATA) - 4, 4), (10, 0)):
             buf = bytearray(size)
-            assert read_at(memoryview(buf), offset) == size and bytes(buf) == DATA[offset : offset + size]
+            assert reader.read_at(memoryview(buf), offset) == size
+            assert bytes(buf) == DATA[offset : offset + size]
+            reader.will_need(offset, size)
         buf = bytearray(10)
-        assert read_at(memoryview(buf), len(DATA) - 4) == 4  # the end of the stream
+        assert reader.read_at(memoryview(buf), len(DATA) - 4) == 4  # the end of the stream
         assert stream.read(5) == DATA[10:15]

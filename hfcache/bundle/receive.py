@@ -272,8 +272,8 @@ def receive(
     except tarfile.TarError as e:
         raise BundleError(f"not a tar bundle ({e})") from None
     verifier = StagedVerifier(sync_each=sync_each)
-    read_at = range_reader(stream) if DIRECT_STAGE else None
-    stager = DirectStager(read_at, progress.advance, sync_each=sync_each) if read_at is not None else None
+    source = range_reader(stream) if DIRECT_STAGE else None
+    stager = DirectStager(source, progress.advance, sync_each=sync_each) if source is not None else None
     receiver = _Receiver(tf, staging, existing, progress, verifier, range_copier(stream), stager)
     try:
         with verifier, stager or contextlib.nullcontext():

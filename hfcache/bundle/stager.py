@@ -23,6 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 
 from hfcache.bundle.shortfall import CutShortError
 from hfcache.bundle.staged import Expected
@@ -39,7 +40,12 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _windows = threading.local()
 _fsync = os.fsync  # a module attribute, so that tests can watch it
 
-ReadAt = Callable[[memoryview, int], int]
+class Source(Protocol):
+    """Where the stager reads a bundle file's bytes: from any thread, at any offset."""
+
+    def read_at(self, view: memoryview, offset: int, /) -> int: ...
+
+    def will_need(self, offset: int, size: int, /) -> None: ...
 
 
 def _window() -> memoryview:
@@ -85,7 +91,7 @@ def _pwrite(fd: int, view: memoryview, at: int, direct: bool) -> bool:
 
 
 def stage_one(
-    read_at: ReadAt, expected: Expected, offset: int, sync_each: bool, advance: Callable[[int], None]
+    source: Source, expected: Expected, offset: int, sync_each: bool, advance: Callable[[int], None]
 ) -> dict[Algo, str]:
     """Copy ``expected.size`` bytes at ``offset`` of the bundle to ``expected.path`` (created
     here, must not exist), hashing them on the way; the digests."""
@@ -99,11 +105,15 @@ def stage_one(
             with contextlib.suppress(OSError):  # best effort: the writes allocate what is missing
                 allocate(fd, 0, size)
         pos = 0
+        if size > CHUNK:
+            source.will_need(offset, min(size, WINDOW))
         while pos < size:
             length = min(WINDOW, size - pos)
+            if size > pos + WINDOW:  # the next window is read from disk while this one is hashed
+                source.will_need(offset + pos + WINDOW, min(WINDOW, size - pos - WINDOW))
             got = 0
             while got < length:
-                n = read_at(window[got : got + min(CHUNK, length - got)], offset + pos + got)
+                n = source.read_at(window[got : got + min(CHUNK, length - got)], offset + pos + got)
                 if not n:
                     raise CutShortError(f"the bundle is cut short inside {expected.member}")
                 for h in hashers.values():
@@ -129,9 +139,9 @@ def stage_one(
 
 
 def _stage_batch(
-    read_at: ReadAt, batch: list[tuple[Expected, int]], sync_each: bool, advance: Callable[[int], None]
+    source: Source, batch: list[tuple[Expected, int]], sync_each: bool, advance: Callable[[int], None]
 ) -> list[dict[Algo, str]]:
-    return [stage_one(read_at, expected, offset, sync_each, advance) for expected, offset in batch]
+    return [stage_one(source, expected, offset, sync_each, advance) for expected, offset in batch]
 
 
 class DirectStager:
@@ -146,13 +156,13 @@ class DirectStager:
 
     def __init__(
         self,
-        read_at: ReadAt,
+        source: Source,
         advance: Callable[[int], None],
         *,
         workers: int | None = None,
         sync_each: bool = True,
     ) -> None:
-        self._read_at, self._advance, self._sync_each = read_at, advance, sync_each
+        self._source, self._advance, self._sync_each = source, advance, sync_each
         n = workers or min(6, (os.cpu_count() or 1) + 2)  # some wait for the disk, the others hash
         self._pool = ThreadPoolExecutor(n, "hfcache-stage")
         self._in_flight = n + 2
@@ -185,7 +195,7 @@ class DirectStager:
     def _submit(self, batch: list[tuple[Expected, int]]) -> None:
         while self._pending and (self._pending[0][1].done() or len(self._pending) >= self._in_flight):
             self._judge_one()
-        future = self._pool.submit(_stage_batch, self._read_at, batch, self._sync_each, self._advance)
+        future = self._pool.submit(_stage_batch, self._source, batch, self._sync_each, self._advance)
         self._pending.append(([e for e, _ in batch], future))
 
     def _judge_one(self) -> None:

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 from hfcache.bundle.checksums import missing_volumes
 from hfcache.bundle.volnames import MAX_VOLUMES, VOLUME_NAME, volume_name
 from hfcache.errors import BadInputError, BundleError
+from hfcache.fs.writeback import will_need
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -114,6 +115,25 @@ class _VolumeReader(io.RawIOBase):
                 raise EOFError(f"volume {self._paths[index]} is shorter than when it was opened: truncated")
             offset, size = offset + n, size - n
 
+    def _fd(self, index: int) -> int:
+        with self._fds_lock:
+            fd = self._fds.get(index)
+            if fd is None:
+                fd = self._fds[index] = os.open(self._paths[index], os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            return fd
+
+    def will_need(self, offset: int, size: int) -> None:
+        """Have the kernel start reading ``size`` bytes from stream position ``offset`` into the
+        page cache (``POSIX_FADV_WILLNEED``): workers reading several blobs at once from one file
+        defeat its sequential read-ahead, so each asks for its next window itself."""
+        end = min(offset + size, self._starts[-1])
+        while offset < end:
+            index, local, left = self._locate(offset)
+            n = min(left, end - offset)
+            with contextlib.suppress(OSError):
+                will_need(self._fd(index), local, n)
+            offset += n
+
     def read_at(self, view: memoryview, offset: int) -> int:
         """Read into ``view`` from stream position ``offset``, leaving the stream's position alone
         (safe from any thread); bytes read, fewer only at the end of the stream (or of a volume
@@ -123,11 +143,7 @@ class _VolumeReader(io.RawIOBase):
             index, local, left = self._locate(offset + got)
             path = self._paths[index]
             try:
-                with self._fds_lock:
-                    fd = self._fds.get(index)
-                    if fd is None:
-                        fd = self._fds[index] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-                n = os.preadv(fd, [view[got : got + min(len(view) - got, left)]], local)
+                n = os.preadv(self._fd(index), [view[got : got + min(len(view) - got, left)]], local)
             except OSError as exc:
                 raise OSError(exc.errno, f"{exc.strerror or exc} (reading a volume)", path) from exc
             if not n:
@@ -183,11 +199,11 @@ def open_volumes(first: str) -> BinaryIO:
     return io.BufferedReader(_VolumeReader(first), buffer_size=IO_BUFFER)
 
 
-def range_reader(stream: IO[bytes]) -> Callable[[memoryview, int], int] | None:
-    """``read(view, offset)`` over a stream from :func:`open_volumes`, if it is files, else None:
-    positional reads any thread may make while the stream is read on (see ``read_at``)."""
+def range_reader(stream: IO[bytes]) -> _VolumeReader | None:
+    """The reader under a stream from :func:`open_volumes` when it is files (else None), for
+    positional reads any thread may make while the stream is read on (``read_at``, ``will_need``)."""
     raw = getattr(stream, "raw", None)
-    return raw.read_at if isinstance(raw, _VolumeReader) and hasattr(os, "preadv") else None
+    return raw if isinstance(raw, _VolumeReader) and hasattr(os, "preadv") else None
 
 
 def range_copier(stream: IO[bytes]) -> Callable[[int, int, int], None] | None:
