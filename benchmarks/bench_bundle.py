@@ -256,8 +256,15 @@ def main() -> None:
     parser.add_argument("--cache", choices=("warm", "cold"), default="warm", help="page cache before runs")
     parser.add_argument("--drop", choices=("auto", "drop_caches", "fadvise"), default="auto")
     parser.add_argument("--no-sync-variant", action="store_true", help="also time hfcache with fsync off")
+    parser.add_argument(
+        "--compare",
+        metavar="DIR",
+        help="also time the hfcache package in DIR (a `git archive` of an earlier commit) in the same rounds",
+    )
     parser.add_argument("--dir", default=None, help="work folder (default: the system temp folder)")
     args = parser.parse_args()
+    args.dir = os.path.abspath(args.dir) if args.dir else None
+    args.compare = os.path.abspath(args.compare) if args.compare else None
     hf = f"{sys.executable} -m hfcache"
     nosync = f"{sys.executable} -c {_NO_SYNC!r}"
     how = args.drop if args.drop != "auto" else ("drop_caches" if can_drop_caches() else "fadvise")
@@ -265,7 +272,14 @@ def main() -> None:
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
+        os.chdir(root)  # `python -m hfcache` imports from the current folder first: not from a checkout
         os.environ["HFCACHE_STATE_DIR"] = str(root / "state")  # the digest record, private to this run
+        where = subprocess.run(
+            [sys.executable, "-c", "import hfcache, sys; sys.stdout.write(hfcache.__file__)"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        also = f"; compared with {args.compare}" if args.compare else ""
+        print(f"hfcache: {os.path.dirname(where)}{also}")
         cache = root / "hub"
         build(cache, int(args.total_gb * 1e9), args.big, args.small)
         folder = next(p.name for p in cache.iterdir() if p.name.startswith("models--"))
@@ -294,6 +308,8 @@ def main() -> None:
         }
         if args.no_sync_variant:
             contenders["hfcache pack (no sync)"] = pack.replace(hf, nosync, 1)
+        if args.compare:
+            contenders["hfcache pack (compared)"] = f"PYTHONPATH={args.compare} {pack}"
         load = os.getloadavg()[0]
         pack_times = rounds(contenders, [cache / folder], [bundle, theirs], args.repeat, prepare, pack_check)
         report("pack", pack_times, "hfcache pack", startup, (load, os.getloadavg()[0]))
@@ -313,6 +329,8 @@ def main() -> None:
         contenders = {"tar -xf": untar, "tar -xf && sync": f"{untar} && sync", "hfcache unpack": unpack}
         if args.no_sync_variant:
             contenders["hfcache unpack (no sync)"] = unpack.replace(hf, nosync, 1)
+        if args.compare:
+            contenders["hfcache unpack (compared)"] = f"PYTHONPATH={args.compare} {unpack}"
         load = os.getloadavg()[0]
         unpack_times = rounds(contenders, [bundle], [x_tar, x_ours], args.repeat, prepare, unpack_check)
         loads = (load, os.getloadavg()[0])
