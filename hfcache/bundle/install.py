@@ -49,6 +49,24 @@ def _park(path: str, repo_path: str, parked: list[str]) -> None:
     parked.append(fsops.quarantine(path, layout.quarantine_root(repo_path), os.path.relpath(path, repo_path)))
 
 
+def _folder(path: str, made: set[str]) -> None:
+    """``os.makedirs(path, exist_ok=True)``, once per folder (thousands of files share a few)."""
+    if path not in made:
+        os.makedirs(path, exist_ok=True)
+        made.add(path)
+
+
+def _new_link(entry: str, target: str, made: set[str]) -> bool:
+    """Where nothing is at ``entry``: the relative link made there in one step (a link appears
+    whole), True; False if something appeared meanwhile (then it is replaced atomically)."""
+    _folder(os.path.dirname(entry), made)
+    try:
+        os.symlink(os.path.relpath(target, os.path.dirname(entry)), entry)
+    except FileExistsError:
+        return False
+    return True
+
+
 def _stage_small(items: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
     """Tree listings and refs written beside their final names, not synced (the sync before the
     renames makes them durable): (temporary, final) of each."""
@@ -84,6 +102,7 @@ def install_cache(
     ``syncfs`` before and one after (see the module docstring)."""
     parked: list[str] = []
     touched: set[str] = set()  # folders to fsync once at the end, not once per file
+    made: set[str] = set()  # folders known to exist
     written = kept = nbytes = links = 0
     blobs = received.manifest.blobs()
     sizes = {key: f.size for key, f in blobs.items()}
@@ -102,7 +121,7 @@ def install_cache(
         for (folder, etag), staged in sorted(received.staged.items()):
             repo_path = os.path.join(cache_root, folder)
             blob = os.path.join(repo_path, layout.BLOBS, etag)
-            os.makedirs(os.path.dirname(blob), exist_ok=True)
+            _folder(os.path.dirname(blob), made)
             with fsops.blob_lock(layout.lock_path(cache_root, folder, etag), lock_timeout):
                 if os.path.lexists(blob):
                     _park(blob, repo_path, parked)  # different bytes than the verified ones, or a dead link
@@ -136,7 +155,10 @@ def install_cache(
         st = fsops.lstat_or_none(entry)
         if st is not None and not stat.S_ISLNK(st.st_mode):
             _park(entry, repo_path, parked)  # a full copy, placeholder or folder: kept, never deleted
-        fsops.replace_with_link(entry, os.path.join(repo_path, layout.BLOBS, etag), sync=False)
+            st = None
+        target = os.path.join(repo_path, layout.BLOBS, etag)
+        if st is not None or not _new_link(entry, target, made):
+            fsops.replace_with_link(entry, target, sync=False)
         touched.add(os.path.dirname(entry))
         links += 1
     if not (one_sync and sync_filesystem(cache_root)):

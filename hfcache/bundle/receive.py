@@ -111,6 +111,7 @@ class _Receiver:
         self.repos: dict[str, list[RepoEntry]] = {}
         self.wanted: dict[tuple[str, str], dict[str, str]] = {}
         self.last = "its start"  # the member read last, as people know it: where a cut is
+        self.made: set[str] = set()  # staging folders made
 
     def blob(self, ti: tarfile.TarInfo, m: Member, out: Received) -> None:
         key = (m.folder, m.key)
@@ -136,7 +137,10 @@ class _Receiver:
             if dest is None:
                 expected.check(copy_hashed(src, None, entry.size, algos, progress=self.progress.advance))
             elif self.stager is not None:  # a bundle file: read, hashed and written by a worker
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                folder = os.path.dirname(dest)
+                if folder not in self.made:
+                    os.makedirs(folder, exist_ok=True)
+                    self.made.add(folder)
                 self.stager.stage(expected, ti.offset_data)
             elif entry.size < STAGE_THEN_HASH_SIZE:
                 with self._create(dest) as f:

@@ -257,8 +257,13 @@ _LOCK_POLL = 0.05  # seconds between tries while another process holds a lock (f
 
 def _flock(lock_file: str, timeout: float) -> int | None:
     """An fd holding ``flock(LOCK_EX)`` on ``lock_file``; None where flock cannot be used here."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o664)
+        try:
+            fd = os.open(lock_file, flags, 0o664)
+        except FileNotFoundError:  # the repo's first lock: its folder is made once
+            os.makedirs(os.path.dirname(lock_file), exist_ok=True)
+            fd = os.open(lock_file, flags, 0o664)
     except OSError:
         return None  # not ours to write (another user's lock file): filelock knows the fallbacks
     deadline = time.monotonic() + timeout
@@ -290,7 +295,6 @@ def blob_lock(lock_file: str, timeout: float = 10.0) -> Iterator[None]:
     other. Where ``flock`` is refused (some network file systems) or the file is not writable,
     it is :func:`hf_lock` itself, with filelock's fallbacks. Not re-entrant: one holder per path.
     """
-    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
     fd = _flock(lock_file, timeout) if fcntl is not None else None
     if fd is None:
         with hf_lock(lock_file, timeout):
