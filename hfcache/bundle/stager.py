@@ -104,6 +104,7 @@ def stage_one(
         if direct:
             with contextlib.suppress(OSError):  # best effort: the writes allocate what is missing
                 allocate(fd, 0, size)
+        padded = False
         pos = 0
         if size > CHUNK:
             source.will_need(offset, min(size, WINDOW))
@@ -120,16 +121,17 @@ def stage_one(
                     h.update(window[got : got + n])
                 got += n
             if direct:
-                padded = -(-length // ALIGN) * ALIGN
-                window[length:padded] = bytes(padded - length)
-                direct = _pwrite(fd, window[:padded], pos, True)
+                end = -(-length // ALIGN) * ALIGN
+                window[length:end] = bytes(end - length)
+                padded = end > length
+                direct = _pwrite(fd, window[:end], pos, True)
             else:
                 _pwrite(fd, window[:length], pos, False)
             advance(length)
             pos += length
-        if size % ALIGN or size == 0:
+        if padded:
             os.ftruncate(fd, size)  # the last direct write was padded to the alignment
-        if not direct:
+        if not direct and size >= DIRECT_FROM:  # written through the page cache: to disk now
             start_writeback(fd, 0, 0)
         if sync_each:
             _fsync(fd)
