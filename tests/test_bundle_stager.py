@@ -153,10 +153,10 @@ def test_leaving_early_cancels_queued_work(tmp_path: Path, monkeypatch: pytest.M
     done: list[str] = []
     real = stager.stage_one
 
-    def slow(read_at, expected, offset, sync_each, advance):  # type: ignore[no-untyped-def]
+    def slow(read_at, expected, offset, sync_each, advance, stop):  # type: ignore[no-untyped-def]
         time.sleep(0.01)
         done.append(expected.path)
-        return real(read_at, expected, offset, sync_each, advance)
+        return real(read_at, expected, offset, sync_each, advance, stop)
 
     monkeypatch.setattr(stager, "stage_one", slow)
     monkeypatch.setattr(stager, "BATCH_BELOW", 0)
@@ -187,3 +187,20 @@ def test_positional_reads_across_volumes(tmp_path: Path, volume_size: int | None
         buf = bytearray(10)
         assert reader.read_at(memoryview(buf), len(DATA) - 4) == 4  # the end of the stream
         assert stream.read(5) == DATA[10:15]
+
+
+def test_leaving_early_stops_a_big_blob_at_its_next_window(tmp_path: Path) -> None:
+    bundle, blobs = _bundle(tmp_path, [8192 * 50])
+    (tmp_path / "staged").mkdir()
+    reader = _reader(bundle)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def advance(n: int) -> None:
+        seen.append(n)
+        if len(seen) == 3:
+            stop.set()
+
+    with pytest.raises(stager._Stopped):
+        stage_one(reader, _expect(tmp_path, 0, blobs[0][0]), blobs[0][1], False, advance, stop)
+    assert len(seen) == 3

@@ -90,11 +90,21 @@ def _pwrite(fd: int, view: memoryview, at: int, direct: bool) -> bool:
     return direct
 
 
+class _Stopped(Exception):
+    """The stager was left early: a worker drops the blob it is writing."""
+
+
 def stage_one(
-    source: Source, expected: Expected, offset: int, sync_each: bool, advance: Callable[[int], None]
+    source: Source,
+    expected: Expected,
+    offset: int,
+    sync_each: bool,
+    advance: Callable[[int], None],
+    stop: threading.Event | None = None,
 ) -> dict[Algo, str]:
     """Copy ``expected.size`` bytes at ``offset`` of the bundle to ``expected.path`` (created
-    here, must not exist), hashing them on the way; the digests."""
+    here, must not exist), hashing them on the way; the digests. Once ``stop`` is set, stops
+    at the next window."""
     size = expected.size
     hashers = {a: new_hasher(a, size) for a in expected.digests}
     window = _window()
@@ -109,6 +119,8 @@ def stage_one(
         if size > CHUNK:
             source.will_need(offset, min(size, WINDOW))
         while pos < size:
+            if stop is not None and stop.is_set():
+                raise _Stopped()
             length = min(WINDOW, size - pos)
             if size > pos + WINDOW:  # the next window is read from disk while this one is hashed
                 source.will_need(offset + pos + WINDOW, min(WINDOW, size - pos - WINDOW))
@@ -141,9 +153,13 @@ def stage_one(
 
 
 def _stage_batch(
-    source: Source, batch: list[tuple[Expected, int]], sync_each: bool, advance: Callable[[int], None]
+    source: Source,
+    batch: list[tuple[Expected, int]],
+    sync_each: bool,
+    advance: Callable[[int], None],
+    stop: threading.Event,
 ) -> list[dict[Algo, str]]:
-    return [stage_one(source, expected, offset, sync_each, advance) for expected, offset in batch]
+    return [stage_one(source, expected, offset, sync_each, advance, stop) for expected, offset in batch]
 
 
 class DirectStager:
@@ -165,6 +181,7 @@ class DirectStager:
         sync_each: bool = True,
     ) -> None:
         self._source, self._advance, self._sync_each = source, advance, sync_each
+        self._stop = threading.Event()
         n = workers or min(6, (os.cpu_count() or 1) + 2)  # some wait for the disk, the others hash
         self._pool = ThreadPoolExecutor(n, "hfcache-stage")
         self._in_flight = n + 2
@@ -176,6 +193,7 @@ class DirectStager:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()  # a worker in the middle of a big blob stops at its next window
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def stage(self, expected: Expected, offset: int) -> None:
@@ -197,7 +215,9 @@ class DirectStager:
     def _submit(self, batch: list[tuple[Expected, int]]) -> None:
         while self._pending and (self._pending[0][1].done() or len(self._pending) >= self._in_flight):
             self._judge_one()
-        future = self._pool.submit(_stage_batch, self._source, batch, self._sync_each, self._advance)
+        future = self._pool.submit(
+            _stage_batch, self._source, batch, self._sync_each, self._advance, self._stop
+        )
         self._pending.append(([e for e, _ in batch], future))
 
     def _judge_one(self) -> None:
