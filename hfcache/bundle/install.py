@@ -41,8 +41,20 @@ class Installed:
 
 
 def existing_blob(cache_root: str) -> Callable[[str, str], str | None]:
-    """A ``receive`` callback: the file now holding a blob of this cache, if any."""
-    return lambda folder, etag: fsops.blob_file(cache_root, os.path.join(cache_root, folder), etag)
+    """A ``receive`` callback: the file now holding a blob of this cache, if any.
+
+    A repo folder that is not there holds no blob: it is looked for once, not once per blob
+    (thousands of small files into a new cache). One that appears meanwhile (a download) is
+    still seen by the installer, which keeps whatever it would replace."""
+    absent: dict[str, bool] = {}
+
+    def find(folder: str, etag: str) -> str | None:
+        repo = os.path.join(cache_root, folder)
+        if folder not in absent:
+            absent[folder] = not os.path.isdir(repo)
+        return None if absent[folder] else fsops.blob_file(cache_root, repo, etag)
+
+    return find
 
 
 def _park(path: str, repo_path: str, parked: list[str]) -> None:

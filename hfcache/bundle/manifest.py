@@ -95,6 +95,21 @@ class Manifest:
         more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
         return f"{paths[0]}{more} of {repo_id}"
 
+    def blob_names(self) -> dict[tuple[str, str], str]:
+        """:meth:`files_of` of every blob, at once: (repo folder, etag) → how people name it."""
+        paths: dict[tuple[str, str], set[str]] = {}
+        ids: dict[str, str] = {}
+        for r in self.repos:
+            ids.setdefault(r.folder, r.repo_id)
+            for f in r.files:
+                paths.setdefault((r.folder, f.etag), set()).add(f.path)
+        out = {}
+        for (folder, etag), names in paths.items():
+            first = sorted(names)
+            more = f" (and {len(first) - 1} more)" if len(first) > 1 else ""
+            out[(folder, etag)] = f"{first[0]}{more} of {ids[folder]}"
+        return out
+
     def repo_id(self, folder: str) -> str:
         """The repo id of a repo folder of the bundle (the folder's name if the manifest lacks it)."""
         return next((r.repo_id for r in self.repos if r.folder == folder), folder)

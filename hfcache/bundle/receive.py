@@ -112,6 +112,12 @@ class _Receiver:
         self.wanted: dict[tuple[str, str], dict[str, str]] = {}
         self.last = "its start"  # the member read last, as people know it: where a cut is
         self.made: set[str] = set()  # staging folders made
+        self.names: dict[BlobKey, str] = {}  # every blob's description (thousands: not one by one)
+
+    def describe(self, m: Member) -> str:
+        if m.kind is Kind.BLOB and (m.folder, m.key) in self.names:
+            return self.names[(m.folder, m.key)]
+        return describe(self.out.manifest if self.out is not None else None, m)
 
     def blob(self, ti: tarfile.TarInfo, m: Member, out: Received) -> None:
         key = (m.folder, m.key)
@@ -131,7 +137,7 @@ class _Receiver:
         if algo_for(m.key) is Algo.SHA256 and m.key != entry.sha256:
             raise BundleError(f"bundle member {ti.name!r}: the manifest gives it another sha256")
         algos = {Algo.SHA256, algo_for(m.key)}
-        what = describe(out.manifest, m)
+        what = self.describe(m)
         expected = Expected(what, dest or "", entry.size, {Algo.SHA256: entry.sha256, algo_for(m.key): m.key})
         try:
             if dest is None:
@@ -205,6 +211,7 @@ class _Receiver:
         self.manifest_bytes = _read_small(self.tf, ti, self.last)
         self.out = Received(manifest_mod.parse(self.manifest_bytes))
         self.blobs = self.out.manifest.carried()  # a delta's expected blobs come from the target
+        self.names = self.out.manifest.blob_names()
         for r in self.out.manifest.repos:  # one repo folder may carry several revisions
             self.repos.setdefault(r.folder, []).append(r)
             self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
@@ -214,7 +221,7 @@ class _Receiver:
             self.first(ti)
             return
         m = classify(ti)
-        self.last = describe(self.out.manifest, m)
+        self.last = self.describe(m)
         out = self.out
         if m.kind is Kind.DIR:
             return

@@ -1,0 +1,48 @@
+"""How a blob is named in messages: all at once (thousands of files) as one by one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hfcache.bundle.install import existing_blob
+from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
+
+
+def _repo(folder: str, repo_id: str, files: list[tuple[str, str]]) -> RepoEntry:
+    entries = [FileEntry(path, 1, "a" * 64, etag) for path, etag in files]
+    return RepoEntry(repo_id, "model", folder, "main", "c" * 40, {}, entries)
+
+
+def test_blob_names_are_files_of_each_blob() -> None:
+    m = Manifest(
+        "0",
+        "now",
+        [
+            _repo("models--a--b", "a/b", [("z.txt", "1" * 40), ("a.txt", "1" * 40), ("b.bin", "2" * 64)]),
+            _repo("models--a--b", "a/b", [("y.txt", "1" * 40), ("c.bin", "3" * 64)]),
+            _repo("models--c--d", "c/d", [("a.txt", "1" * 40)]),
+        ],
+    )
+    names = m.blob_names()
+    assert set(names) == set(m.blobs())
+    for folder, etag in m.blobs():
+        assert names[(folder, etag)] == m.files_of(folder, etag)
+    assert names[("models--a--b", "1" * 40)] == "a.txt (and 2 more) of a/b"
+
+
+def test_existing_blob_looks_for_an_absent_repo_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    real = os.path.isdir
+    monkeypatch.setattr(os.path, "isdir", lambda p: (seen.append(str(p)), real(p))[1])
+    find = existing_blob(str(tmp_path))
+    assert [find("models--a--b", f"{i:040x}") for i in range(100)] == [None] * 100
+    assert len(seen) == 1
+    blobs = tmp_path / "models--c--d" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / ("e" * 40)).write_bytes(b"x")
+    assert find("models--c--d", "e" * 40) == str(blobs / ("e" * 40))
