@@ -20,7 +20,7 @@ from checks import loads_exactly
 from standin_hub import StandinHub
 
 from hfcache.bundle import pack as pack_mod
-from hfcache.bundle import packstream, tarwriter
+from hfcache.bundle import packstream, tarwriter, windows
 from hfcache.bundle.pack import pack
 from hfcache.bundle.packhash import PENDING_SHA256
 from hfcache.bundle.packstream import DirectTar
@@ -38,11 +38,11 @@ def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     by two threads), and through the page cache (a file system without O_DIRECT)."""
     if request.param == "small-windows":
         monkeypatch.setattr(packstream, "SMALL", 0)
-        monkeypatch.setattr(packstream, "WINDOW", 8192)
+        monkeypatch.setattr(windows, "WINDOW", 8192)
         monkeypatch.setattr(packstream, "CHUNK", 1000)
         monkeypatch.setattr(packstream, "ALLOCATE_AHEAD", 8192)
     if request.param == "page-cache":
-        monkeypatch.setattr(packstream, "_direct_fd", lambda path: None)
+        monkeypatch.setattr(packstream, "direct_fd", lambda path: None)
     yield str(request.param)
 
 
@@ -210,7 +210,7 @@ def test_direct_tar_writes_the_bytes_tarwriter_writes(
     """Byte for byte, headers, padding and end blocks included (same mtimes), whatever the
     windows and however members share them; digests judged in bundle order."""
     monkeypatch.setattr(packstream, "SMALL", small)
-    monkeypatch.setattr(packstream, "WINDOW", window)
+    monkeypatch.setattr(windows, "WINDOW", window)
     monkeypatch.setattr(packstream, "CHUNK", 777)
     monkeypatch.setattr(tarwriter.time, "time", lambda: 1_700_000_000.0)
     sources = []
@@ -319,7 +319,7 @@ def test_a_refused_direct_write_goes_through_the_page_cache(
         tar.truncate()
         out.wrote(tar.pos)
         out.commit()
-    assert not tar.direct and (refused or packstream._O_DIRECT == 0)
+    assert not tar.direct and (refused or windows._O_DIRECT == 0)
     with tarfile.open(tmp_path / "b.tar") as tf:
         f = tf.extractfile("m/blobs/a")
         assert f is not None and f.read() == data
@@ -343,7 +343,7 @@ def test_no_room_names_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_memory_is_a_fixed_pool_of_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """However many files, the windows in use never exceed the pool (flat memory)."""
     monkeypatch.setattr(packstream, "SMALL", 0)
-    monkeypatch.setattr(packstream, "WINDOW", 8192)
+    monkeypatch.setattr(windows, "WINDOW", 8192)
     monkeypatch.setattr(packstream, "ALLOCATE_AHEAD", 8192)
     (tmp_path / "s").write_bytes(os.urandom(50_000))
     out, tar = _direct_tar(tmp_path)

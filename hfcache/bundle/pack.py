@@ -12,15 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from hfcache import __version__, layout
-from hfcache.bundle.manifest import DELTA_FORMAT, FORMAT, MANIFEST_NAME, Manifest, RepoEntry
-from hfcache.bundle.members import member_name
+from hfcache.bundle.manifest import DELTA_FORMAT, FORMAT, Manifest, RepoEntry
+from hfcache.bundle.packdirect import Redo, write_direct
 from hfcache.bundle.packed import PackResult
 from hfcache.bundle.packhash import (
-    PENDING_SHA256,
     all_corrupt,
     deferrable,
     deferred_entries,
@@ -28,15 +26,15 @@ from hfcache.bundle.packhash import (
     prehash,
     source_of,
 )
-from hfcache.bundle.packstream import ChangedError, DirectTar
+from hfcache.bundle.packorder import repo_members
 from hfcache.bundle.present import Present, load_present
 from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
-from hfcache.bundle.tarwriter import TarWriter, link_target
+from hfcache.bundle.tarwriter import TarWriter
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
 from hfcache.errors import BadInputError
 from hfcache.findings import Finding
-from hfcache.fs.hashing import Algo, algo_for
+from hfcache.fs.hashing import Algo
 from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
@@ -65,46 +63,6 @@ def _one_owner_per_ref(picks: list[RepoPick]) -> None:
         names = [name for p in group for name in p.refs]
         if len(names) != len(set(names)):  # cannot happen (a ref names one commit), but never ship two
             raise BadInputError(f"{group[0].repo.repo_id}: a ref names two of the revisions asked for")
-
-
-@dataclass(frozen=True)
-class _Blob:
-    """A blob member's payload: where its bytes are and what they must hash to."""
-
-    source: str
-    size: int
-    sha256: str
-    etag: str
-
-
-def _repo_members(
-    pick: RepoPick, entry: RepoEntry, manifest_bytes: bytes, seen: set[tuple[str, str]]
-) -> Iterator[tuple[str, bytes | str | _Blob]]:
-    """(tar name, payload) in bundle order: bytes to store, a link target (str), or a blob.
-
-    ``seen`` holds the (folder, member) pairs already written: a second revision of a repo adds
-    only the blobs the first did not have."""
-    folder = pick.repo.folder
-    seen.update((folder, etag) for etag in entry.expected)  # a delta: the target holds these
-    if (folder, MANIFEST_NAME) not in seen:
-        seen.add((folder, MANIFEST_NAME))
-        yield member_name(folder, MANIFEST_NAME), manifest_bytes
-    sources = {f.name: f for f in pick.files}
-    for f in entry.files:
-        if (folder, f.etag) not in seen:
-            seen.add((folder, f.etag))
-            blob = _Blob(source_of(sources[f.path]), f.size, f.sha256, f.etag)
-            yield member_name(folder, layout.BLOBS, f.etag), blob
-    if pick.tree_path is not None:
-        with open(pick.tree_path, "rb") as t:
-            yield member_name(folder, layout.TREES, f"{pick.commit}.json"), t.read()
-    for ref, commit in sorted(entry.refs.items()):
-        yield member_name(folder, layout.REFS, *ref.split("/")), commit.encode("ascii")
-    for f in entry.files:
-        yield (
-            member_name(folder, layout.SNAPSHOTS, pick.commit, *f.path.split("/")),
-            link_target(f.path, f.etag),
-        )
 
 
 def default_output(refs: list[RepoRef]) -> str:
@@ -137,11 +95,6 @@ def _writer(output: str, volume: int | None, overwrite: bool) -> VolumeWriter:
         return VolumeWriter(output, volume, overwrite=overwrite)
     except FileExistsError as e:
         raise _taken(e) from None
-
-
-class _Redo(Exception):
-    """The direct way met a file that is not what the cache says (corrupt, changed, unreadable):
-    the bundle is dropped and the streamed way, which reports such files, packs again."""
 
 
 @dataclass
@@ -212,7 +165,7 @@ def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress
         progress.start("pack", manifest.total_bytes)
         seen: set[tuple[str, str]] = set()
         for pick, entry in zip(picks, entries, strict=True):
-            for name, payload in _repo_members(pick, entry, manifest_bytes, seen):
+            for name, payload in repo_members(pick, entry, manifest_bytes, seen):
                 if isinstance(payload, bytes):
                     tar.add_bytes(name, payload)
                 elif isinstance(payload, str):
@@ -233,89 +186,6 @@ def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress
         if isinstance(e, FileExistsError):
             raise _taken(e) from None
         raise
-
-
-def _completed(manifest: Manifest, hashed: dict[tuple[str, str], str]) -> Manifest:
-    """``manifest`` with each pending sha256 as hashed: ``(folder, etag)`` → sha256."""
-    repos = []
-    for e in manifest.repos:
-        files = [replace(f, sha256=hashed.get((e.folder, f.etag), f.sha256)) for f in e.files]
-        repos.append(replace(e, files=files))
-    return replace(manifest, repos=repos)
-
-
-_PENDING_FIELD = f'"sha256": "{PENDING_SHA256}"'.encode()
-
-
-def _filled_in(pending: bytes, manifest: Manifest, done: Manifest) -> bytes:
-    """``done.to_bytes()``, made from ``pending`` (``manifest``'s bytes) by writing each file's
-    sha256 over its placeholder, in document order (serialising a manifest of thousands of files
-    again costs ~0.1 s); the same length, so it overwrites the manifest written first in place."""
-    fresh = [
-        g.sha256
-        for r, s in zip(manifest.repos, done.repos, strict=True)
-        for f, g in zip(r.files, s.files, strict=True)
-        if f.sha256 == PENDING_SHA256
-    ]
-    parts = pending.split(_PENDING_FIELD)
-    if len(parts) != len(fresh) + 1 or PENDING_SHA256 in fresh:
-        raise _Redo()  # cannot happen: each pending file has one placeholder, and is hashed
-    out = bytearray(parts[0])
-    for sha, rest in zip(fresh, parts[1:], strict=True):
-        out += b'"sha256": "' + sha.encode("ascii") + b'"' + rest
-    return bytes(out)
-
-
-def _write_direct(
-    plan: _Plan, manifest: Manifest, out: VolumeWriter, output: str, progress: Progress
-) -> Manifest:
-    """The bundle written at explicit offsets of its one file (:mod:`hfcache.bundle.packstream`);
-    returns the manifest completed with the small files' sha256, as written in place of the
-    pending one. :class:`_Redo` for a file that is not what its name says, or changed."""
-    direct = out.direct()
-    if direct is None:
-        raise _Redo()
-    fd, temp = direct
-    pending = manifest.to_bytes()
-    hashed: dict[tuple[str, str], str] = {}
-
-    def judge(tag: tuple[str, _Blob], got: dict[Algo, str]) -> None:
-        folder, blob = tag
-        if got.get(algo_for(blob.etag)) != blob.etag or (
-            blob.sha256 != PENDING_SHA256 and got.get(Algo.SHA256) != blob.sha256
-        ):
-            raise _Redo()
-        hashed[(folder, blob.etag)] = got[Algo.SHA256]
-
-    progress.start("pack", manifest.total_bytes)
-    now = time.time()
-    manifest_at: list[int] = []
-    try:
-        with DirectTar(temp, fd, out.bytes_written, judge, progress.advance, output) as tar:
-            seen: set[tuple[str, str]] = set()
-            for pick, entry in zip(plan.picks, manifest.repos, strict=True):
-                for name, payload in _repo_members(pick, entry, pending, seen):
-                    if isinstance(payload, bytes):
-                        at = tar.add_bytes(name, payload, now)
-                        if payload is pending:
-                            manifest_at.append(at)
-                    elif isinstance(payload, str):
-                        tar.add_link(name, payload, now)
-                    else:
-                        algos = frozenset({Algo.SHA256, algo_for(payload.etag)})
-                        tar.add_file(name, payload.source, payload.size, algos, (pick.repo.folder, payload))
-            tar.close()
-            done = _completed(manifest, hashed)
-            data = _filled_in(pending, manifest, done)
-            for at in manifest_at:
-                tar.patch(at, data)
-            tar.truncate()
-    except (ChangedError, OSError) as e:
-        if isinstance(e, OSError) and (e.filename is None or os.fsdecode(e.filename) in (output, temp)):
-            raise  # about the bundle (a full disk): the same on any way
-        raise _Redo() from None  # about a file of the cache: the streamed way reports it
-    out.wrote(tar.pos)
-    return done
 
 
 def pack(
@@ -377,9 +247,9 @@ def pack(
         _fat32_check(output, volume, manifest.total_bytes)
         out = _writer(output, volume, overwrite)
         try:
-            manifest = _write_direct(plan, manifest, out, output, progress)
+            manifest = write_direct(plan.picks, manifest, out, output, progress)
             paths = out.commit()
-        except _Redo:
+        except Redo:
             manifest = None  # something is wrong with a file: the way below finds and names it
         except BaseException as e:
             out.abort()

@@ -21,33 +21,27 @@ bundle order, on the thread that adds members, and whatever it raises stops the 
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import mmap
 import os
-import queue
 import tarfile
-import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from hfcache.bundle import windows as _win
 from hfcache.bundle.tarwriter import header
+from hfcache.bundle.windows import ALIGN, WRITERS, Windows, direct_fd, named_error
 from hfcache.fs.hashing import Algo, new_hasher
-from hfcache.fs.writeback import advise_sequential, allocate, drop_cached, start_writeback, will_need
+from hfcache.fs.writeback import advise_sequential, allocate, drop_cached, will_need
 
-WINDOW = 4 << 20  # the unit of writing: aligned in the file and in memory
 CHUNK = 1 << 20  # the unit of reading and hashing: it stays in the core's cache between the two
-ALIGN = 4096  # O_DIRECT offsets, lengths and buffers: a multiple of any common device's block
 SMALL = 1 << 20  # files up to this size share a task with their neighbours
 RUN = (64, 8 << 20)  # a task of small members: at most this many files, this many bytes
 ALLOCATE_AHEAD = 256 << 20  # space is allocated this far ahead of the last window handed out
-WRITERS = 2  # windows being written at once (the disk's queue)
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class ChangedError(Exception):
@@ -80,151 +74,10 @@ class _Task:
         return self.pieces[-1].offset + self.pieces[-1].size if self.pieces else 0
 
 
-class _Window:
-    __slots__ = ("buf", "index", "left", "size")
-
-    def __init__(self, index: int, buf: mmap.mmap, size: int) -> None:
-        self.index, self.buf, self.size, self.left = index, buf, size, size
-
-
-class _Windows:
-    """The bundle file as aligned windows: filled by any thread, each written once complete.
-
-    Buffers come from a fixed pool (memory stays flat); filling threads wait for one when all
-    are taken. Errors of the writer threads surface from :meth:`span` and :meth:`finish`."""
-
-    def __init__(self, fd: int, direct: bool, buffers: int, name: str) -> None:
-        self.fd, self.direct, self.name = fd, direct, name
-        self._pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-        for _ in range(buffers):
-            self._pool.put(mmap.mmap(-1, WINDOW))
-        self._open: dict[int, _Window] = {}
-        self._lock = threading.Lock()
-        self._todo: queue.SimpleQueue[_Window | None] = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self.total = -1  # set by the last task: the bundle's size (the last window may be short)
-        self._writers = [threading.Thread(target=self._write_loop, daemon=True) for _ in range(WRITERS)]
-        for t in self._writers:
-            t.start()
-
-    def _take(self) -> mmap.mmap:
-        while True:
-            if self._error is not None:
-                raise self._error
-            with contextlib.suppress(queue.Empty):
-                return self._pool.get(timeout=0.1)
-
-    def span(self, at: int, n: int) -> tuple[_Window, memoryview]:
-        """The window holding offset ``at`` and a view of up to ``n`` bytes from there in it."""
-        index = at // WINDOW
-        with self._lock:
-            window = self._open.get(index)
-        if window is None:
-            buf = self._take()
-            with self._lock:
-                window = self._open.get(index)
-                spare = window is not None  # another thread opened it meanwhile
-                if window is None:
-                    window = self._open[index] = _Window(index, buf, WINDOW)
-            if spare:
-                self._pool.put(buf)
-        start = at - index * WINDOW
-        return window, memoryview(window.buf)[start : min(WINDOW, start + n)]
-
-    def filled(self, window: _Window, n: int) -> None:
-        """``n`` more bytes of ``window`` are in place; a complete window is handed to a writer."""
-        with self._lock:
-            window.left -= n
-            complete = window.left == 0
-            if complete:
-                del self._open[window.index]
-        if complete:
-            self._todo.put(window)
-
-    def end_at(self, total: int) -> None:
-        """The bundle ends at ``total``: the window holding the end is complete once filled to it."""
-        self.total = total
-        used = total % WINDOW
-        if used:
-            window, _ = self.span(total, 0)
-            self.filled(window, WINDOW - used)
-
-    def write(self, data: bytes, at: int) -> None:
-        """``data`` at ``at`` (any thread): through the windows it spans."""
-        view = memoryview(data)
-        while view:
-            window, dest = self.span(at, len(view))
-            dest[:] = view[: len(dest)]
-            self.filled(window, len(dest))
-            view, at = view[len(dest) :], at + len(dest)
-
-    def _write_loop(self) -> None:
-        while (window := self._todo.get()) is not None:
-            try:
-                if self._error is None:
-                    self._write_window(window)
-            except BaseException as e:  # reported by span() and finish()
-                if self._error is None:
-                    self._error = e if not isinstance(e, OSError) else _named(e, self.name)
-            finally:
-                self._pool.put(window.buf)
-
-    def _write_window(self, window: _Window) -> None:
-        at = window.index * WINDOW
-        size = WINDOW if self.total < 0 else min(WINDOW, self.total - at)
-        length = -(-size // ALIGN) * ALIGN if self.direct else size
-        view = memoryview(window.buf)[:length]
-        if length > size:
-            view[size:] = bytes(length - size)  # past the end: cut off after (see finish)
-        while view:
-            try:
-                n = os.pwrite(self.fd, view, at)
-            except OSError as e:
-                if not (self.direct and e.errno == errno.EINVAL):
-                    raise
-                self._no_direct()  # the file system wants another alignment: through the page cache
-                continue
-            view, at = view[n:], at + n
-        if not self.direct:
-            start_writeback(self.fd, window.index * WINDOW, size)
-
-    def _no_direct(self) -> None:
-        with self._lock:
-            if self.direct:
-                import fcntl
-
-                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~_O_DIRECT)
-                self.direct = False
-
-    def finish(self) -> None:
-        """Wait until every window is written; raise the first write error."""
-        for _ in self._writers:
-            self._todo.put(None)
-        for t in self._writers:
-            t.join()
-        if self._error is not None:
-            raise self._error
-        if self._open:
-            raise RuntimeError(f"{len(self._open)} window(s) of the bundle were never completed")
-
-    def stop(self) -> None:
-        """On failure: let the writers go, write nothing more."""
-        if self._error is None:
-            self._error = RuntimeError("pack stopped")
-        for _ in self._writers:
-            self._todo.put(None)
-        for t in self._writers:
-            t.join()
-
-
-def _named(e: OSError, path: str) -> OSError:
-    return type(e)(e.errno, e.strerror or str(e), path)
-
-
 _OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _fill(windows: _Windows, task: _Task, advance: Callable[[int], None]) -> list[dict[Algo, str]]:
+def _fill(windows: Windows, task: _Task, advance: Callable[[int], None]) -> list[dict[Algo, str]]:
     """A worker's job: put every piece of ``task`` in its windows; the digests of its files.
 
     A run of small files is opened first and each asked for (``POSIX_FADV_WILLNEED``), so that
@@ -250,7 +103,7 @@ def _fill(windows: _Windows, task: _Task, advance: Callable[[int], None]) -> lis
             os.close(fd)
 
 
-def _fill_file(windows: _Windows, piece: _Piece, advance: Callable[[int], None], src: int) -> dict[Algo, str]:
+def _fill_file(windows: Windows, piece: _Piece, advance: Callable[[int], None], src: int) -> dict[Algo, str]:
     """Read ``piece`` from ``src`` (closed here) into its windows, hashing it; its digests."""
     try:
         if os.fstat(src).st_mtime_ns != piece.mtime_ns:
@@ -266,7 +119,7 @@ def _fill_file(windows: _Windows, piece: _Piece, advance: Callable[[int], None],
                 try:  # 1 MiB at a time: hashed while still in this core's cache
                     n = os.readv(src, [view[got : got + CHUNK]])
                 except OSError as e:
-                    raise e if e.filename is not None else _named(e, piece.source) from e
+                    raise e if e.filename is not None else named_error(e, piece.source) from e
                 if not n:
                     done = at + got - piece.offset
                     raise ChangedError(f"{piece.source} ends after {done} of {piece.size} bytes")
@@ -281,16 +134,6 @@ def _fill_file(windows: _Windows, piece: _Piece, advance: Callable[[int], None],
     finally:
         os.close(src)
     return {a: h.hexdigest() for a, h in zip(sorted(piece.algos), hashers, strict=True)}
-
-
-def _direct_fd(path: str) -> int | None:
-    """``path`` opened for ``O_DIRECT`` writes, or None where the file system refuses it."""
-    if not _O_DIRECT:
-        return None
-    try:
-        return os.open(path, os.O_RDWR | _O_DIRECT | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
 
 
 class DirectTar:
@@ -314,18 +157,18 @@ class DirectTar:
         name: str,
         workers: int | None = None,
     ) -> None:
-        if start % WINDOW:
+        if start % _win.WINDOW:
             raise ValueError("a bundle starts on a window boundary")
         self.judge, self.advance, self.name = judge, advance, name
         self.pos = start
-        direct_fd = _direct_fd(path)
-        self._fd = direct_fd if direct_fd is not None else fd
-        self._own_fd = direct_fd is not None
+        fd_direct = direct_fd(path)
+        self._fd = fd_direct if fd_direct is not None else fd
+        self._own_fd = fd_direct is not None
         self._workers = workers or max(1, min(4, os.cpu_count() or 1))  # 4: memory stays under 100 MiB
         # Each task in flight holds at most three windows (its first and last, shared with its
         # neighbours, and the one it fills), each writer one.
         self._in_flight = self._workers + 1
-        self._windows = _Windows(self._fd, direct_fd is not None, 3 * self._in_flight + WRITERS + 2, name)
+        self._windows = Windows(self._fd, fd_direct is not None, 3 * self._in_flight + WRITERS + 2, name)
         self._pool = ThreadPoolExecutor(self._workers, "hfcache-pack")
         self._pending: deque[tuple[_Task, Future[list[dict[Algo, str]]]]] = deque()
         self._task = _Task()
@@ -415,11 +258,11 @@ class DirectTar:
         """Space allocated ahead of ``end``, so that direct writes land in place side by side."""
         if not self._can_allocate or end <= self._allocated:
             return
-        target = -(-max(end, self._allocated + ALLOCATE_AHEAD) // WINDOW) * WINDOW
+        target = -(-max(end, self._allocated + ALLOCATE_AHEAD) // _win.WINDOW) * _win.WINDOW
         try:
             self._can_allocate = allocate(self._fd, self._allocated, target - self._allocated)
         except OSError as e:
-            raise _named(e, self.name) from e
+            raise named_error(e, self.name) from e
         self._allocated = target
 
     def _reap_one(self) -> None:
@@ -452,7 +295,7 @@ class DirectTar:
                 try:
                     n = os.preadv(self._fd, [view[got:]], start + got)
                 except OSError as e:
-                    raise _named(e, self.name) from e
+                    raise named_error(e, self.name) from e
                 if not n:
                     raise ChangedError(f"{self.name} is shorter than what was written to it")
                 got += n
@@ -468,7 +311,7 @@ class DirectTar:
                 n = os.pwrite(self._fd, view, at)
                 view, at = view[n:], at + n
         except OSError as e:
-            raise _named(e, self.name) from e
+            raise named_error(e, self.name) from e
 
     def truncate(self) -> None:
         """Cut the file to the bundle's size (space allocated ahead and the last window's padding)."""
@@ -477,4 +320,4 @@ class DirectTar:
             if not self.direct:
                 drop_cached(self._fd, 0, self.pos)
         except OSError as e:
-            raise _named(e, self.name) from e
+            raise named_error(e, self.name) from e
