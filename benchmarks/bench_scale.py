@@ -681,7 +681,7 @@ def model_read(
         "pack refused (exit 1); flipped in the stream: unpack - exit 2, nothing installed",
         flush=True,
     )
-    return [verify, both, pack, unpack]
+    return [s for s in (verify, both, pack, unpack) if s.rows]
 
 
 def repos_scale(b: Bench, counts: list[int], pack_counts: list[int]) -> list[Series]:
@@ -793,7 +793,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--only", choices=("model", "repos"), default=None)
     p.add_argument("--struct-gb", default="35,70,141", help="sizes for doctor, inspect, fit (70B shape)")
-    p.add_argument("--verify-gb", default="10,20,40", help="sizes for doctor --verify (8B shape)")
+    p.add_argument("--verify-gb", default="25,50,100", help="sizes for doctor --verify (8B shape)")
     p.add_argument("--unpack-gb", default="5,10,20", help="sizes for pack | unpack (written to disk)")
     p.add_argument("--repos", default="1250,2500,5000", help="cache sizes for doctor, verify, inspect, fit")
     p.add_argument("--pack-repos", default="625,1250,2500", help="cache sizes for pack | unpack")
@@ -817,8 +817,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hfcache-bench-scale-", dir=args.dir) as tmp:
         b = Bench(Path(tmp), args.repeat)
         if args.only in (None, "model"):
-            series += model_struct(b, _floats(args.struct_gb), memo)
-            series += model_read(b, _floats(args.verify_gb), _floats(args.unpack_gb), memo)
+            if args.struct_gb:
+                series += model_struct(b, _floats(args.struct_gb), memo)
+            if args.verify_gb or args.unpack_gb:
+                series += model_read(b, _floats(args.verify_gb), _floats(args.unpack_gb), memo)
         if args.only in (None, "repos"):
             series += repos_scale(
                 b, [int(x) for x in _floats(args.repos)], [int(x) for x in _floats(args.pack_repos)]
