@@ -36,6 +36,9 @@ from hfcache.progress import NO_PROGRESS, Progress
 BlobKey = tuple[str, str]  # (repo folder, etag)
 STAGE_THEN_HASH_SIZE = 8 << 20  # from here a blob is hashed by a pool thread that follows its copy
 _COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, writeback starts, progress moves
+# Writeback is started a run of this many bytes at a time: asked for every 1 MiB written from a
+# pipe, it made each write wait for the disk's queue (1.5 GB from stdin: 4.2 s, against 2.1 s).
+_WRITEBACK_STEP = 64 << 20
 DIRECT_STAGE = True  # blobs of a bundle file: staged by DirectStager's workers (else copied in the kernel)
 
 
@@ -182,14 +185,16 @@ class _Receiver:
         """The member's bytes into unbuffered ``dst`` (in the kernel from a bundle file, else by
         Python), calling ``written(n)`` as they land in the file and starting their writeback
         (so the one sync before installing finds little left to write)."""
-        done = 0
+        done = started = 0
 
         def landed(n: int) -> None:
-            nonlocal done
+            nonlocal done, started
             written(n)
             self.progress.advance(n)
-            start_writeback(dst.fileno(), done, n)
             done += n
+            if done - started >= _WRITEBACK_STEP:
+                start_writeback(dst.fileno(), started, done - started)
+                started = done
 
         if self.copy_range is None:
             copy_hashed(src, dst, size, (), progress=landed)
