@@ -111,11 +111,13 @@ def rounds(
     inputs: list[Path],
     outputs: list[Path],
     repeat: int,
-    prepare: Callable[[list[Path]], None],
-    check: Callable[[str], None],
+    prepare: Callable[[list[Path]], None] | None = None,
+    check: Callable[[str], None] = lambda label: None,
 ) -> dict[str, list[float]]:
-    """Wall times of each shell command, contenders interleaved within each round; ``check``
-    judges each run's output (untimed) before the next run deletes it."""
+    """Wall times of each shell command, contenders interleaved within each round; ``prepare``
+    (default: :func:`warm`) readies the inputs before each run; ``check`` judges each run's output
+    (untimed) before the next run deletes it."""
+    prepare = prepare if prepare is not None else warm
     times: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(repeat):
         for label, cmd in contenders.items():
@@ -130,10 +132,16 @@ def rounds(
 
 
 def report(
-    title: str, times: dict[str, list[float]], ours: str, startup: float, loads: tuple[float, float]
+    title: str,
+    times: dict[str, list[float]],
+    ours: str,
+    startup: float = 0.0,
+    loads: tuple[float, float] | None = None,
 ) -> None:
     """Best and median of each, and the ratios ours / it: best to best, median to median, and
-    best to best with hfcache's start-up taken off (how much of a ratio start-up is)."""
+    best to best with hfcache's start-up taken off (how much of a ratio start-up is). ``loads``:
+    the load average before and after the runs (default: now, for both)."""
+    loads = loads if loads is not None else (os.getloadavg()[0],) * 2
     print(f"\n## {title} (load average {loads[0]:.2f} before, {loads[1]:.2f} after)\n")
     print(f"| command | best s | median s | {ours} / it, best | median | less start-up, best |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -29,9 +29,9 @@ fit: the weights' exact bytes). Then, untimed, at the smallest size: a broken li
 stream, by ``unpack -`` (refuses, installs nothing).
 
     python benchmarks/bench_scale.py                                  # everything, ~30 min
-    python benchmarks/bench_scale.py --only model --struct-gb 35,70,141 --read-gb 5,10,20 --repeat 3
+    python benchmarks/bench_scale.py --only model --verify-gb 25,50,100 --unpack-gb 5,10,20 --repeat 3
     python benchmarks/bench_scale.py --only repos --repos 1250,2500,5000 --repeat 3
-    python benchmarks/bench_scale.py --quick                          # a smoke run, ~1 min
+    python benchmarks/bench_scale.py --quick                          # a smoke run, ~3 min
 """
 
 from __future__ import annotations

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import hfcache.fs.streamcopy as sc
 from hfcache.fs.hashing import Algo, git_blob_sha1
-from hfcache.fs.streamcopy import copy_hashed
+from hfcache.fs.streamcopy import PIPE_SIZE, copy_hashed, widen_pipe
 
 BUF = 64 << 10  # a small buffer, so that "several buffers" stays small
 SIZES = [0, 1, BUF - 1, BUF, BUF + 1, 5 * BUF + 7]
@@ -213,3 +215,16 @@ def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         copy_hashed(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are a Linux feature")
+def test_a_pipe_is_widened_to_one_mib_and_anything_else_left_alone(tmp_path: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as r, os.fdopen(write_fd, "wb") as w:
+        before = fcntl.fcntl(r.fileno(), fcntl.F_GETPIPE_SZ)
+        assert before < PIPE_SIZE  # Linux's default is 64 KiB
+        widen_pipe(w)
+        assert fcntl.fcntl(r.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_SIZE  # one buffer, both ends
+    with open(tmp_path / "f", "wb") as f:
+        widen_pipe(f)  # a regular file: nothing to do, no error
+    widen_pipe(io.BytesIO())  # no descriptor at all (a test's captured output)

@@ -42,6 +42,7 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _windows = threading.local()
 _fsync = os.fsync  # a module attribute, so that tests can watch it
 
+
 class Source(Protocol):
     """Where the stager reads a bundle file's bytes: from any thread, at any offset."""
 

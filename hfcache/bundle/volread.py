@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 from hfcache.bundle.checksums import missing_volumes
 from hfcache.bundle.volnames import MAX_VOLUMES, VOLUME_NAME, volume_name
 from hfcache.errors import BadInputError, BundleError
+from hfcache.fs.streamcopy import widen_pipe
 from hfcache.fs.writeback import will_need
 
 if TYPE_CHECKING:
@@ -193,9 +194,12 @@ def open_volumes(first: str) -> BinaryIO:
     naming it; read errors name the volume.
     """
     if first == "-":
+        widen_pipe(sys.stdin)
         return sys.stdin.buffer
     if not stat.S_ISREG(os.stat(first).st_mode):  # a pipe, e.g. `hfcache unpack <(ssh host cat b.tar)`
-        return open(first, "rb", buffering=IO_BUFFER)
+        stream = open(first, "rb", buffering=IO_BUFFER)  # noqa: SIM115 (the caller closes it)
+        widen_pipe(stream)
+        return stream
     return io.BufferedReader(_VolumeReader(first), buffer_size=IO_BUFFER)
 
 

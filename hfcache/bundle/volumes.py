@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING
 from hfcache.bundle.volnames import MAX_VOLUMES, checksum_name, numbered_siblings, partial_name, volume_name
 from hfcache.errors import BadInputError
 from hfcache.fs import fsops
+from hfcache.fs.streamcopy import widen_pipe
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -67,6 +68,7 @@ class VolumeWriter(io.BufferedIOBase):
             raise ValueError("standard output cannot be split into volumes: give a file name")
         if target == "-":
             self._out = sys.stdout.buffer
+            widen_pipe(sys.stdout)
             return
         head = os.path.dirname(target) or "."
         if not os.path.isdir(head):

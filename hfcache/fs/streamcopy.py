@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import errno
 import mmap
+import os
 import queue
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -25,7 +27,27 @@ if TYPE_CHECKING:
 BUFFER_SIZE = 1 << 20
 DEPTH = 3  # buffers in flight when overlapping: one being read, up to two being hashed
 OVERLAP_MIN_SIZE = BUFFER_SIZE  # below this, the helper thread's ~250 us start+join outweighs the gain
+PIPE_SIZE = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
 _tls = threading.local()
+
+
+def widen_pipe(stream: Any) -> None:
+    """Give the pipe ``stream`` reads or writes a 1 MiB buffer, if it is a pipe with a smaller one.
+
+    With Linux's default 64 KiB the two processes take turns sixteen times per MiB: ``cat bundle
+    | hfcache unpack -`` of 1.5 GB took 3.9 s here, 2.0 s with 1 MiB. Best effort: a pipe the
+    kernel will not widen (over the ceiling, or not Linux) keeps its size."""
+    try:
+        import fcntl
+
+        fd = stream.fileno()
+        setsize, getsize = getattr(fcntl, "F_SETPIPE_SZ", None), getattr(fcntl, "F_GETPIPE_SZ", None)
+        if setsize is None or getsize is None or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
+        if fcntl.fcntl(fd, getsize) < PIPE_SIZE:
+            fcntl.fcntl(fd, setsize, PIPE_SIZE)
+    except (OSError, ValueError, ImportError, AttributeError):  # not a real file (a test's buffer)
+        return
 
 
 class Source(Protocol):
