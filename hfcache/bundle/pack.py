@@ -1,10 +1,11 @@
 """``pack``: write repos of a local cache as one portable tar bundle, verified while streaming.
 
 The bundle is a cache fragment: members are paths relative to the hub cache folder, so a plain
-``tar -xf bundle.tar -C ~/.cache/huggingface/hub`` gives a cache huggingface_hub reads. Each
-repo folder's section is: the manifest, each blob once, the tree listing, refs, and snapshot
-links last. Every byte is hashed as it is written; a blob that does not hash to its name
-aborts the pack and no file that looks like a bundle is left behind.
+``tar -xf bundle.tar -C ~/.cache/huggingface/hub`` gives a cache huggingface_hub reads. The
+manifest comes first (once); then each repo folder's section is each blob once, the tree
+listing, refs, and snapshot links last (:mod:`hfcache.bundle.packorder`). Every byte is
+hashed as it is written; a blob that does not hash to its name aborts the pack and no file
+that looks like a bundle is left behind.
 """
 
 from __future__ import annotations

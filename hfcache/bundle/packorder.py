@@ -1,7 +1,8 @@
 """The order of a bundle's members: one rule for pack's two ways of writing it.
 
-Each repo folder's section is its manifest, each blob once, the tree listing, refs, and the
-snapshot links last (a link is extracted only after the blob it points at).
+The bundle's manifest comes first, in the first repo's folder (once: a copy in every repo folder
+made a bundle of 625 small repos 589 MB); then each repo folder's section is each blob once, the
+tree listing, refs, and the snapshot links last (a link is extracted only after its blob).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ def repo_members(
     """(tar name, payload) in bundle order: bytes to store, a link target (str), or a blob.
 
     ``seen`` holds the (folder, member) pairs already written: a second revision of a repo adds
-    only the blobs the first did not have."""
+    only the blobs the first did not have, and only the first repo carries the manifest."""
     folder = pick.repo.folder
     seen.update((folder, etag) for etag in entry.expected)  # a delta: the target holds these
-    if (folder, MANIFEST_NAME) not in seen:
-        seen.add((folder, MANIFEST_NAME))
+    if ("", MANIFEST_NAME) not in seen:  # once per bundle: a copy per repo grew as repos squared
+        seen.add(("", MANIFEST_NAME))
         yield member_name(folder, MANIFEST_NAME), manifest_bytes
     sources = {f.name: f for f in pick.files}
     for f in entry.files:
