@@ -8,6 +8,7 @@ Parsing is strict: a bundle is untrusted input.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -112,7 +113,16 @@ class Manifest:
 
     def repo_id(self, folder: str) -> str:
         """The repo id of a repo folder of the bundle (the folder's name if the manifest lacks it)."""
-        return next((r.repo_id for r in self.repos if r.folder == folder), folder)
+        return self._repo_ids.get(folder, folder)
+
+    @functools.cached_property
+    def _repo_ids(self) -> dict[str, str]:
+        # Once per manifest: every member is described as it is read, and a search of the repos
+        # per member grew as members times repos.
+        ids: dict[str, str] = {}
+        for r in self.repos:
+            ids.setdefault(r.folder, r.repo_id)
+        return ids
 
     @property
     def total_bytes(self) -> int:
