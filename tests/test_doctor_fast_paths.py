@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from hfcache import layout
 from hfcache.doctor import diagnose
-from hfcache.doctor.diagnose import collector_paused
+from hfcache.doctor.judge import collector_paused
 from hfcache.model import Cache, Kind, Node, Repo, Revision, TreeEntry, built
 from hfcache.scan import entries as entries_module
 from hfcache.scan.entries import EntryDiag, Form, diagnose_revision

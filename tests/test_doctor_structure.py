@@ -120,7 +120,7 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, make: str) -> None:
 
 def test_default_path_is_huggingface_hubs_cache(fresh_cache: CachedRepo) -> None:
     """No PATH: the cache huggingface_hub itself resolves (HF_HUB_CACHE, set by the fixture)."""
-    assert diagnose(None).cache.root == str(fresh_cache.cache_dir)
+    assert diagnose(None).root == str(fresh_cache.cache_dir)
 
 
 def test_plain_model_folder(fresh_cache: CachedRepo, tmp_path: Path) -> None:

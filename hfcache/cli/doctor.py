@@ -57,5 +57,6 @@ def doctor(
             result = run_fix(path, verify_hashes=verify, progress=out.progress(), store=store)
         out.finish(result, lambda: render_fix(out, result, verbose=verbose))
     with handled(out):
-        report = diagnose(path, verify_hashes=verify, progress=out.progress(), store=store)
+        progress = out.progress()
+        report = diagnose(path, verify_hashes=verify, progress=progress, store=store, keep_digests=False)
     out.finish(report, lambda: render(out, report, verbose=verbose))

@@ -51,7 +51,7 @@ def _name(o: Outcome, root: str) -> str:
 
 
 def _grouped(out: Output, result: FixResult) -> None:
-    root = result.before.cache.root
+    root = result.before.root
     groups: dict[tuple[str | None, str, Step, str], list[Outcome]] = defaultdict(list)
     for o in result.outcomes:
         groups[(o.action.repo, o.status, o.action.step, o.effect)].append(o)
@@ -78,7 +78,7 @@ def _table(out: Output, result: FixResult) -> None:
     table = Table(title="repairs", title_justify="left")
     for column in ("status", "repo", "file", "what happened"):
         table.add_column(column, overflow="fold")
-    root = result.before.cache.root
+    root = result.before.root
     for o in result.outcomes:
         style = {"done": "green", "skipped": "yellow", "failed": "bold red"}[o.status]
         detail = link_text(o.detail) + "".join(

@@ -178,7 +178,7 @@ def wrapped(out: Output, text: Text, indent: str = "", hanging: str | None = Non
 
 
 def _grouped(out: Output, report: Report) -> None:
-    root = report.cache.root
+    root = report.root
     by_repo: dict[str | None, list[Finding]] = defaultdict(list)
     for f in report.findings:
         if f.folded_into is None:
@@ -199,7 +199,7 @@ def _grouped(out: Output, report: Report) -> None:
 
 
 def _table(out: Output, report: Report) -> None:
-    root = report.cache.root
+    root = report.root
     by_repo: dict[str, list[Finding]] = defaultdict(list)
     for f in report.findings:
         by_repo[f.repo or "(cache)"].append(f)
@@ -233,7 +233,7 @@ def render(out: Output, report: Report, *, fixed: bool = False, verbose: bool = 
         kind = "" if judged["repo_type"] == "model" else f" ({judged['repo_type']})"
         refs = f" ({', '.join(judged['refs'])})" if judged["refs"] else ""
         scope = f"revision {judged['commit']}{refs} of {judged['repo_id']}{kind}, {s.files} file(s)"
-        wrapped(out, Text(f"judged {scope} in {report.cache.root}{hashed}"))
+        wrapped(out, Text(f"judged {scope} in {report.root}{hashed}"))
     else:
         wrapped(
             out,

@@ -22,6 +22,16 @@ from hfcache.model import Cache, Kind
 from hfcache.scan.entries import EntryDiag, Form, read_small
 
 
+@dataclass(frozen=True)
+class Wide:
+    """What the cache-wide checks of a cache judged in parts learn from every part."""
+
+    folders: frozenset[str]
+    """Every repo folder of the cache."""
+    store_used: frozenset[str]
+    """Every shared-store entry some repo needs (see :func:`~hfcache.doctor.checks.blobs.store_users`)."""
+
+
 @dataclass
 class Context:
     """The scanned cache, its diagnosed entries and what hashing found, with the repair rules."""
@@ -34,13 +44,13 @@ class Context:
     """Revisions that lost entries whose blobs are still here (:mod:`hfcache.doctor.stranded`)."""
     lost: tuple[LostSnapshots, ...] = ()
     """Repo folders without ``snapshots/``, and what of them can be rebuilt (:mod:`hfcache.doctor.lost`)."""
+    wide: Wide | None = None
+    """For the cache-wide checks of a cache judged in parts: what the parts hold (else ``cache`` has it)."""
 
     def __post_init__(self) -> None:
         v = self.verification
         self.corrupt: set[str] = set(v.corrupt) if v is not None else set()
         """Content paths that failed verification."""
-        self.hashed: set[str] = set(v.digests) if v is not None else set()
-        """Content paths that were hashed."""
         self.by_repo: dict[str, list[EntryDiag]] = {r.folder: [] for r in self.cache.repos}
         for d in self.diags:
             self.by_repo.setdefault(d.repo.folder, []).append(d)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hfcache.doctor.diagnose import concerns, run_checks
+from hfcache.doctor.judge import concerns, run_checks
 from hfcache.doctor.lost import with_lost
 from hfcache.doctor.stranded import with_strands
 from hfcache.doctor.verify import Verification

@@ -83,8 +83,11 @@ class _Target:
     advice: str = "download it again"
 
 
-def plan_jobs(cache: Cache, diags: Iterable[EntryDiag]) -> dict[str, tuple[HashJob, _Target]]:
-    """Every file to hash, once, with what it should match."""
+def plan_jobs(
+    cache: Cache, diags: Iterable[EntryDiag], *, store_entries: bool = True
+) -> dict[str, tuple[HashJob, _Target]]:
+    """Every file to hash, once, with what it should match (the shared store's entries only with
+    ``store_entries``: a cache judged in parts hashes them with its first part)."""
     jobs: dict[str, tuple[HashJob, _Target]] = {}
     diags = list(diags)
     users = blob_users(diags)
@@ -95,7 +98,7 @@ def plan_jobs(cache: Cache, diags: Iterable[EntryDiag]) -> dict[str, tuple[HashJ
                 label = blob_label(etag, holders)
                 target = _Target(repo.place, "blob-hash-mismatch", etag, label, fetch_blob_again(holders))
                 jobs[node.path] = (HashJob(node.path, frozenset({algo_for(etag)}), node.size), target)
-    if cache.store is not None:
+    if cache.store is not None and store_entries:
         for name, node in cache.store.entries.items():
             if node.kind is Kind.FILE:
                 target = _Target(NOWHERE, "store-hash-mismatch", name, f"shared store entry {short(name)}")
@@ -161,6 +164,7 @@ def verify(
     known: Verification | None = None,
     only_known: bool = False,
     store: DigestStore | None = None,
+    store_entries: bool = True,
 ) -> Verification:
     """Hash every blob, store entry and full copy of the cache and compare with its name.
 
@@ -168,13 +172,16 @@ def verify(
     ``only_known`` nothing new is hashed at all (the re-check after a ``--fix`` without
     ``--verify`` judges just what the repair hashed). A ``store`` (the persistent record the
     mirror shares) supplies digests of files unchanged since an earlier run, and keeps the new ones.
+    The result holds the digests of this cache's files only, those taken from ``known`` included.
     """
-    out = known.copy() if known is not None else Verification()
-    jobs = plan_jobs(cache, diags)
+    out = Verification()
+    jobs = plan_jobs(cache, diags, store_entries=store_entries)
     todo: list[HashJob] = []
     before: dict[str, Identity] = {}
     for path, (job, target) in jobs.items():
-        reuse = out.known(path, job.algos)
+        reuse = known.known(path, job.algos) if known is not None else None
+        if reuse is not None:
+            out.record(path, reuse, known.identity[path] if known is not None else None)
         if reuse is None and store is not None and not only_known:
             reuse = _from_store(store, path, job, out, before)
         if reuse is not None:

@@ -7,18 +7,15 @@ this scan records what it cannot read as a finding and goes on.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from hfcache import layout
 from hfcache.actions import Action, Step
 from hfcache.findings import NOWHERE, Finding, Place, finding
 from hfcache.layout import Location
-from hfcache.model import Cache, Kind, Node, Repo, Revision, Store, TreeListing
+from hfcache.model import Cache, Kind, Node, Repo, Revision, TreeListing
+from hfcache.scan.top import CacheTop, RepoFolder, scan_top
 from hfcache.scan.walk import Walk, read_tree
-
-_PREFIX_RE = re.compile(r"[0-9a-f]{2}")
-_SOFT_LOCK_SUFFIX = ".lock.soft"
 
 ScanProgress = Callable[[str], None]
 """Called with each repo folder name as its scan starts."""
@@ -154,26 +151,22 @@ def scan_repo(w: Walk, repo_path: str, folder: str, repo_type: str, repo_id: str
     )
 
 
-def _scan_store(w: Walk, store_dir: str) -> Store:
-    marked = layout.SHARED_STORE_MARKER in os.listdir(store_dir) if os.access(store_dir, os.R_OK) else False
-    entries: dict[str, Node] = {}
-    soft_locks: list[Node] = []
-    for prefix in w.scandir(store_dir):
-        if prefix.is_symlink() and _PREFIX_RE.fullmatch(prefix.name):
-            w.dir_is_link(Node(prefix.path, Kind.LINK, target=os.readlink(prefix.path)))
-            continue  # huggingface_hub refuses a linked prefix too; its entries are never read
-        if not prefix.is_dir(follow_symlinks=False):
-            continue
-        for entry in w.scandir(prefix.path):
-            if layout.XET_RE.fullmatch(entry.name) and entry.name.startswith(prefix.name):
-                node = w.node(entry)
-                if node is not None:
-                    entries[entry.name] = node
-            elif entry.name.endswith(_SOFT_LOCK_SUFFIX) and entry.name.startswith(prefix.name):
-                node = w.node(entry)
-                if node is not None and node.kind is Kind.FILE:
-                    soft_locks.append(node)
-    return Store(store_dir, marked, entries, tuple(soft_locks))
+def scan_folder(folder: RepoFolder) -> tuple[Repo, tuple[Finding, ...]]:
+    """One repo folder the root scan found, and what its scan met."""
+    w = Walk()
+    repo = scan_repo(w, folder.path, folder.folder, folder.repo_type, folder.repo_id)
+    return repo, tuple(w.findings)
+
+
+def cache_of(top: CacheTop, scanned: Iterable[tuple[Repo, tuple[Finding, ...]]]) -> Cache:
+    """The :class:`Cache` of a root and some of its repos, scanned (``partial`` if not all of them)."""
+    repos: list[Repo] = []
+    findings = list(top.findings)
+    for repo, found in scanned:
+        repos.append(repo)
+        findings.extend(found)
+    partial = top.partial or len(repos) < len(top.folders)
+    return Cache(top.root, tuple(repos), top.store, top.locks, tuple(findings), partial=partial)
 
 
 def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
@@ -181,68 +174,12 @@ def scan_cache(loc: Location, progress: ScanProgress | None = None) -> Cache:
 
     Never raises on bad content.
     """
-    w = Walk()
-    root = loc.cache_root
-    repos: list[Repo] = []
-    locks: list[Node] = []
-    store: Store | None = None
-    if not os.path.lexists(root):
-        return Cache(root, ())  # the default cache of a machine that has downloaded nothing yet
-    for entry in w.scandir(root):
-        name = entry.name
-        if loc.only_repo is not None and name not in (loc.only_repo, layout.SHARED_STORE_DIR):
-            continue  # the shared store is cache-wide: one repo's blobs may live there
-        if name in layout.FILES_TO_IGNORE or name == layout.CACHEDIR_TAG:
-            continue
-        if name == layout.LOCKS_DIR:
-            locks = [n for _, n in w.walk_files(entry.path) if n.kind is Kind.FILE]
-            continue
-        if name == layout.SHARED_STORE_DIR and entry.is_dir(follow_symlinks=False):
-            store = _scan_store(w, entry.path)
-            if not store.marked:
-                w.findings.append(
-                    finding(
-                        "store-unmarked",
-                        entry.path,
-                        f"{entry.path} has no {layout.SHARED_STORE_MARKER} marker, so huggingface_hub "
-                        "treats it as a broken repo folder",
-                        advice="If it came from another cache, copy the marker file too.",
-                    )
-                )
-            continue
-        parsed = layout.parse_repo_folder(name)
-        node = w.node(entry)
-        if node is None:
-            continue
-        if node.kind is Kind.LINK:
-            w.dir_is_link(node)
-            continue
-        if parsed is not None and node.kind is Kind.FILE:
-            w.findings.append(
-                finding(
-                    "repo-not-folder",
-                    entry.path,
-                    f"{name} is a file where huggingface_hub keeps a repo folder; its cache scan reports "
-                    "it as corrupted (\"Repo path is not a directory\") and no download can use the name",
-                    advice="Download the repo again after --fix has moved the file aside.",
-                    fix=Action(Step.PARK, None, entry.path),
-                )
-            )
-            continue
-        if parsed is None or node.kind is not Kind.DIR:
-            w.findings.append(
-                finding(
-                    "repo-bad-name",
-                    entry.path,
-                    f"{name} is not a repo folder (models--*, datasets--*, spaces--*); huggingface_hub's "
-                    "cache scan warns about it",
-                    advice="Move it out of the cache.",
-                )
-            )
-            continue
-        if progress is not None:
-            progress(name)
-        repos.append(scan_repo(w, entry.path, name, parsed[0], parsed[1]))
-    return Cache(
-        root, tuple(repos), store, tuple(locks), tuple(w.findings), partial=loc.only_repo is not None
-    )
+    top = scan_top(loc)
+
+    def each() -> Iterator[tuple[Repo, tuple[Finding, ...]]]:
+        for folder in top.folders:
+            if progress is not None:
+                progress(folder.folder)
+            yield scan_folder(folder)
+
+    return cache_of(top, each())

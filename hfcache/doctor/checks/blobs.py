@@ -164,21 +164,26 @@ def _orphan_advice(repo: Repo) -> str:
     )
 
 
-def store_findings(ctx: Context) -> Iterator[Finding]:
-    """Shared-store entries no repo blob links to (judged only when every repo was scanned)."""
-    cache = ctx.cache
-    if cache.store is None or cache.partial:
-        return
+def store_users(cache: Cache) -> set[str]:
+    """The shared-store entries the repos of ``cache`` need: those their blobs link to, and those
+    their tree listings name for a file whose blob was lost (the entry may be its only copy)."""
     used = set()
     for repo in cache.repos:
         for node in repo.blobs.values():
             target = store_target(cache, node)
             if target is not None:
                 used.add(os.path.basename(target))
-        # A listed file whose blob (a link into the store) was lost still owns its entry: the
-        # listing names it by its Xet hash, and the entry may be the only copy of its bytes.
         listed = (e for r in repo.revisions.values() for e in (r.tree or {}).values())
         used |= {e.xet_hash for e in listed if e.xet_hash and e.etag not in repo.blobs}
+    return used
+
+
+def store_findings(ctx: Context) -> Iterator[Finding]:
+    """Shared-store entries no repo needs (judged only when every repo was scanned)."""
+    cache = ctx.cache
+    if cache.store is None or cache.partial:
+        return
+    used = ctx.wide.store_used if ctx.wide is not None else store_users(cache)
     for name, node in cache.store.entries.items():
         if name not in used:
             yield finding(
@@ -209,7 +214,7 @@ def lock_findings(ctx: Context) -> Iterator[Finding]:
                 "publish that entry where file locks are unsupported",
                 fix=ctx.leftover(None, node.path),
             )
-    folders = {r.folder for r in cache.repos}
+    folders = ctx.wide.folders if ctx.wide is not None else {r.folder for r in cache.repos}
     leftovers: dict[str, list[Node]] = {}
     for node in cache.locks:
         rel = os.path.relpath(node.path, os.path.join(cache.root, layout.LOCKS_DIR))
