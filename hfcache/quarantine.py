@@ -103,8 +103,8 @@ def _roots(loc: Location) -> list[tuple[str | None, str]]:
     roots: list[tuple[str | None, str]] = []
     if loc.only_repo is None:
         roots.append((None, layout.cache_quarantine_root(loc.cache_root)))
-    try:
-        names = sorted(os.listdir(loc.cache_root))
+    try:  # one repo folder: no listing of a cache root that may hold thousands
+        names = [loc.only_repo] if loc.only_repo is not None else sorted(os.listdir(loc.cache_root))
     except OSError:
         return roots
     for name in names:

@@ -22,7 +22,14 @@ from typing import IO
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
-from hfcache.bundle.shortfall import CutShortError, cut_error, describe, incomplete, missing_members
+from hfcache.bundle.shortfall import (
+    CutShortError,
+    cut_error,
+    describe,
+    each_member,
+    incomplete,
+    missing_members,
+)
 from hfcache.bundle.staged import Expected, StagedVerifier
 from hfcache.bundle.stager import DirectStager
 from hfcache.bundle.volread import range_copier, range_reader
@@ -293,7 +300,7 @@ def receive(
     receiver = _Receiver(tf, staging, existing, progress, verifier, range_copier(stream), stager)
     try:
         with verifier, stager or contextlib.nullcontext():
-            for ti in tf:
+            for ti in each_member(tf):
                 announced = receiver.out is not None
                 receiver.member(ti)
                 if not announced and receiver.out is not None:

@@ -13,6 +13,7 @@ import contextlib
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
@@ -92,6 +93,15 @@ def open_tar(stream: IO[bytes]) -> tarfile.TarFile:
     return tarfile.open(fileobj=stream, mode="r|", bufsize=BUFFER_SIZE)
 
 
+def each_member(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The members in order, each let go once read: a ``TarFile`` keeps every member it has read
+    (for ``getmembers``), tens of MB for a bundle of thousands of repos, which nothing here asks."""
+    kept: list[tarfile.TarInfo] = tar.members  # type: ignore[attr-defined]  # every CPython since 2.3
+    while (ti := tar.next()) is not None:
+        kept.clear()
+        yield ti
+
+
 def read_manifest(source: str, tar: tarfile.TarFile) -> Manifest:
     """The bundle's first member, its manifest; :class:`BundleError` if it is not there whole."""
     first = tar.next()
@@ -122,7 +132,7 @@ def where_it_ends(
     last: Member | None = None
     ended: CutShortError | None = None
     try:
-        for ti in tar:
+        for ti in each_member(tar):
             last = classify(ti)
             seen.add(last)
     except tarfile.TarError as e:

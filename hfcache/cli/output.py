@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from rich.console import Console
 
+from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.results import JsonArray, Result
 
 if TYPE_CHECKING:
@@ -172,5 +173,9 @@ class Output:
         sys.stderr.write(f"hfcache: error: {text}\n")
         sys.stderr.flush()
 
-    def progress(self) -> TqdmProgress:
-        return TqdmProgress(enabled=sys.stderr.isatty() and not self.quiet)
+    def progress(self) -> Progress:
+        """A bar on a terminal; elsewhere :data:`~hfcache.progress.NO_PROGRESS`, which tells the
+        library that no one watches (work done only for a bar, such as counting first, is skipped)."""
+        if sys.stderr.isatty() and not self.quiet:
+            return TqdmProgress(enabled=True)
+        return NO_PROGRESS

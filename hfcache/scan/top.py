@@ -15,7 +15,7 @@ from hfcache.actions import Action, Step
 from hfcache.findings import Finding, finding
 from hfcache.layout import Location
 from hfcache.model import Kind, Node, Store
-from hfcache.scan.walk import Walk
+from hfcache.scan.walk import Entry, Walk
 
 _PREFIX_RE = re.compile(r"[0-9a-f]{2}")
 _SOFT_LOCK_SUFFIX = ".lock.soft"
@@ -57,10 +57,12 @@ def scan_top(loc: Location) -> CacheTop:
     partial = loc.only_repo is not None
     if not os.path.lexists(root):
         return CacheTop(root, (), partial=partial)  # a machine that has downloaded nothing yet
-    for entry in w.scandir(root):
+    if loc.only_repo is None:
+        entries: list[Entry] = list(w.scandir(root))
+    else:  # that folder and the shared store, which is cache-wide (the repo's blobs may live there)
+        entries = w.named(root, (loc.only_repo, layout.SHARED_STORE_DIR))
+    for entry in entries:
         name = entry.name
-        if loc.only_repo is not None and name not in (loc.only_repo, layout.SHARED_STORE_DIR):
-            continue  # the shared store is cache-wide: one repo's blobs may live there
         if name in layout.FILES_TO_IGNORE or name == layout.CACHEDIR_TAG:
             continue
         if name == layout.LOCKS_DIR:

@@ -10,10 +10,11 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
 from stat import S_ISDIR, S_ISLNK, S_ISREG
+from typing import Protocol
 
 from hfcache import _hf
 from hfcache.findings import NOWHERE, Finding, Place, finding
@@ -44,6 +45,46 @@ def _link(path: str) -> Node:
     return built(Node, {"path": path, "kind": _LINK, "size": 0, "mtime": 0.0, "target": target, "inode": 0})
 
 
+class Entry(Protocol):
+    """What the walk reads of a directory entry: an ``os.DirEntry``, or a :class:`NamedEntry`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def is_symlink(self) -> bool: ...
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool: ...
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result: ...
+
+
+class NamedEntry:
+    """The entry ``name`` of ``folder``, looked up alone: judging one repo folder of a cache of
+    thousands needs two names of the cache's root, not a listing of it."""
+
+    def __init__(self, folder: str, name: str) -> None:
+        self.name = name
+        self.path = os.path.join(folder, name)
+        self._st = os.lstat(self.path)  # FileNotFoundError: no such entry
+
+    def is_symlink(self) -> bool:
+        return S_ISLNK(self._st.st_mode)
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        if follow_symlinks and self.is_symlink():
+            try:
+                return S_ISDIR(os.stat(self.path).st_mode)
+            except OSError:
+                return False
+        return S_ISDIR(self._st.st_mode)
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        return os.stat(self.path) if follow_symlinks and self.is_symlink() else self._st
+
+
 @dataclass
 class Walk:
     """Mutable state of one scan: the findings met so far."""
@@ -64,7 +105,7 @@ class Walk:
             )
         )
 
-    def node(self, entry: os.DirEntry[str]) -> Node | None:
+    def node(self, entry: Entry) -> Node | None:
         """lstat one entry into a Node; ``None`` (with a finding) if that fails."""
         try:
             if entry.is_symlink():  # from the directory listing itself: a link costs one readlink
@@ -74,7 +115,7 @@ class Walk:
             return None
         return self._stat_node(entry)
 
-    def _stat_node(self, entry: os.DirEntry[str]) -> Node | None:
+    def _stat_node(self, entry: Entry) -> Node | None:
         """:meth:`node` of an entry the listing does not call a link."""
         try:
             st = entry.stat(follow_symlinks=False)
@@ -108,6 +149,18 @@ class Walk:
             )
         )
         return Node(entry.path, Kind.OTHER, 0, st.st_mtime)
+
+    def named(self, folder: str, names: Iterable[str]) -> list[Entry]:
+        """The entries of ``folder`` among ``names`` that exist, in name order, without listing it."""
+        found: list[Entry] = []
+        for name in sorted(names):
+            try:
+                found.append(NamedEntry(folder, name))
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                self.unreadable(os.path.join(folder, name), e)
+        return found
 
     def scandir(self, path: str) -> list[os.DirEntry[str]]:
         try:
