@@ -229,7 +229,7 @@ def pack(
         volume = parse_size(split_size) if isinstance(split_size, str) else split_size
     except ValueError as e:
         raise BadInputError(f"--split-size: {e}") from None
-    _, picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude)
+    picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude)
     picks = list({(p.repo.folder, p.commit): p for p in picks}.values())  # a revision named twice: once
     _one_owner_per_ref(picks)
     problems = [f for p in picks for f in p.problems]

@@ -20,9 +20,10 @@ from hfcache.formats.safetensors import HeaderError, read_index
 from hfcache.fs.digests import DigestStore
 from hfcache.layout import Location, PathKind
 from hfcache.model import Repo
-from hfcache.repoid import RepoRef
+from hfcache.repoid import RepoName, RepoRef
+from hfcache.scan.top import RepoFolder, scan_top
 from hfcache.sources import CacheView
-from hfcache.view import RevisionView, ViewFile
+from hfcache.view import RevisionView, ViewFile, find_repo
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
@@ -31,7 +32,8 @@ INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 class RepoPick:
     """One repo revision to pack, with what is wrong with it (empty when it may leave)."""
 
-    repo: Repo
+    repo: RepoFolder
+    """The repo's folder and names (not its scan, let go once the revision is picked)."""
     requested: str
     commit: str
     refs: dict[str, str]
@@ -157,7 +159,7 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
         and _about(f, chosen, rv.commit, rv)
     ]
     return RepoPick(
-        repo,
+        RepoFolder(repo.path, repo.folder, repo.repo_type, repo.repo_id),
         revision,
         rv.commit,
         {name: rv.commit for name in rv.refs},
@@ -178,18 +180,24 @@ def select(
     include: list[str] | None = None,
     exclude: list[str] | None = None,
     digests: DigestStore | None = None,
-) -> tuple[CacheView, list[RepoPick]]:
-    """Scan the cache once and pick each requested repo (at its ``@revision``, else ``revision``).
+) -> list[RepoPick]:
+    """Pick each requested repo of the cache (at its ``@revision``, else ``revision``).
 
+    The cache's root is listed once; each requested repo is then scanned and judged on its own,
+    and its scan let go once picked, so that packing thousands of repos holds only the picks.
     :class:`BadInputError` for unknown repos and revisions, and for a selection with no file.
     ``digests``: the record of earlier hashes; files it vouches for come with ``Trust.HASHED``.
     """
     loc = layout.locate(cache_dir)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{loc.path} is a plain model folder, not a cache: nothing to pack from it")
-    view = CacheView.open(Location(PathKind.HUB_CACHE, loc.cache_root, loc.cache_root), digests=digests)
-    picks = [
-        pick(view, ref, ref.revision or revision, include or [], exclude or [])
-        for ref in dict.fromkeys(repos)
-    ]
-    return view, picks
+    root = loc.cache_root
+    top = scan_top(Location(PathKind.HUB_CACHE, root, root))
+    held = {RepoName(f.repo_type, f.repo_id): f for f in top.folders}
+    picks = []
+    for ref in dict.fromkeys(repos):
+        folder = held[find_repo(ref.name, held, f"the cache {root}")]
+        where = Location(PathKind.REPO, folder.path, root, folder.folder)
+        view = CacheView.open(where, digests=digests, label=root)
+        picks.append(pick(view, ref, ref.revision or revision, include or [], exclude or []))
+    return picks

@@ -115,7 +115,7 @@ def pack_oci(
         raise BadInputError("--format oci writes a folder (an OCI layout): give -o DIR, not '-'")
     store = digests if digests is not None else DigestStore.default()
     output = output if output is not None else default_output(refs[0].repo_id)
-    _, picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude, digests=store)
+    picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude, digests=store)
     picks = list({(p.repo.folder, p.commit): p for p in picks}.values())
     problems = [f for p in picks for f in p.problems]
     if problems:

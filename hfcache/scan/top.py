@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from hfcache import layout
 from hfcache.actions import Action, Step
-from hfcache.findings import Finding, finding
+from hfcache.findings import Finding, Place, finding
 from hfcache.layout import Location
 from hfcache.model import Kind, Node, Store
 from hfcache.scan.walk import Entry, Walk
@@ -29,6 +29,11 @@ class RepoFolder:
     folder: str
     repo_type: str
     repo_id: str
+
+    @property
+    def place(self) -> Place:
+        """Where findings about this repo are (as :attr:`hfcache.model.Repo.place`)."""
+        return Place(self.folder, self.repo_id, self.repo_type)
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,16 @@ class CacheView:
 
     @classmethod
     def open(
-        cls, target: str | os.PathLike[str] | Location | None = None, *, digests: DigestStore | None = None
+        cls,
+        target: str | os.PathLike[str] | Location | None = None,
+        *,
+        digests: DigestStore | None = None,
+        label: str | None = None,
     ) -> CacheView:
-        """Locate and scan ``target`` (anything ``doctor`` accepts; ``None``: huggingface_hub's cache)."""
+        """Locate and scan ``target`` (anything ``doctor`` accepts; ``None``: huggingface_hub's cache).
+        ``label``: how messages name the source (default: the path given)."""
         loc = target if isinstance(target, Location) else locate(target)
-        return cls(scan_location(loc), digests=digests, label=loc.path)
+        return cls(scan_location(loc), digests=digests, label=label or loc.path)
 
     @property
     def where(self) -> str:
