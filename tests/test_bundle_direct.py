@@ -4,6 +4,7 @@ and anything wrong sent down the streamed way, which names it."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -116,6 +117,9 @@ def test_the_manifest_is_completed(
     assert streamed == []
     manifests = [m[4] for m in _members(tmp_path / "b.tar") if m[0].endswith(".hfcache/manifest.json")]
     assert manifests == [result.manifest.to_bytes()]  # once per bundle, not once per repo
+    # written a repo at a time, the standard rendering of the whole document all the same
+    whole = json.dumps(dataclasses.asdict(result.manifest), indent=1, ensure_ascii=False, sort_keys=True)
+    assert manifests[0] == whole.encode("utf-8")
     hashes = [f.sha256 for r in result.manifest.repos for f in r.files]
     assert PENDING_SHA256 not in hashes
     for r in result.manifest.repos:

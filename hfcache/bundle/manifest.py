@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hfcache import layout
@@ -130,7 +130,27 @@ class Manifest:
         return sum(f.size for f in self.carried().values())
 
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        """The manifest as JSON: keys sorted, one space of indent per level, UTF-8.
+
+        Written a repo at a time, with the same bytes as ``json.dumps`` of the whole document:
+        with an indent, ``json`` encodes in Python and holds every small piece of the document at
+        once (a manifest of 3.7 MB, 2,500 repos, made 25 MB of them)."""
+        if not self.repos:
+            return _dumps(asdict(self)).encode("utf-8")
+        head: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repos"}
+        head["repos"] = _REPOS_MARK
+        # A repo is an item of the top level's "repos" list: two levels in; JSON text holds no
+        # raw newline, so every line after the first is indented by splitting on them.
+        items = ",\n".join("  " + _dumps(asdict(r)).replace("\n", "\n  ") for r in self.repos)
+        document = _dumps(head).replace(_dumps(_REPOS_MARK), "[\n" + items + "\n ]", 1)
+        return document.encode("utf-8")
+
+
+_REPOS_MARK = "\x00hfcache-repos\x00"  # no real value holds a NUL
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
 
 
 def _need(cond: bool, what: str) -> None:

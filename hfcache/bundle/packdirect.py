@@ -48,12 +48,19 @@ def _filled_in(pending: bytes, manifest: Manifest, done: Manifest) -> bytes:
         for f, g in zip(r.files, s.files, strict=True)
         if f.sha256 == PENDING_SHA256
     ]
-    parts = pending.split(_PENDING_FIELD)
-    if len(parts) != len(fresh) + 1 or PENDING_SHA256 in fresh:
-        raise Redo()  # cannot happen: each pending file has one placeholder, and is hashed
-    out = bytearray(parts[0])
-    for sha, rest in zip(fresh, parts[1:], strict=True):
-        out += b'"sha256": "' + sha.encode("ascii") + b'"' + rest
+    if PENDING_SHA256 in fresh:
+        raise Redo()  # cannot happen: each pending file is hashed
+    out = bytearray(pending)
+    at = 0
+    for sha in fresh:
+        at = out.find(_PENDING_FIELD, at)
+        if at < 0:
+            raise Redo()  # cannot happen: each pending file has one placeholder
+        value = at + len(_PENDING_FIELD) - len(PENDING_SHA256) - 1
+        out[value : value + len(sha)] = sha.encode("ascii")
+        at += len(_PENDING_FIELD)
+    if out.find(_PENDING_FIELD, at) >= 0:
+        raise Redo()
     return bytes(out)
 
 
