@@ -796,7 +796,7 @@ def main() -> None:
     p.add_argument("--verify-gb", default="25,50,100", help="sizes for doctor --verify (8B shape)")
     p.add_argument("--unpack-gb", default="5,10,20", help="sizes for pack | unpack (written to disk)")
     p.add_argument("--repos", default="1250,2500,5000", help="cache sizes for doctor, verify, inspect, fit")
-    p.add_argument("--pack-repos", default="625,1250,2500", help="cache sizes for pack | unpack")
+    p.add_argument("--pack-repos", default="1250,2500,5000", help="cache sizes for pack | unpack")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--dir", default=None, help="work folder (default: the system temp folder)")
     p.add_argument(
