@@ -1,4 +1,4 @@
-"""How a blob is named in messages: all at once (thousands of files) as one by one."""
+"""How a blob is named in messages: by the files of its own repo that hold it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _repo(folder: str, repo_id: str, files: list[tuple[str, str]]) -> RepoEntry:
     return RepoEntry(repo_id, "model", folder, "main", "c" * 40, {}, entries)
 
 
-def test_blob_names_are_files_of_each_blob() -> None:
+def test_a_blob_is_named_by_the_files_its_repo_holds_in_it() -> None:
     m = Manifest(
         "0",
         "now",
@@ -26,11 +26,11 @@ def test_blob_names_are_files_of_each_blob() -> None:
             _repo("models--c--d", "c/d", [("a.txt", "1" * 40)]),
         ],
     )
-    names = m.blob_names()
-    assert set(names) == set(m.blobs())
-    for folder, etag in m.blobs():
-        assert names[(folder, etag)] == m.files_of(folder, etag)
-    assert names[("models--a--b", "1" * 40)] == "a.txt (and 2 more) of a/b"
+    assert m.files_of("models--a--b", "1" * 40) == "a.txt (and 2 more) of a/b"  # both revisions
+    assert m.files_of("models--c--d", "1" * 40) == "a.txt of c/d"  # the same blob, another repo
+    assert m.files_of("models--a--b", "3" * 64) == "c.bin of a/b"
+    assert m.files_of("models--a--b", "4" * 64) == f"blob {'4' * 64} of a/b"
+    assert m.files_of("models--e--f", "1" * 40) == f"blob {'1' * 40} of models--e--f"
 
 
 def test_existing_blob_looks_for_an_absent_repo_folder_once(

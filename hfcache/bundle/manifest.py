@@ -88,7 +88,7 @@ class Manifest:
     def files_of(self, folder: str, etag: str) -> str:
         """The files a blob holds, as people name them: ``model-00002-of-00003.safetensors of
         org/name``, or ``a.txt (and 2 more) of org/name`` when several share it."""
-        repos = [r for r in self.repos if r.folder == folder]
+        repos = self._by_folder.get(folder, [])
         paths = sorted({f.path for r in repos for f in r.files if f.etag == etag})
         repo_id = repos[0].repo_id if repos else folder
         if not paths:
@@ -96,20 +96,13 @@ class Manifest:
         more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
         return f"{paths[0]}{more} of {repo_id}"
 
-    def blob_names(self) -> dict[tuple[str, str], str]:
-        """:meth:`files_of` of every blob, at once: (repo folder, etag) → how people name it."""
-        paths: dict[tuple[str, str], set[str]] = {}
-        ids: dict[str, str] = {}
+    @functools.cached_property
+    def _by_folder(self) -> dict[str, list[RepoEntry]]:
+        # Once per manifest: a member is described by its repo's entries alone, not by every repo's.
+        by: dict[str, list[RepoEntry]] = {}
         for r in self.repos:
-            ids.setdefault(r.folder, r.repo_id)
-            for f in r.files:
-                paths.setdefault((r.folder, f.etag), set()).add(f.path)
-        out = {}
-        for (folder, etag), names in paths.items():
-            first = sorted(names)
-            more = f" (and {len(first) - 1} more)" if len(first) > 1 else ""
-            out[(folder, etag)] = f"{first[0]}{more} of {ids[folder]}"
-        return out
+            by.setdefault(r.folder, []).append(r)
+        return by
 
     def repo_id(self, folder: str) -> str:
         """The repo id of a repo folder of the bundle (the folder's name if the manifest lacks it)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import posixpath
 import shlex
+import sys
 import tarfile
 from dataclasses import dataclass
 from enum import Enum
@@ -58,7 +59,9 @@ def _check_name(name: str) -> list[str]:
         raise _refuse(name, "'..', '.' or an empty path component")
     if layout.parse_repo_folder(parts[0]) is None:
         raise _refuse(name, "not inside a models--/datasets--/spaces-- repo folder")
-    return parts
+    # A repo's folder (and commit, and a blob's id) is named by many members, and what unpack
+    # keeps until it installs holds them: one string each, not one per member.
+    return [sys.intern(p) for p in parts[:3]] + parts[3:]
 
 
 def _file_kind(name: str, parts: list[str], ti: tarfile.TarInfo) -> Member:
@@ -93,7 +96,7 @@ def _link_kind(name: str, parts: list[str], ti: tarfile.TarInfo) -> Member:
     blob_parts = resolved.split("/")
     if len(blob_parts) != 3 or blob_parts[:2] != [folder, layout.BLOBS] or not layout.is_etag(blob_parts[2]):
         raise _refuse(name, f"link target {target!r} leads outside its repo's blobs/")
-    return Member(Kind.LINK, folder, blob_parts[2], path="/".join(rest[2:]), commit=rest[1])
+    return Member(Kind.LINK, folder, sys.intern(blob_parts[2]), path="/".join(rest[2:]), commit=rest[1])
 
 
 def classify(ti: tarfile.TarInfo) -> Member:

@@ -120,14 +120,17 @@ class _Receiver:
         self.blobs: dict[BlobKey, FileEntry] = {}
         self.repos: dict[str, list[RepoEntry]] = {}
         self.wanted: dict[tuple[str, str], dict[str, str]] = {}
-        self.last = "its start"  # the member read last, as people know it: where a cut is
+        self._last: Member | None = None  # the member read last: where a cut is
+        self._before = "its start"  # what was read last before any member
         self.made: set[str] = set()  # staging folders made
-        self.names: dict[BlobKey, str] = {}  # every blob's description (thousands: not one by one)
 
     def describe(self, m: Member) -> str:
-        if m.kind is Kind.BLOB and (m.folder, m.key) in self.names:
-            return self.names[(m.folder, m.key)]
         return describe(self.out.manifest if self.out is not None else None, m)
+
+    @property
+    def last(self) -> str:
+        """The member read last, as people know it (said only when something goes wrong)."""
+        return self.describe(self._last) if self._last is not None else self._before
 
     def blob(self, ti: tarfile.TarInfo, m: Member, out: Received) -> None:
         key = (m.folder, m.key)
@@ -219,11 +222,10 @@ class _Receiver:
             raise not_a_bundle(self.tf, ti, e) from None
         if kind is not Kind.MANIFEST:
             raise not_a_bundle(self.tf, ti)
-        self.last = "its manifest"
+        self._before = "its manifest"
         self.manifest_bytes = _read_small(self.tf, ti, self.last)
         self.out = Received(manifest_mod.parse(self.manifest_bytes))
         self.blobs = self.out.manifest.carried()  # a delta's expected blobs come from the target
-        self.names = self.out.manifest.blob_names()
         for r in self.out.manifest.repos:  # one repo folder may carry several revisions
             self.repos.setdefault(r.folder, []).append(r)
             self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
@@ -233,7 +235,7 @@ class _Receiver:
             self.first(ti)
             return
         m = classify(ti)
-        self.last = self.describe(m)
+        self._last = m
         out = self.out
         if m.kind is Kind.DIR:
             return
