@@ -246,6 +246,21 @@ class Repo:
 
 
 @dataclass(frozen=True)
+class RepoFolder:
+    """A repo folder of a cache, by its path and names, before (or instead of) its scan."""
+
+    path: str
+    folder: str
+    repo_type: str
+    repo_id: str
+
+    @property
+    def place(self) -> Place:
+        """Where findings about this repo are (as :attr:`Repo.place`)."""
+        return Place(self.folder, self.repo_id, self.repo_type)
+
+
+@dataclass(frozen=True)
 class Store:
     """The cache-wide shared blob store of Xet downloads (``<cache>/blobs/<2 hex>/<hash>``)."""
 

@@ -18,12 +18,11 @@ from hfcache.errors import BadInputError, PackRefusedError
 from hfcache.findings import Finding, Severity, finding
 from hfcache.formats.safetensors import HeaderError, read_index
 from hfcache.fs.digests import DigestStore
-from hfcache.layout import Location, PathKind
-from hfcache.model import Repo
-from hfcache.repoid import RepoName, RepoRef
-from hfcache.scan.top import RepoFolder, scan_top
-from hfcache.sources import CacheView
-from hfcache.view import RevisionView, ViewFile, find_repo
+from hfcache.layout import PathKind
+from hfcache.model import Repo, RepoFolder
+from hfcache.repoid import RepoRef
+from hfcache.sources import CacheView, RepoViews
+from hfcache.view import RevisionView, ViewFile
 
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
@@ -191,13 +190,8 @@ def select(
     loc = layout.locate(cache_dir)
     if loc.kind is PathKind.LOCAL_DIR:
         raise BadInputError(f"{loc.path} is a plain model folder, not a cache: nothing to pack from it")
-    root = loc.cache_root
-    top = scan_top(Location(PathKind.HUB_CACHE, root, root))
-    held = {RepoName(f.repo_type, f.repo_id): f for f in top.folders}
-    picks = []
-    for ref in dict.fromkeys(repos):
-        folder = held[find_repo(ref.name, held, f"the cache {root}")]
-        where = Location(PathKind.REPO, folder.path, root, folder.folder)
-        view = CacheView.open(where, digests=digests, label=root)
-        picks.append(pick(view, ref, ref.revision or revision, include or [], exclude or []))
-    return picks
+    cache = RepoViews(loc.cache_root, digests=digests)
+    return [
+        pick(cache.view(ref.name), ref, ref.revision or revision, include or [], exclude or [])
+        for ref in dict.fromkeys(repos)
+    ]

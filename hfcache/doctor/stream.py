@@ -23,11 +23,11 @@ from hfcache.doctor.judge import Hashing, collector_paused, judge_part, sort_fin
 from hfcache.doctor.report import Tally
 from hfcache.doctor.verify import Verification, plan_jobs
 from hfcache.findings import Finding
-from hfcache.model import Cache
+from hfcache.model import Cache, RepoFolder
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.scan.cache import scan_folder
 from hfcache.scan.entries import diagnose_cache
-from hfcache.scan.top import CacheTop, RepoFolder
+from hfcache.scan.top import CacheTop
 
 PART_REPOS = 64
 """Repos judged together: enough to make each part's fixed costs small, few enough to hold."""

@@ -13,8 +13,8 @@ from hfcache import layout
 from hfcache.actions import Action, Step
 from hfcache.findings import NOWHERE, Finding, Place, finding
 from hfcache.layout import Location
-from hfcache.model import Cache, Kind, Node, Repo, Revision, TreeListing
-from hfcache.scan.top import CacheTop, RepoFolder, scan_top
+from hfcache.model import Cache, Kind, Node, Repo, RepoFolder, Revision, TreeListing
+from hfcache.scan.top import CacheTop, scan_top
 from hfcache.scan.walk import Walk, read_tree
 
 ScanProgress = Callable[[str], None]

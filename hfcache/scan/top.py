@@ -12,28 +12,13 @@ from dataclasses import dataclass
 
 from hfcache import layout
 from hfcache.actions import Action, Step
-from hfcache.findings import Finding, Place, finding
+from hfcache.findings import Finding, finding
 from hfcache.layout import Location
-from hfcache.model import Kind, Node, Store
+from hfcache.model import Kind, Node, RepoFolder, Store
 from hfcache.scan.walk import Entry, Walk
 
 _PREFIX_RE = re.compile(r"[0-9a-f]{2}")
 _SOFT_LOCK_SUFFIX = ".lock.soft"
-
-
-@dataclass(frozen=True)
-class RepoFolder:
-    """A repo folder the root scan found, to be scanned on its own by :func:`scan_folder`."""
-
-    path: str
-    folder: str
-    repo_type: str
-    repo_id: str
-
-    @property
-    def place(self) -> Place:
-        """Where findings about this repo are (as :attr:`hfcache.model.Repo.place`)."""
-        return Place(self.folder, self.repo_id, self.repo_type)
 
 
 @dataclass(frozen=True)

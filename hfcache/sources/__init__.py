@@ -6,6 +6,6 @@ place answers it too (:class:`hfcache.bundle.view.BundleView`).
 
 from __future__ import annotations
 
-from hfcache.sources.cache import CacheView
+from hfcache.sources.cache import CacheView, RepoViews
 
-__all__ = ["CacheView"]
+__all__ = ["CacheView", "RepoViews"]

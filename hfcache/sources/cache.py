@@ -19,11 +19,12 @@ from hfcache.doctor.content import view_files
 from hfcache.doctor.verify import Verification
 from hfcache.findings import Finding, Severity
 from hfcache.fs.digests import DigestStore, identity_of, matches
-from hfcache.layout import Location, locate
+from hfcache.layout import Location, PathKind, locate
 from hfcache.model import Cache, Repo
 from hfcache.repoid import RepoName
 from hfcache.scan import scan_location
 from hfcache.scan.entries import EntryDiag
+from hfcache.scan.top import scan_top
 from hfcache.view import RevisionView, Trust, ViewFile, find_repo, resolve_revision
 
 
@@ -169,3 +170,25 @@ def _entries_of(
         d = by_path.get(path)
         if d is not None and d is not named:
             yield d
+
+
+class RepoViews:
+    """A hub cache whose repos are opened one view each, on demand: its root is listed once, and
+    a repo is scanned and judged only when asked for, then let go with its view. For work over
+    many repos of a cache (``pack``), where one view of the whole cache would hold every scan."""
+
+    def __init__(self, root: str, *, digests: DigestStore | None = None) -> None:
+        self.root = root
+        self._digests = digests
+        top = scan_top(Location(PathKind.HUB_CACHE, root, root))
+        self._folders = {RepoName(f.repo_type, f.repo_id): f for f in top.folders}
+
+    def repos(self) -> list[RepoName]:
+        return sorted(self._folders)
+
+    def view(self, name: RepoName) -> CacheView:
+        """A view of the one repo ``name``; :class:`~hfcache.view.RepoNotFoundError` (with a "did
+        you mean") if the cache does not hold it. The view names the cache as the whole view would."""
+        folder = self._folders[find_repo(name, self._folders, f"the cache {self.root}")]
+        where = Location(PathKind.REPO, folder.path, self.root, folder.folder)
+        return CacheView.open(where, digests=self._digests, label=self.root)
