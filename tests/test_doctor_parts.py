@@ -20,6 +20,7 @@ from builders import (
     move_lfs_blobs_to_shared_store,
     publish_sharded_model,
     requires_shared_store,
+    with_tree_listing,
 )
 
 from hfcache.doctor import Report, diagnose, stream
@@ -50,12 +51,13 @@ def _both(monkeypatch: pytest.MonkeyPatch, cache_dir: Path, **kw: Any) -> tuple[
 
 @pytest.fixture
 def many(fresh_cache: CachedRepo) -> list[CachedRepo]:
-    """``fresh_cache`` and four more repos in the same cache, three of them damaged."""
+    """``fresh_cache`` and four more repos in the same cache, each with its tree listing (as every
+    client since 1.x writes it: what tells a truncated blob), four of them damaged."""
     hub = fresh_cache.hub
-    repos = [fresh_cache]
+    repos = [with_tree_listing(fresh_cache)]
     for i, repo_id in enumerate(OTHERS):
         publish_sharded_model(hub, repo_id, seed=i + 1)
-        repos.append(cache_repo(hub, fresh_cache.cache_dir, repo_id))
+        repos.append(with_tree_listing(cache_repo(hub, fresh_cache.cache_dir, repo_id)))
     damage.truncate_blob(repos[1], SHARD, 100)
     damage.backslash_link(repos[2], "config.json")
     damage.full_copy(repos[3], SHARD)
