@@ -90,7 +90,7 @@ class Manifest:
         org/name``, or ``a.txt (and 2 more) of org/name`` when several share it."""
         repos = self._by_folder.get(folder, [])
         paths = sorted({f.path for r in repos for f in r.files if f.etag == etag})
-        repo_id = repos[0].repo_id if repos else folder
+        repo_id = self.repo_id(folder)
         if not paths:
             return f"blob {etag} of {repo_id}"
         more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
@@ -98,7 +98,8 @@ class Manifest:
 
     @functools.cached_property
     def _by_folder(self) -> dict[str, list[RepoEntry]]:
-        # Once per manifest: a member is described by its repo's entries alone, not by every repo's.
+        # Once per manifest: a member is described (and named by its repo id) from its own repo's
+        # entries; a search of every repo per member grew as members times repos.
         by: dict[str, list[RepoEntry]] = {}
         for r in self.repos:
             by.setdefault(r.folder, []).append(r)
@@ -106,16 +107,8 @@ class Manifest:
 
     def repo_id(self, folder: str) -> str:
         """The repo id of a repo folder of the bundle (the folder's name if the manifest lacks it)."""
-        return self._repo_ids.get(folder, folder)
-
-    @functools.cached_property
-    def _repo_ids(self) -> dict[str, str]:
-        # Once per manifest: every member is described as it is read, and a search of the repos
-        # per member grew as members times repos.
-        ids: dict[str, str] = {}
-        for r in self.repos:
-            ids.setdefault(r.folder, r.repo_id)
-        return ids
+        repos = self._by_folder.get(folder)
+        return repos[0].repo_id if repos else folder
 
     @property
     def total_bytes(self) -> int:

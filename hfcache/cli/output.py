@@ -59,28 +59,27 @@ def _piped_width() -> int:
 
 
 class TqdmProgress:
-    """A :class:`hfcache.progress.Progress` drawing a byte bar on stderr, only on a terminal
-    (tqdm is imported then: ~15 ms of start-up that piped and scripted runs do not pay)."""
+    """A :class:`hfcache.progress.Progress` drawing a byte bar on stderr; :meth:`Output.progress`
+    makes one only on a terminal (tqdm is imported then: ~15 ms of start-up that piped and
+    scripted runs do not pay)."""
 
-    def __init__(self, enabled: bool) -> None:
-        self._enabled = enabled
+    def __init__(self) -> None:
         self._bar: tqdm[Any] | None = None
         self._lock = threading.Lock()
 
     def start(self, task: str, total: int | None) -> None:
         self.finish()
-        if self._enabled:
-            from tqdm import tqdm
+        from tqdm import tqdm
 
-            self._bar = tqdm(
-                total=total,
-                desc=task,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1000,  # decimal, like every size hfcache prints (and the Hub)
-                file=sys.stderr,
-                leave=False,
-            )
+        self._bar = tqdm(
+            total=total,
+            desc=task,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1000,  # decimal, like every size hfcache prints (and the Hub)
+            file=sys.stderr,
+            leave=False,
+        )
 
     def advance(self, n: int) -> None:
         if self._bar is not None:
@@ -177,5 +176,5 @@ class Output:
         """A bar on a terminal; elsewhere :data:`~hfcache.progress.NO_PROGRESS`, which tells the
         library that no one watches (work done only for a bar, such as counting first, is skipped)."""
         if sys.stderr.isatty() and not self.quiet:
-            return TqdmProgress(enabled=True)
+            return TqdmProgress()
         return NO_PROGRESS

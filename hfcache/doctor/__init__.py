@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hfcache.doctor.diagnose import Report, Summary, diagnose, run_checks
+from hfcache.doctor.diagnose import diagnose
+from hfcache.doctor.judge import run_checks
+from hfcache.doctor.report import Report, Summary
 from hfcache.doctor.scope import Judgement, concerns, judge_repo
 
 __all__ = ["Judgement", "Report", "Summary", "concerns", "diagnose", "judge_repo", "run_checks"]

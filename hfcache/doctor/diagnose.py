@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hfcache.doctor.judge import Hashing, collector_paused, concerns, judge_part, run_checks
-from hfcache.doctor.report import Report, Summary, Tally
+from hfcache.doctor.judge import Hashing, collector_paused, concerns, judge_part
+from hfcache.doctor.report import Report, Tally
 from hfcache.doctor.stream import judge_in_parts, parts_of
 from hfcache.doctor.verify import Verification
 from hfcache.fs.digests import DigestStore
@@ -21,8 +21,6 @@ from hfcache.quarantine import list_quarantine
 from hfcache.scan.cache import cache_of, scan_folder
 from hfcache.scan.localdir import scan_local_dir
 from hfcache.scan.top import scan_top
-
-__all__ = ["Report", "Summary", "collector_paused", "concerns", "diagnose", "run_checks"]
 
 
 def diagnose(

@@ -120,8 +120,8 @@ def judge_in_parts(
         for i, part in enumerate(parts):
             cache = _scanned(top, part, blinders)
             if hashing is not None:
-                hashing = replace(hashing, store_entries=i == 0, corrupt=corrupt)
-                hashing = replace(hashing, progress=phase) if phase is not None else hashing
+                progress = phase if phase is not None else hashing.progress
+                hashing = replace(hashing, store_entries=i == 0, corrupt=corrupt, progress=progress)
             judged = judge_part(cache, hashing)
             for f in judged.findings:
                 if f.repo is None and (f.code, f.path) in echo:  # a root finding, said once below

@@ -179,9 +179,9 @@ def verify(
     todo: list[HashJob] = []
     before: dict[str, Identity] = {}
     for path, (job, target) in jobs.items():
-        reuse = known.known(path, job.algos) if known is not None else None
-        if reuse is not None:
-            out.record(path, reuse, known.identity[path] if known is not None else None)
+        reuse = None
+        if known is not None and (reuse := known.known(path, job.algos)) is not None:
+            out.record(path, reuse, known.identity[path])
         if reuse is None and store is not None and not only_known:
             reuse = _from_store(store, path, job, out, before)
         if reuse is not None:
