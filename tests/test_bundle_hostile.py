@@ -176,6 +176,38 @@ def test_missing_member_is_incomplete(bundle: Path, tmp_path: Path, target: Path
     assert "incomplete" in refused(write_members(tmp_path / "nolinks.tar", members), target, tmp_path)
 
 
+def test_one_missing_link_is_named(bundle: Path, tmp_path: Path, target: Path) -> None:
+    """The links still due are tracked a revision at a time: one left out is named, not lost."""
+    members = read_members(bundle)
+    links = [i for i, (ti, _) in enumerate(members) if ti.issym()]
+    gone = members.pop(links[len(links) // 2])[0].name.split("/", 3)[3]
+    message = refused(write_members(tmp_path / "nolink.tar", members), target, tmp_path)
+    assert f"the link of {gone} of" in message and "incomplete" in message
+
+
+def test_a_link_twice_or_unlisted(bundle: Path, tmp_path: Path, target: Path) -> None:
+    members = read_members(bundle)
+    link = next((ti, data) for ti, data in members if ti.issym())
+    twice = write_members(tmp_path / "twice.tar", [*members, link])
+    assert "a link the manifest does not list, or one read before" in refused(twice, target, tmp_path)
+    folder, commit = _folder(members), _commit(members)
+    other = link_member(f"{folder}/snapshots/{commit}/not-listed.txt", link[0].linkname)
+    unlisted = write_members(tmp_path / "unlisted.tar", [*members[:-1], other, members[-1]])
+    assert "a link the manifest does not list" in refused(unlisted, target, tmp_path)
+
+
+def test_a_later_manifest_copy_must_match_the_first(bundle: Path, tmp_path: Path, target: Path) -> None:
+    """Bundles of older versions carry the manifest in every repo folder: each copy is checked."""
+    members = read_members(bundle)
+    ti, data = members[0]
+    same = write_members(tmp_path / "same.tar", [*members[:-1], (ti, data), members[-1]])
+    unpack(str(same), cache_dir=str(tmp_path / "ok"))
+    changed = data.replace(b'"created": "', b'"created": "1', 1)
+    assert changed != data
+    other = write_members(tmp_path / "other.tar", [*members[:-1], file_member(ti.name, changed), members[-1]])
+    assert "disagrees with the first manifest" in refused(other, target, tmp_path)
+
+
 def test_cli_refusal_is_one_line_and_nonzero(tmp_path: Path, target: Path) -> None:
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"hello, not a tar" * 100)

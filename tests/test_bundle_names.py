@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from hfcache.bundle.install import existing_blob
-from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
+from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry, parse
+from hfcache.errors import BundleError
 
 
 def _repo(folder: str, repo_id: str, files: list[tuple[str, str]]) -> RepoEntry:
@@ -46,3 +48,28 @@ def test_existing_blob_looks_for_an_absent_repo_folder_once(
     blobs.mkdir(parents=True)
     (blobs / ("e" * 40)).write_bytes(b"x")
     assert find("models--c--d", "e" * 40) == str(blobs / ("e" * 40))
+
+
+def test_a_manifest_reads_back_as_written_and_strictly() -> None:
+    """Read a file at a time (file-shaped JSON objects become entries as they are read): the same
+    manifest back, one string per blob id, and an object shaped like a file where a problem
+    belongs is refused, not taken for either."""
+    m = Manifest(
+        "0",
+        "now",
+        [
+            _repo("models--a--b", "a/b", [("a.txt", "1" * 40), ("b.bin", "2" * 64)]),
+            _repo("models--c--d", "c/d", [("a.txt", "1" * 40)]),
+        ],
+    )
+    back = parse(m.to_bytes())
+    assert back == m and back.to_bytes() == m.to_bytes()
+    assert back.repos[0].files[0].etag is back.repos[1].files[0].etag
+    doc = json.loads(m.to_bytes())
+    doc["repos"][0]["problems"] = [{"path": "a.txt", "size": 1, "sha256": "a" * 64, "etag": "1" * 40}]
+    with pytest.raises(BundleError, match="bad problems"):
+        parse(json.dumps(doc).encode())
+    doc["repos"][0]["problems"] = []
+    doc["repos"][0]["files"][0]["sha256"] = "not a digest"
+    with pytest.raises(BundleError, match=r"bad sha256 for a\.txt"):
+        parse(json.dumps(doc).encode())

@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from hfcache import layout
 from hfcache.bundle.manifest import FileEntry, Manifest
-from hfcache.bundle.receive import Received, existing_ok
+from hfcache.bundle.receive import existing_ok
+from hfcache.bundle.received import Received
 from hfcache.errors import BundleError
 from hfcache.fs import fsops
 from hfcache.fs.digests import DigestStore

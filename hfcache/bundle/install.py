@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from hfcache import layout
-from hfcache.bundle.manifest import Manifest, RepoEntry
-from hfcache.bundle.receive import Received
+from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
+from hfcache.bundle.received import BlobKey, Received
 from hfcache.fs import fsops
 from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import Algo, algo_for, hash_file
@@ -117,7 +117,6 @@ def install_cache(
     made: set[str] = set()  # folders known to exist
     written = kept = nbytes = links = 0
     blobs = received.manifest.blobs()
-    sizes = {key: f.size for key, f in blobs.items()}
     small = [
         (os.path.join(cache_root, folder, layout.TREES, f"{commit}.json"), data)
         for (folder, commit), data in received.trees.items()
@@ -129,8 +128,9 @@ def install_cache(
     try:
         if one_sync:
             sync_filesystem(cache_root)
-        records: list[tuple[str, Identity, dict[str, str]]] = []
-        for (folder, etag), staged in sorted(received.staged.items()):
+        records: list[tuple[BlobKey, Identity]] = []
+        for folder, etag in sorted(received.staged):
+            staged = received.staged_file((folder, etag))
             repo_path = os.path.join(cache_root, folder)
             blob = os.path.join(repo_path, layout.BLOBS, etag)
             _folder(os.path.dirname(blob), made)
@@ -141,12 +141,10 @@ def install_cache(
                     os.chmod(staged, 0o644)
                     os.rename(staged, blob)
                 if store is not None:
-                    f = blobs[(folder, etag)]
-                    digests = {Algo.SHA256.value: f.sha256, algo_for(etag).value: etag}
-                    records.append((blob, identity_of(os.lstat(blob)), digests))
+                    records.append(((folder, etag), identity_of(os.lstat(blob))))
             touched.add(os.path.dirname(blob))
             written += 1
-            nbytes += sizes[(folder, etag)]
+            nbytes += blobs[(folder, etag)].size
         for tmp, path in pending:
             with fsops.named(path, tmp):
                 os.replace(tmp, path)
@@ -161,7 +159,7 @@ def install_cache(
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     kept = len(received.present)
-    for (folder, commit, path), etag in sorted(received.links.items()):
+    for folder, commit, path, etag in received.links():
         repo_path = os.path.join(cache_root, folder)
         entry = os.path.join(repo_path, layout.SNAPSHOTS, commit, *path.split("/"))
         st = fsops.lstat_or_none(entry)
@@ -177,8 +175,17 @@ def install_cache(
         for folder in sorted(touched):
             fsops.fsync_dir(folder)
     if store is not None:
-        store.put_many(records)
+        store.put_many(_digests(cache_root, records, blobs))
     return Installed(written, kept, nbytes, links, tuple(parked))
+
+
+def _digests(
+    cache_root: str, records: list[tuple[BlobKey, Identity]], blobs: Mapping[BlobKey, FileEntry]
+) -> Iterator[tuple[str, Identity, dict[str, str]]]:
+    """The digest record's entries for the blobs installed, made as they are stored."""
+    for (folder, etag), ident in records:
+        digests = {Algo.SHA256.value: blobs[(folder, etag)].sha256, algo_for(etag).value: etag}
+        yield os.path.join(cache_root, folder, layout.BLOBS, etag), ident, digests
 
 
 def local_root(target: str, repo: RepoEntry, repos: Sequence[RepoEntry]) -> str:
@@ -243,7 +250,7 @@ def install_local_dir(received: Received, target: str, *, one_sync: bool = False
             if received.present.get(key) == dest or _same(dest, f.size, f.sha256):
                 kept += 1  # verified identical where it belongs: not written again
                 continue
-            source = received.staged.get(key) or received.present.get(key)
+            source = received.staged_file(key) if key in received.staged else received.present.get(key)
             if not source:
                 raise FileNotFoundError(f"staged blob {f.etag} vanished")
             os.makedirs(os.path.dirname(dest), exist_ok=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -26,9 +28,11 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One file of a packed revision: its Hub path, size, sha256 and the blob (etag) holding it."""
+    """One file of a packed revision: its Hub path, size, sha256 and the blob (etag) holding it.
+
+    Slotted: a manifest of thousands of repos holds one per file, for as long as pack or unpack runs."""
 
     path: str
     size: int
@@ -72,18 +76,30 @@ class Manifest:
     def is_delta(self) -> bool:
         return any(r.expected for r in self.repos)
 
-    def carried(self) -> dict[tuple[str, str], FileEntry]:
+    def carried(self) -> Mapping[tuple[str, str], FileEntry]:
         """The blobs the bundle itself holds: every blob less those it expects the target to hold."""
-        expected = {(r.folder, e) for r in self.repos for e in r.expected}
-        return {key: f for key, f in self.blobs().items() if key not in expected}
+        return self._carried
 
-    def blobs(self) -> dict[tuple[str, str], FileEntry]:
+    def blobs(self) -> Mapping[tuple[str, str], FileEntry]:
         """(repo folder, etag) → a file entry holding that blob (each blob once)."""
+        return self._blobs
+
+    # Each worked out once per manifest: unpack asks for them several times, and each is as large
+    # as the manifest.
+    @functools.cached_property
+    def _blobs(self) -> dict[tuple[str, str], FileEntry]:
         out: dict[tuple[str, str], FileEntry] = {}
         for repo in self.repos:
             for f in repo.files:
                 out.setdefault((repo.folder, f.etag), f)
         return out
+
+    @functools.cached_property
+    def _carried(self) -> dict[tuple[str, str], FileEntry]:
+        expected = {(r.folder, e) for r in self.repos for e in r.expected}
+        if not expected:
+            return self._blobs
+        return {key: f for key, f in self._blobs.items() if key not in expected}
 
     def files_of(self, folder: str, etag: str) -> str:
         """The files a blob holds, as people name them: ``model-00002-of-00003.safetensors of
@@ -120,19 +136,29 @@ class Manifest:
 
         Written a repo at a time, with the same bytes as ``json.dumps`` of the whole document:
         with an indent, ``json`` encodes in Python and holds every small piece of the document at
-        once (a manifest of 3.7 MB, 2,500 repos, made 25 MB of them)."""
+        once (a manifest of 3.7 MB, 2,500 repos, made 25 MB of them). Each repo's bytes are joined
+        once, so the manifest is held twice at most while it is made."""
         if not self.repos:
             return _dumps(asdict(self)).encode("utf-8")
         head: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repos"}
         head["repos"] = _REPOS_MARK
+        before, after = _dumps(head).split(_dumps(_REPOS_MARK), 1)
         # A repo is an item of the top level's "repos" list: two levels in; JSON text holds no
         # raw newline, so every line after the first is indented by splitting on them.
-        items = ",\n".join("  " + _dumps(asdict(r)).replace("\n", "\n  ") for r in self.repos)
-        document = _dumps(head).replace(_dumps(_REPOS_MARK), "[\n" + items + "\n ]", 1)
-        return document.encode("utf-8")
+        items = ("  " + _dumps(asdict(r)).replace("\n", "\n  ") for r in self.repos)
+        return b",\n".join(_framed(items, before + "[\n", "\n ]" + after))
 
 
 _REPOS_MARK = "\x00hfcache-repos\x00"  # no real value holds a NUL
+
+
+def _framed(items: Iterator[str], first: str, last: str) -> Iterator[bytes]:
+    """``items`` as UTF-8, the first led by ``first`` and the last followed by ``last``."""
+    pending = first + next(items)
+    for item in items:
+        yield pending.encode("utf-8")
+        pending = item
+    yield (pending + last).encode("utf-8")
 
 
 def _dumps(value: Any) -> str:
@@ -149,14 +175,28 @@ def _str_list(value: Any, what: str) -> list[str]:
     return list(value)
 
 
+_FILE_KEYS = frozenset({"path", "size", "sha256", "etag"})
+
+
 def _file(raw: Any) -> FileEntry:
+    if isinstance(raw, FileEntry):
+        return raw  # made (and checked) by :func:`_file_or_object` as the JSON was read
     _need(isinstance(raw, dict), "file entry is not an object")
     path, size, sha, etag = raw.get("path"), raw.get("size"), raw.get("sha256"), raw.get("etag")
     _need(isinstance(path, str) and bool(path), "file path missing")
     _need(isinstance(size, int) and not isinstance(size, bool) and size >= 0, f"bad size for {path}")
     _need(isinstance(sha, str) and _SHA256.fullmatch(sha) is not None, f"bad sha256 for {path}")
     _need(isinstance(etag, str) and layout.is_etag(etag), f"bad etag for {path}")
-    return FileEntry(str(path), int(size), str(sha), str(etag))
+    # A blob id is named by several files, members and tables: one string for all of them (the
+    # sha256 of an LFS file is its blob id).
+    etag = sys.intern(str(etag))
+    return FileEntry(str(path), int(size), etag if sha == etag else str(sha), etag)
+
+
+def _file_or_object(raw: dict[str, Any]) -> Any:
+    """A JSON object shaped as a file entry, as one: read a file at a time, a manifest of
+    thousands of files never holds every file both as JSON objects and as entries."""
+    return _file(raw) if raw.keys() == _FILE_KEYS else raw
 
 
 def _repo(raw: Any) -> RepoEntry:
@@ -170,15 +210,15 @@ def _repo(raw: Any) -> RepoEntry:
     files = raw.get("files")
     _need(isinstance(files, list), "files is not a list")
     problems = raw.get("problems", [])
-    _need(isinstance(problems, list), "problems is not a list")
+    _need(isinstance(problems, list) and all(isinstance(p, dict) for p in problems), "bad problems")
     for key in ("repo_id", "repo_type", "revision"):
         _need(isinstance(raw.get(key), str), f"{key} missing")
     return RepoEntry(
         repo_id=raw["repo_id"],
         repo_type=raw["repo_type"],
-        folder=folder,
+        folder=sys.intern(folder),
         revision=raw["revision"],
-        commit=commit,
+        commit=sys.intern(commit),
         refs=dict(refs),
         files=[_file(f) for f in files],
         include=_str_list(raw.get("include", []), "include"),
@@ -194,7 +234,7 @@ def parse(data: bytes) -> Manifest:
     """Parse and validate a manifest; :class:`BundleError` says what is wrong."""
     _need(len(data) <= MAX_MANIFEST_BYTES, "too large")
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = json.loads(data.decode("utf-8"), object_hook=_file_or_object)
     except (UnicodeDecodeError, ValueError) as e:
         raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
     _need(isinstance(raw, dict), "not a JSON object")

@@ -13,15 +13,17 @@ ones by :class:`StagedVerifier`'s threads close behind their copy.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tarfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
+from hfcache.bundle.received import BlobKey, LinksRead, Received
 from hfcache.bundle.shortfall import (
     CutShortError,
     cut_error,
@@ -40,26 +42,12 @@ from hfcache.fs.streamcopy import BUFFER_SIZE, copy_hashed
 from hfcache.fs.writeback import start_writeback
 from hfcache.progress import NO_PROGRESS, Progress
 
-BlobKey = tuple[str, str]  # (repo folder, etag)
 STAGE_THEN_HASH_SIZE = 8 << 20  # from here a blob is hashed by a pool thread that follows its copy
 _COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, writeback starts, progress moves
 # Writeback is started a run of this many bytes at a time: asked for every 1 MiB written from a
 # pipe, it made each write wait for the disk's queue (1.5 GB from stdin: 4.2 s, against 2.1 s).
 _WRITEBACK_STEP = 64 << 20
 DIRECT_STAGE = True  # blobs of a bundle file: staged by DirectStager's workers (else copied in the kernel)
-
-
-@dataclass
-class Received:
-    """A fully verified bundle: what is staged where, and what the target already holds."""
-
-    manifest: Manifest
-    staged: dict[BlobKey, str] = field(default_factory=dict)
-    present: dict[BlobKey, str] = field(default_factory=dict)
-    trees: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    refs: dict[tuple[str, str], str] = field(default_factory=dict)
-    links: dict[tuple[str, str, str], str] = field(default_factory=dict)
-    bytes_read: int = 0
 
 
 def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo, what: str) -> bytes:
@@ -115,11 +103,12 @@ class _Receiver:
     ) -> None:
         self.tf, self.staging, self.existing, self.progress = tf, staging, existing, progress
         self.verifier, self.copy_range, self.stager = verifier, copy_range, stager
-        self.manifest_bytes = b""
+        self.manifest_sha256 = ""  # later copies must match the first (older bundles carry one per repo)
         self.out: Received | None = None
-        self.blobs: dict[BlobKey, FileEntry] = {}
+        self.blobs: Mapping[BlobKey, FileEntry] = {}
         self.repos: dict[str, list[RepoEntry]] = {}
-        self.wanted: dict[tuple[str, str], dict[str, str]] = {}
+        self.revisions: dict[tuple[str, str], RepoEntry] = {}
+        self.links = LinksRead()
         self._last: Member | None = None  # the member read last: where a cut is
         self._before = "its start"  # what was read last before any member
         self.made: set[str] = set()  # staging folders made
@@ -146,7 +135,7 @@ class _Receiver:
             raise BundleError(f"cannot read bundle member {ti.name!r}")
         there = self.existing(m.folder, m.key)
         keep = self.staging is not None and not existing_ok(there, m.key, entry.sha256, entry.size)
-        dest = os.path.join(self.staging, m.folder, m.key) if keep and self.staging else None
+        dest = os.path.join(self.staging, *key) if keep and self.staging else None
         if algo_for(m.key) is Algo.SHA256 and m.key != entry.sha256:
             raise BundleError(f"bundle member {ti.name!r}: the manifest gives it another sha256")
         algos = {Algo.SHA256, algo_for(m.key)}
@@ -180,7 +169,7 @@ class _Receiver:
             raise CutShortError(f"the bundle is cut short inside {what}") from None
         out.bytes_read += entry.size
         if dest is not None:
-            out.staged[key] = dest
+            out.staged[key] = ""  # its usual place in the staging folder
         else:
             out.present[key] = there or ""
 
@@ -223,12 +212,13 @@ class _Receiver:
         if kind is not Kind.MANIFEST:
             raise not_a_bundle(self.tf, ti)
         self._before = "its manifest"
-        self.manifest_bytes = _read_small(self.tf, ti, self.last)
-        self.out = Received(manifest_mod.parse(self.manifest_bytes))
+        data = _read_small(self.tf, ti, self.last)
+        self.manifest_sha256 = hashlib.sha256(data).hexdigest()
+        self.out = Received(manifest_mod.parse(data), self.staging)
         self.blobs = self.out.manifest.carried()  # a delta's expected blobs come from the target
         for r in self.out.manifest.repos:  # one repo folder may carry several revisions
             self.repos.setdefault(r.folder, []).append(r)
-            self.wanted[(r.folder, r.commit)] = {f.path: f.etag for f in r.files}
+            self.revisions[(r.folder, r.commit)] = r
 
     def member(self, ti: tarfile.TarInfo) -> None:
         if self.out is None:
@@ -243,7 +233,7 @@ class _Receiver:
             raise BundleError(f"bundle member {ti.name!r} belongs to no repo of the manifest")
         revisions = self.repos[m.folder]
         if m.kind is Kind.MANIFEST:
-            if _read_small(self.tf, ti, self.last) != self.manifest_bytes:
+            if hashlib.sha256(_read_small(self.tf, ti, self.last)).hexdigest() != self.manifest_sha256:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the first manifest")
         elif m.kind is Kind.BLOB:
             self.blob(ti, m, out)
@@ -258,15 +248,17 @@ class _Receiver:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the manifest's refs")
             out.refs[(m.folder, m.key)] = commit
         elif m.kind is Kind.LINK:
-            if self.wanted.get((m.folder, m.commit or ""), {}).get(m.path) != m.key:
-                raise BundleError(f"bundle member {ti.name!r} is a link the manifest does not list")
-            out.links[(m.folder, m.commit, m.path)] = m.key
+            revision = (m.folder, m.commit or "")
+            if not self.links.read(revision, m.path, m.key, self.revisions.get(revision)):
+                raise BundleError(
+                    f"bundle member {ti.name!r} is a link the manifest does not list, or one read before"
+                )
 
 
-def _check_complete(out: Received) -> None:
+def _check_complete(out: Received, links: LinksRead) -> None:
     """Every member the manifest lists arrived; else name what is missing, files first."""
-    arrived = set(out.staged) | set(out.present)
-    missing = missing_members(out.manifest, arrived, set(out.links), set(out.trees), set(out.refs))
+    arrived = ChainMap(out.staged, out.present)
+    missing = missing_members(out.manifest, arrived, links, out.trees, out.refs)
     if missing:
         raise incomplete(missing)
 
@@ -318,5 +310,5 @@ def receive(
         tf.close()
     if receiver.out is None:
         raise BundleError("not an hfcache bundle: it holds no manifest")
-    _check_complete(receiver.out)
+    _check_complete(receiver.out, receiver.links)
     return receiver.out

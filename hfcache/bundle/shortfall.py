@@ -13,7 +13,7 @@ import contextlib
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
@@ -59,10 +59,10 @@ def cut_error(error: Exception, last: str) -> CutShortError:
 
 def missing_members(
     manifest: Manifest,
-    blobs: set[tuple[str, str]],
-    links: set[tuple[str, str, str]],
-    trees: set[tuple[str, str]],
-    refs: set[tuple[str, str]],
+    blobs: Container[tuple[str, str]],
+    links: Container[tuple[str, str, str]],
+    trees: Container[tuple[str, str]],
+    refs: Container[tuple[str, str]],
 ) -> list[str]:
     """What the manifest lists that is not among the members that arrived, as people name it
     (files first): blobs by (folder, etag), links by (folder, commit, path), trees by (folder,

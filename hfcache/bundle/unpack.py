@@ -32,7 +32,8 @@ from hfcache.bundle.install import (
 )
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.members import PlainTarError
-from hfcache.bundle.receive import Received, receive
+from hfcache.bundle.receive import receive
+from hfcache.bundle.received import Received
 from hfcache.bundle.shortfall import CutShortError, check_length, explain
 from hfcache.bundle.staged import DamagedError
 from hfcache.bundle.volread import open_bundle

@@ -10,6 +10,7 @@ a cache (a served cache may be read-only), in one SQLite file that several proce
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 import threading
@@ -108,14 +109,16 @@ class DigestStore:
 
     def put_many(self, records: Iterable[tuple[str, Identity, dict[str, str]]]) -> None:
         """:meth:`put` for many files in one transaction (one commit: one WAL sync, not one each)."""
-        rows = [(path, *ident, a, d) for path, ident, digests in records for a, d in digests.items()]
-        if not rows:
+        rows = ((path, *ident, a, d) for path, ident, digests in records for a, d in digests.items())
+        first = next(rows, None)  # made as they are stored: thousands of blobs hold no list of rows
+        if first is None:
             return
         with self._safely() as db:
             if db is None:
                 return
             with db:
-                db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                sql = "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)"
+                db.executemany(sql, itertools.chain((first,), rows))
 
 
 def matches(store: DigestStore, key: str, ident: Identity, blob_id: str) -> bool | None:

@@ -16,12 +16,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from hfcache import __version__, _hf, layout
 from hfcache.bundle.install import existing_blob, install_cache, install_local_dir
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
-from hfcache.bundle.receive import Received, existing_ok
+from hfcache.bundle.receive import existing_ok
+from hfcache.bundle.received import Received
 from hfcache.bundle.unpack import UnpackResult, recheck, staging_folder
 from hfcache.errors import BadInputError
 from hfcache.fs import fsops
@@ -97,7 +99,7 @@ def _received(
     """The verified files as the installer takes them (a bundle's ``Received``). A blob the
     target already holds with exactly these bytes is verified there and left alone."""
     repos: list[RepoEntry] = []
-    out = Received(Manifest(__version__, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), repos))
+    out = Received(Manifest(__version__, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), []))
     claimed: set[str] = set()
     for named, art, ident in plan.items:
         folder = layout.repo_folder(ident.repo.repo_id, ident.repo.repo_type)
@@ -126,7 +128,6 @@ def _received(
         )
         by_name = {f.name: f for fs in mine.values() for f in fs}
         for f in files:
-            out.links[(folder, ident.commit, f.path)] = f.etag
             src, key = by_name[f.path].path, (folder, f.etag)
             if staging is None or src is None or key in out.staged or key in out.present:
                 continue
@@ -139,6 +140,7 @@ def _received(
             out.refs[(folder, ref)] = ident.commit
         if _hf.HAS_TREE_CACHE:
             out.trees[(folder, ident.commit)] = _tree(files)
+    out.manifest = replace(out.manifest, repos=repos)  # its snapshot links are these repos' files
     out.bytes_read = plan.total
     return out
 
