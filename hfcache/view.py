@@ -35,7 +35,7 @@ class Trust(str, Enum):
     DAMAGED = "damaged"  # a finding says its bytes are wrong or absent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extent:
     """``length`` bytes at ``offset`` in the regular file ``path`` (a blob, or a member in a tar)."""
 
@@ -44,12 +44,13 @@ class Extent:
     length: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ViewFile:
     """One file of a revision. ``extents`` is empty when its bytes are not here (or not usable).
 
     ``location`` is where people find the file (a snapshot entry, a bundle member); ``problems``
-    the codes of the findings about it that are not mere notes.
+    the codes of the findings about it that are not mere notes. Slotted, as is :class:`Extent`:
+    ``pack`` holds one for every file it packs.
     """
 
     name: str

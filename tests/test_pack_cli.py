@@ -216,21 +216,25 @@ def test_unpack_check_with_a_target_is_a_dry_run(listed_cache: CachedRepo, tmp_p
     assert "would:" in fresh.stdout and "move ref main" in fresh.stdout and not (tmp_path / "new").exists()
 
 
-def test_two_revisions_of_one_repo_in_one_bundle(hub: StandinHub, tmp_path: Path) -> None:
+@pytest.mark.parametrize("to", ["file", "stdout"])
+def test_two_revisions_of_one_repo_in_one_bundle(hub: StandinHub, tmp_path: Path, to: str) -> None:
     c1, c2 = cache_two_revisions(hub, tmp_path / "hub")
+    other_id = hub.unique_repo_id()
+    hub.add_commit(other_id, {"a.txt": b"another repo between\n"})
+    cache_repo(hub, tmp_path / "hub", other_id)
     bundle = tmp_path / "two.tar"
-    run = hfcache(
-        "pack",
-        f"{c1.repo_id}@{c1.commit}",
-        f"{c1.repo_id}@{c2.commit}",
-        "--cache-dir",
-        tmp_path / "hub",
-        "-o",
-        bundle,
-    )
+    # The repo's blobs written are remembered across the other repo between its revisions.
+    ids = [f"{c1.repo_id}@{c1.commit}", other_id, f"{c1.repo_id}@{c2.commit}"]
+    args = ["pack", *ids, "--cache-dir", str(tmp_path / "hub"), "-o", str(bundle) if to == "file" else "-"]
+    out = bundle.open("wb") if to == "stdout" else None  # stdout: the streamed way; a file: the direct way
+    command = [sys.executable, "-m", "hfcache", *args]
+    run = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True)
+    if out is not None:
+        out.close()
     assert run.returncode == 0, run.stderr
     names = subprocess.run(["tar", "-tf", bundle], capture_output=True, text=True, check=True).stdout.split()
-    blobs = [n for n in names if "/blobs/" in n]
+    folder = "models--" + c1.repo_id.replace("/", "--")
+    blobs = [n for n in names if n.startswith(f"{folder}/blobs/")]
     assert (
         len(blobs) == len(set(blobs)) == len(set(c1.files.values()) | set(c2.files.values()))
     )  # shared once

@@ -27,7 +27,7 @@ from hfcache.bundle.packhash import (
     prehash,
     source_of,
 )
-from hfcache.bundle.packorder import repo_members
+from hfcache.bundle.packorder import bundle_members
 from hfcache.bundle.present import Present, load_present
 from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
@@ -160,24 +160,21 @@ def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress
     """The bundle written in order through ``out`` (stdout, volumes), each blob hashed as it
     streams by; a blob that is not what its name says is refused with every corrupt file named."""
     picks, entries = plan.picks, manifest.repos
-    manifest_bytes = manifest.to_bytes()
     try:
         tar = TarWriter(out)
         progress.start("pack", manifest.total_bytes)
-        seen: set[tuple[str, str]] = set()
-        for pick, entry in zip(picks, entries, strict=True):
-            for name, payload in repo_members(pick, entry, manifest_bytes, seen):
-                if isinstance(payload, bytes):
-                    tar.add_bytes(name, payload)
-                elif isinstance(payload, str):
-                    tar.add_link(name, payload)
-                else:
-                    actual = tar.add_file(name, payload.source, payload.size, progress)
-                    if actual != payload.sha256:
-                        progress.finish()
-                        out.abort()
-                        found = all_corrupt(picks, [e.files for e in entries], progress)
-                        raise refusal(found, picks, while_packing=True)
+        for _, name, payload in bundle_members(picks, entries, manifest.to_bytes()):
+            if isinstance(payload, bytes):
+                tar.add_bytes(name, payload)
+            elif isinstance(payload, str):
+                tar.add_link(name, payload)
+            else:
+                actual = tar.add_file(name, payload.source, payload.size, progress)
+                if actual != payload.sha256:
+                    progress.finish()
+                    out.abort()
+                    found = all_corrupt(picks, [e.files for e in entries], progress)
+                    raise refusal(found, picks, while_packing=True)
         tar.close()
         progress.finish()
         return out.commit()

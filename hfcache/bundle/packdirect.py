@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.packhash import PENDING_SHA256
-from hfcache.bundle.packorder import Blob, repo_members
+from hfcache.bundle.packorder import Blob, bundle_members
 from hfcache.bundle.packstream import ChangedError, DirectTar
 from hfcache.bundle.select import RepoPick
 from hfcache.bundle.volumes import VolumeWriter
@@ -90,18 +90,16 @@ def write_direct(
     manifest_at: list[int] = []
     try:
         with DirectTar(temp, fd, out.bytes_written, judge, progress.advance, output) as tar:
-            seen: set[tuple[str, str]] = set()
-            for pick, entry in zip(picks, manifest.repos, strict=True):
-                for name, payload in repo_members(pick, entry, pending, seen):
-                    if isinstance(payload, bytes):
-                        at = tar.add_bytes(name, payload, now)
-                        if payload is pending:
-                            manifest_at.append(at)
-                    elif isinstance(payload, str):
-                        tar.add_link(name, payload, now)
-                    else:
-                        algos = frozenset({Algo.SHA256, algo_for(payload.etag)})
-                        tar.add_file(name, payload.source, payload.size, algos, (pick.repo.folder, payload))
+            for pick, name, payload in bundle_members(picks, manifest.repos, pending):
+                if isinstance(payload, bytes):
+                    at = tar.add_bytes(name, payload, now)
+                    if payload is pending:
+                        manifest_at.append(at)
+                elif isinstance(payload, str):
+                    tar.add_link(name, payload, now)
+                else:
+                    algos = frozenset({Algo.SHA256, algo_for(payload.etag)})
+                    tar.add_file(name, payload.source, payload.size, algos, (pick.repo.folder, payload))
             tar.close()
             done = _completed(manifest, hashed)
             data = _filled_in(pending, manifest, done)

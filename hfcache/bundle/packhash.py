@@ -54,12 +54,13 @@ def prehash(
         for f in p.files:
             if f.blob_id is None or not f.lfs:
                 path = source_of(f)
-                ident, known = _recorded(store, path)
-                if known:
-                    out[path] = known
-                    continue
-                if ident is not None:
-                    idents[path] = ident
+                if store is not None:  # else nothing to look up, nor a record to make
+                    ident, known = _recorded(store, path)
+                    if known:
+                        out[path] = known
+                        continue
+                    if ident is not None:
+                        idents[path] = ident
                 jobs[path] = (path, _BOTH, size_of(f))
     if not jobs:
         return out

@@ -7,7 +7,8 @@ tree listing, refs, and the snapshot links last (a link is extracted only after 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from hfcache import layout
@@ -28,22 +29,46 @@ class Blob:
     etag: str
 
 
-def repo_members(
-    pick: RepoPick, entry: RepoEntry, manifest_bytes: bytes, seen: set[tuple[str, str]]
-) -> Iterator[tuple[str, bytes | str | Blob]]:
-    """(tar name, payload) in bundle order: bytes to store, a link target (str), or a blob.
+Payload = bytes | str | Blob
+"""A member's payload: bytes to store, a link's target (str), or a blob."""
 
-    ``seen`` holds the (folder, member) pairs already written: a second revision of a repo adds
-    only the blobs the first did not have, and only the first repo carries the manifest."""
+
+def bundle_members(
+    picks: Sequence[RepoPick], entries: Sequence[RepoEntry], manifest_bytes: bytes
+) -> Iterator[tuple[RepoPick, str, Payload]]:
+    """(pick, tar name, payload) of every member of the bundle, in order.
+
+    The manifest goes once, in the first repo's folder (a copy per repo grew as repos squared).
+    The blobs written are remembered per repo folder, so that a second revision of a repo adds
+    only those the first did not have, and let go after the folder's last revision."""
+    left = Counter(p.repo.folder for p in picks)
+    written: dict[str, set[str]] = {}
+    first: bytes | None = manifest_bytes
+    del manifest_bytes  # held no longer than until the manifest is written
+    for pick, entry in zip(picks, entries, strict=True):
+        folder = pick.repo.folder
+        for name, payload in repo_members(pick, entry, first, written.setdefault(folder, set())):
+            first = None
+            yield pick, name, payload
+        left[folder] -= 1
+        if not left[folder]:
+            del written[folder]
+
+
+def repo_members(
+    pick: RepoPick, entry: RepoEntry, manifest_bytes: bytes | None, written: set[str]
+) -> Iterator[tuple[str, Payload]]:
+    """(tar name, payload) of one revision in bundle order: the manifest when given, each blob
+    not in ``written`` (the blob ids of its folder already written), the tree listing, refs and
+    the snapshot links."""
     folder = pick.repo.folder
-    seen.update((folder, etag) for etag in entry.expected)  # a delta: the target holds these
-    if ("", MANIFEST_NAME) not in seen:  # once per bundle: a copy per repo grew as repos squared
-        seen.add(("", MANIFEST_NAME))
+    written.update(entry.expected)  # a delta: the target holds these
+    if manifest_bytes is not None:
         yield member_name(folder, MANIFEST_NAME), manifest_bytes
     sources = {f.name: f for f in pick.files}
     for f in entry.files:
-        if (folder, f.etag) not in seen:
-            seen.add((folder, f.etag))
+        if f.etag not in written:
+            written.add(f.etag)
             blob = Blob(source_of(sources[f.path]), f.size, f.sha256, f.etag)
             yield member_name(folder, layout.BLOBS, f.etag), blob
     if pick.tree_path is not None:

@@ -18,6 +18,7 @@ from hfcache.progress import Progress
 
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
+_JOIN_BELOW = 1 << 16
 
 
 def header(name: str, size: int = 0, link: str | None = None, mtime: float | None = None) -> bytes:
@@ -46,7 +47,11 @@ class TarWriter:
             self._write(b"\0" * (_BLOCK - size % _BLOCK))
 
     def add_bytes(self, name: str, data: bytes) -> None:
-        self._write(header(name, len(data)) + data)
+        if len(data) < _JOIN_BELOW:
+            self._write(header(name, len(data)) + data)  # one write for a ref or a tree listing
+        else:  # a manifest of thousands of repos: not copied once more
+            self._write(header(name, len(data)))
+            self._write(data)
         self._pad(len(data))
 
     def add_file(self, name: str, source: str, size: int, progress: Progress) -> str:
