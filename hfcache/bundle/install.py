@@ -28,6 +28,10 @@ from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import Algo, algo_for, hash_file
 from hfcache.fs.writeback import sync_filesystem
 
+_RECORDS_AT_ONCE = 4096
+"""Digest records are stored in batches as blobs are installed. Before the last sync is safe: a
+record holds the file's identity (device, inode, size, mtime), so one whose rename is lost matches nothing."""
+
 
 @dataclass(frozen=True)
 class Installed:
@@ -142,6 +146,9 @@ def install_cache(
                     os.rename(staged, blob)
                 if store is not None:
                     records.append(((folder, etag), identity_of(os.lstat(blob))))
+                    if len(records) >= _RECORDS_AT_ONCE:  # one transaction each, not a list of every blob
+                        store.put_many(_digests(cache_root, records, blobs))
+                        records.clear()
             touched.add(os.path.dirname(blob))
             written += 1
             nbytes += blobs[(folder, etag)].size

@@ -230,12 +230,23 @@ def _repo(raw: Any) -> RepoEntry:
     )
 
 
-def parse(data: bytes) -> Manifest:
-    """Parse and validate a manifest; :class:`BundleError` says what is wrong."""
+def decode(data: bytes | bytearray) -> str:
+    """A manifest's text (UTF-8, at most :data:`MAX_MANIFEST_BYTES`); :class:`BundleError` if not."""
     _need(len(data) <= MAX_MANIFEST_BYTES, "too large")
     try:
-        raw = json.loads(data.decode("utf-8"), object_hook=_file_or_object)
-    except (UnicodeDecodeError, ValueError) as e:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
+
+
+def parse(data: bytes | bytearray | str) -> Manifest:
+    """Parse and validate a manifest: its bytes, or the text :func:`decode` gave (so that the
+    caller need not hold both); :class:`BundleError` says what is wrong."""
+    text = data if isinstance(data, str) else decode(data)
+    _need(len(text) <= MAX_MANIFEST_BYTES, "too large")
+    try:
+        raw = json.loads(text, object_hook=_file_or_object)
+    except ValueError as e:
         raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
     _need(isinstance(raw, dict), "not a JSON object")
     fmt = raw.get("format")

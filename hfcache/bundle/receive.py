@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
-from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
+from hfcache.bundle.manifest import MAX_MANIFEST_BYTES, FileEntry, Manifest, RepoEntry
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
 from hfcache.bundle.received import BlobKey, LinksRead, Received
 from hfcache.bundle.shortfall import (
@@ -47,15 +47,25 @@ _COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, write
 # Writeback is started a run of this many bytes at a time: asked for every 1 MiB written from a
 # pipe, it made each write wait for the disk's queue (1.5 GB from stdin: 4.2 s, against 2.1 s).
 _WRITEBACK_STEP = 64 << 20
+_READ_STEP = 1 << 20
 DIRECT_STAGE = True  # blobs of a bundle file: staged by DirectStager's workers (else copied in the kernel)
 
 
-def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo, what: str) -> bytes:
+def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo, what: str) -> bytearray:
+    """A member that is not a blob (the manifest, a tree listing, a ref), whole: at most
+    :data:`MAX_MANIFEST_BYTES`, read a step at a time into one buffer (one read of a large member
+    from a pipe holds it three times over in ``tarfile``)."""
+    if ti.size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"bundle member {ti.name!r} is {ti.size} bytes, more than any bundle metadata")
     f = tf.extractfile(ti)
     if f is None:
         raise BundleError(f"cannot read bundle member {ti.name!r}")
-    data = f.read()
-    if len(data) != ti.size:
+    data = bytearray(ti.size)
+    done = 0
+    while done < ti.size and (chunk := f.read(min(_READ_STEP, ti.size - done))):
+        data[done : done + len(chunk)] = chunk
+        done += len(chunk)
+    if done != ti.size:
         raise CutShortError(f"the bundle is cut short inside {what}")
     return data
 
@@ -214,7 +224,9 @@ class _Receiver:
         self._before = "its manifest"
         data = _read_small(self.tf, ti, self.last)
         self.manifest_sha256 = hashlib.sha256(data).hexdigest()
-        self.out = Received(manifest_mod.parse(data), self.staging)
+        text = manifest_mod.decode(data)
+        del data  # parsed from its text alone: a manifest of thousands of repos is held once less
+        self.out = Received(manifest_mod.parse(text), self.staging)
         self.blobs = self.out.manifest.carried()  # a delta's expected blobs come from the target
         for r in self.out.manifest.repos:  # one repo folder may carry several revisions
             self.repos.setdefault(r.folder, []).append(r)
@@ -240,7 +252,7 @@ class _Receiver:
         elif m.kind is Kind.TREE:
             if not any(r.commit == m.key and r.tree for r in revisions):
                 raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
-            out.trees[(m.folder, m.key)] = _read_small(self.tf, ti, self.last)
+            out.trees[(m.folder, m.key)] = bytes(_read_small(self.tf, ti, self.last))
         elif m.kind is Kind.REF:
             data = _read_small(self.tf, ti, self.last).decode("ascii", "replace")
             commit = next((r.refs[m.key] for r in revisions if m.key in r.refs), None)

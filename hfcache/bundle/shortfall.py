@@ -113,6 +113,8 @@ def read_manifest(source: str, tar: tarfile.TarFile) -> Manifest:
         raise not_a_bundle(tar, first, e) from None
     if kind is not Kind.MANIFEST:
         raise not_a_bundle(tar, first)
+    if first.size > manifest_mod.MAX_MANIFEST_BYTES:
+        raise BundleError(f"{source} is not an hfcache bundle: its manifest is {first.size} bytes")
     data = tar.extractfile(first)
     try:
         raw = data.read() if data is not None else b""
