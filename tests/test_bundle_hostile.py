@@ -264,3 +264,21 @@ def test_a_cut_is_named_by_the_files_of_the_repo(bundle: Path, tmp_path: Path, t
     assert message.startswith("the bundle is incomplete (cut short?): the link of ")
     assert f"of {repo['repo_id']} and {len(repo['files']) - 1} more member(s) are missing" in message
     assert not any(f["etag"] in message for f in repo["files"])
+
+
+def test_metadata_members_are_bounded_before_they_are_read(
+    bundle: Path, tmp_path: Path, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest, tree listing or ref is read whole: one larger than the limit is refused by its
+    header, before any of it is read (a hostile bundle could name gigabytes)."""
+    import hfcache.bundle.receive as receive
+
+    members = read_members(bundle)
+    manifest = members[0][1]
+    monkeypatch.setattr(receive, "MAX_MANIFEST_BYTES", len(manifest) - 1)
+    assert "more than any bundle metadata" in refused(bundle, target, tmp_path)
+    monkeypatch.setattr(receive, "MAX_MANIFEST_BYTES", len(manifest))
+    folder = _folder(members)
+    big = file_member(f"{folder}/refs/main", b"0" * (len(manifest) + 1))
+    huge_ref = write_members(tmp_path / "ref.tar", [*members[:-1], big, members[-1]])
+    assert "more than any bundle metadata" in refused(huge_ref, target, tmp_path)
