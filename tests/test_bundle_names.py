@@ -70,6 +70,10 @@ def test_a_manifest_reads_back_as_written_and_strictly() -> None:
     with pytest.raises(BundleError, match="bad problems"):
         parse(json.dumps(doc).encode())
     doc["repos"][0]["problems"] = []
+    doc["repos"][0]["files"].append(dict(doc["repos"][0]["files"][0]))
+    with pytest.raises(BundleError, match="lists a file twice"):
+        parse(json.dumps(doc).encode())
+    doc["repos"][0]["files"].pop()
     doc["repos"][0]["files"][0]["sha256"] = "not a digest"
     with pytest.raises(BundleError, match=r"bad sha256 for a\.txt"):
         parse(json.dumps(doc).encode())

@@ -146,9 +146,9 @@ def install_cache(
                     os.rename(staged, blob)
                 if store is not None:
                     records.append(((folder, etag), identity_of(os.lstat(blob))))
-                    if len(records) >= _RECORDS_AT_ONCE:  # one transaction each, not a list of every blob
-                        store.put_many(_digests(cache_root, records, blobs))
-                        records.clear()
+            if store is not None and len(records) >= _RECORDS_AT_ONCE:  # not a list of every blob
+                store.put_many(_digests(cache_root, records, blobs))
+                records.clear()
             touched.add(os.path.dirname(blob))
             written += 1
             nbytes += blobs[(folder, etag)].size

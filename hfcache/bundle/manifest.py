@@ -273,6 +273,8 @@ def parse(data: bytes | bytearray | str) -> Manifest:
     for repo in manifest.repos:
         etags = {f.etag for f in repo.files}
         _need(all(e in etags for e in repo.expected), f"{repo.repo_id} expects a blob none of its files is")
+        paths = {f.path for f in repo.files}
+        _need(len(paths) == len(repo.files), f"{repo.repo_id} lists a file twice")
         seen: dict[str, FileEntry] = {}
         for f in repo.files:
             other = seen.setdefault(f.etag, f)
