@@ -242,8 +242,9 @@ def decode(data: bytes | bytearray) -> str:
 def parse(data: bytes | bytearray | str) -> Manifest:
     """Parse and validate a manifest: its bytes, or the text :func:`decode` gave (so that the
     caller need not hold both); :class:`BundleError` says what is wrong."""
+    if isinstance(data, str):
+        _need(len(data) <= MAX_MANIFEST_BYTES, "too large")
     text = data if isinstance(data, str) else decode(data)
-    _need(len(text) <= MAX_MANIFEST_BYTES, "too large")
     try:
         raw = json.loads(text, object_hook=_file_or_object)
     except ValueError as e:
