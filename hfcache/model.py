@@ -245,7 +245,7 @@ class Repo:
         return Place(self.folder, self.repo_id, self.repo_type)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RepoFolder:
     """A repo folder of a cache, by its path and names, before (or instead of) its scan."""
 

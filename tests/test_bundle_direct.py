@@ -21,7 +21,7 @@ from checks import loads_exactly
 from standin_hub import StandinHub
 
 from hfcache.bundle import pack as pack_mod
-from hfcache.bundle import packstream, tarwriter, windows
+from hfcache.bundle import packdirect, packhash, packstream, tarwriter, windows
 from hfcache.bundle.pack import pack
 from hfcache.bundle.packhash import PENDING_SHA256
 from hfcache.bundle.packstream import DirectTar
@@ -37,7 +37,9 @@ def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     """Each test three ways: as it runs (the test repos' files are small: they share tasks),
     every file a task of its own across many 8 KiB windows (members meet inside windows, filled
     by two threads), and through the page cache (a file system without O_DIRECT)."""
-    if request.param == "small-windows":
+    if request.param == "small-windows":  # and small files hashed two at a time, a manifest patched in pieces
+        monkeypatch.setattr(packhash, "_AT_ONCE", 2)
+        monkeypatch.setattr(packdirect, "_PATCH_AT_ONCE", 100)
         monkeypatch.setattr(packstream, "SMALL", 0)
         monkeypatch.setattr(windows, "WINDOW", 8192)
         monkeypatch.setattr(packstream, "CHUNK", 1000)
@@ -225,6 +227,7 @@ def test_direct_tar_writes_the_bytes_tarwriter_writes(
     with VolumeWriter(str(tmp_path / "classic.tar")) as out:
         tw = tarwriter.TarWriter(out)
         tw.add_bytes("models--a--b/.hfcache/manifest.json", b"{}")
+        tw.add_pieces("models--a--b/trees/c.json", 1000, iter([b"a" * 300, b"", b"b" * 700]))
         for name, p, size in sources:
             tw.add_file(name, str(p), size, NO_PROGRESS)
         tw.add_link("models--a--b/snapshots/c/x", "../../blobs/x")
@@ -237,7 +240,8 @@ def test_direct_tar_writes_the_bytes_tarwriter_writes(
         fd, temp = direct
         args = (temp, fd, 0, lambda t, d: judged.append((t, d)), lambda n: None, str(tmp_path / "d.tar"))
         with DirectTar(*args, workers=3) as tar:
-            at = tar.add_bytes("models--a--b/.hfcache/manifest.json", b"{}", 1_700_000_000.0)
+            at = tar.add_bytes("models--a--b/.hfcache/manifest.json", 2, (b"{}",), 1_700_000_000.0)
+            tar.add_bytes("models--a--b/trees/c.json", 1000, (b"a" * 300, b"", b"b" * 700), 1_700_000_000.0)
             for name, p, size in sources:
                 tar.add_file(name, str(p), size, frozenset({Algo.SHA256, Algo.GIT_SHA1}), name)
             tar.add_link("models--a--b/snapshots/c/x", "../../blobs/x", 1_700_000_000.0)
@@ -254,6 +258,16 @@ def test_direct_tar_writes_the_bytes_tarwriter_writes(
     for (_, digests), (_, p, _) in zip(judged, sources, strict=True):
         data = p.read_bytes()
         assert digests == {Algo.SHA256: hashlib.sha256(data).hexdigest(), Algo.GIT_SHA1: git_blob_sha1(data)}
+
+
+@pytest.mark.parametrize("pieces", [[b"ab"], [b"abcd"], [b"ab", b"cd"], []])
+def test_bytes_other_than_announced_are_refused(tmp_path: Path, pieces: list[bytes]) -> None:
+    """A member announced as 3 bytes whose pieces make more or fewer: the tar would be broken."""
+    with VolumeWriter(str(tmp_path / "t.tar")) as out, pytest.raises(ValueError, match="3 bytes announced"):
+        tarwriter.TarWriter(out).add_pieces("models--a--b/x", 3, iter(pieces))
+    out, tar = _direct_tar(tmp_path)
+    with out, tar, pytest.raises(ValueError, match="3 bytes announced"):
+        tar.add_bytes("models--a--b/x", 3, pieces, 1_700_000_000.0)
 
 
 def _direct_tar(tmp_path: Path, judge: object = None) -> tuple[VolumeWriter, DirectTar]:

@@ -40,9 +40,9 @@ class FileEntry:
     etag: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RepoEntry:
-    """One packed repo revision, and how it was chosen."""
+    """One packed repo revision, and how it was chosen (slotted: pack and unpack hold one per revision)."""
 
     repo_id: str
     repo_type: str
@@ -132,33 +132,30 @@ class Manifest:
         return sum(f.size for f in self.carried().values())
 
     def to_bytes(self) -> bytes:
-        """The manifest as JSON: keys sorted, one space of indent per level, UTF-8.
+        """The manifest as JSON: keys sorted, one space of indent per level, UTF-8."""
+        return b"".join(self.pieces())
 
-        Written a repo at a time, with the same bytes as ``json.dumps`` of the whole document:
-        with an indent, ``json`` encodes in Python and holds every small piece of the document at
-        once (a manifest of 3.7 MB, 2,500 repos, made 25 MB of them). Each repo's bytes are joined
-        once, so the manifest is held twice at most while it is made."""
+    def pieces(self) -> Iterator[bytes]:
+        """:meth:`to_bytes` a repo at a time, with the same bytes as ``json.dumps`` of the whole
+        document: with an indent, ``json`` encodes in Python and holds every small piece of the
+        document at once (a manifest of 3.7 MB, 2,500 repos, made 25 MB of them), and pack
+        writes a manifest of thousands of repos without ever holding it whole."""
         if not self.repos:
-            return _dumps(asdict(self)).encode("utf-8")
+            yield _dumps(asdict(self)).encode("utf-8")
+            return
         head: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repos"}
         head["repos"] = _REPOS_MARK
         before, after = _dumps(head).split(_dumps(_REPOS_MARK), 1)
         # A repo is an item of the top level's "repos" list: two levels in; JSON text holds no
         # raw newline, so every line after the first is indented by splitting on them.
-        items = ("  " + _dumps(asdict(r)).replace("\n", "\n  ") for r in self.repos)
-        return b",\n".join(_framed(items, before + "[\n", "\n ]" + after))
+        pending = before + "[\n"
+        for r in self.repos:
+            yield (pending + "  " + _dumps(asdict(r)).replace("\n", "\n  ")).encode("utf-8")
+            pending = ",\n"
+        yield ("\n ]" + after).encode("utf-8")
 
 
 _REPOS_MARK = "\x00hfcache-repos\x00"  # no real value holds a NUL
-
-
-def _framed(items: Iterator[str], first: str, last: str) -> Iterator[bytes]:
-    """``items`` as UTF-8, the first led by ``first`` and the last followed by ``last``."""
-    pending = first + next(items)
-    for item in items:
-        yield pending.encode("utf-8")
-        pending = item
-    yield (pending + last).encode("utf-8")
 
 
 def _dumps(value: Any) -> str:

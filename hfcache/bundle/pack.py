@@ -27,7 +27,7 @@ from hfcache.bundle.packhash import (
     prehash,
     source_of,
 )
-from hfcache.bundle.packorder import bundle_members
+from hfcache.bundle.packorder import Pieces, bundle_members
 from hfcache.bundle.present import Present, load_present
 from hfcache.bundle.refusal import by_file, refusal
 from hfcache.bundle.select import RepoPick, select
@@ -35,7 +35,6 @@ from hfcache.bundle.tarwriter import TarWriter
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
 from hfcache.errors import BadInputError
 from hfcache.findings import Finding
-from hfcache.fs.hashing import Algo
 from hfcache.fs.mounts import FAT32_MAX_FILE, is_fat
 from hfcache.progress import NO_PROGRESS, Progress
 from hfcache.repoid import RepoRef, check_revision, parse_repo_ref
@@ -107,16 +106,17 @@ class _Plan:
     allow_incomplete: bool
     present: Present | None
 
-    def entries(self, digests: dict[str, dict[Algo, str]] | None, problems: list[Finding]) -> list[RepoEntry]:
-        """Each pick's manifest entry; ``digests`` None: small files' sha256 still pending (the
-        direct way); else the problems the digests reveal are refused or (allowed) recorded."""
+    def entries(self, hashed: bool, problems: list[Finding]) -> list[RepoEntry]:
+        """Each pick's manifest entry; not ``hashed``: small files' sha256 still pending (the
+        direct way); else (after :func:`prehash`) the problems their digests reveal are refused
+        or (allowed) recorded."""
         entries = []
         for p in self.picks:
             bad: list[Finding] = []
-            if digests is None:
+            if not hashed:
                 files = deferred_entries(p)
             else:
-                files, bad = manifest_entries(p, digests)
+                files, bad = manifest_entries(p)
                 if bad and not self.allow_incomplete:
                     raise refusal(bad, self.asked)
                 problems += bad
@@ -163,11 +163,13 @@ def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress
     try:
         tar = TarWriter(out)
         progress.start("pack", manifest.total_bytes)
-        for _, name, payload in bundle_members(picks, entries, manifest.to_bytes()):
+        for _, name, payload in bundle_members(picks, entries, Pieces.of(manifest.pieces)):
             if isinstance(payload, bytes):
                 tar.add_bytes(name, payload)
             elif isinstance(payload, str):
                 tar.add_link(name, payload)
+            elif isinstance(payload, Pieces):
+                tar.add_pieces(name, payload.size, payload.make())
             else:
                 actual = tar.add_file(name, payload.source, payload.size, progress)
                 if actual != payload.sha256:
@@ -241,7 +243,7 @@ def pack(
     if output != "-" and volume is None and deferrable(picks):
         # One file: blobs copied in the kernel and hashed from the bundle on every core, small
         # files hashed once, by the stream (the manifest, written first, is completed in place).
-        manifest = plan.manifest(plan.entries(None, problems))
+        manifest = plan.manifest(plan.entries(False, problems))
         _fat32_check(output, volume, manifest.total_bytes)
         out = _writer(output, volume, overwrite)
         try:
@@ -258,7 +260,8 @@ def pack(
             out.abort()  # no-op once committed
             progress.finish()
     if manifest is None:
-        manifest = plan.manifest(plan.entries(prehash(picks, progress), problems))
+        prehash(picks, progress)
+        manifest = plan.manifest(plan.entries(True, problems))
         _fat32_check(output, volume, manifest.total_bytes)
         out = _writer(output, volume, overwrite)
         paths = _write_streamed(plan, manifest, out, progress)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.packhash import PENDING_SHA256
-from hfcache.bundle.packorder import Blob, bundle_members
+from hfcache.bundle.packorder import Blob, Pieces, bundle_members
 from hfcache.bundle.packstream import ChangedError, DirectTar
 from hfcache.bundle.select import RepoPick
 from hfcache.bundle.volumes import VolumeWriter
@@ -27,41 +27,37 @@ class Redo(Exception):
 
 
 def _completed(manifest: Manifest, hashed: dict[tuple[str, str], str]) -> Manifest:
-    """``manifest`` with each pending sha256 as hashed: ``(folder, etag)`` → sha256."""
+    """``manifest`` with each pending sha256 as hashed: ``(folder, etag)`` → sha256. :class:`Redo`
+    if one is still pending (cannot happen: each pending file is hashed as it is written)."""
     repos = []
     for e in manifest.repos:
-        files = [replace(f, sha256=hashed.get((e.folder, f.etag), f.sha256)) for f in e.files]
+        files = [
+            f if f.sha256 != PENDING_SHA256 else replace(f, sha256=hashed.get((e.folder, f.etag), f.sha256))
+            for f in e.files
+        ]
+        if any(f.sha256 == PENDING_SHA256 for f in files):
+            raise Redo()
         repos.append(replace(e, files=files))
     return replace(manifest, repos=repos)
 
 
-_PENDING_FIELD = f'"sha256": "{PENDING_SHA256}"'.encode()
+_PATCH_AT_ONCE = 1 << 20
 
 
-def _filled_in(pending: bytes, manifest: Manifest, done: Manifest) -> bytes:
-    """``done.to_bytes()``, made from ``pending`` (``manifest``'s bytes) by writing each file's
-    sha256 over its placeholder, in document order (serialising a manifest of thousands of files
-    again costs ~0.1 s); the same length, so it overwrites the manifest written first in place."""
-    fresh = [
-        g.sha256
-        for r, s in zip(manifest.repos, done.repos, strict=True)
-        for f, g in zip(r.files, s.files, strict=True)
-        if f.sha256 == PENDING_SHA256
-    ]
-    if PENDING_SHA256 in fresh:
-        raise Redo()  # cannot happen: each pending file is hashed
-    out = bytearray(pending)
-    at = 0
-    for sha in fresh:
-        at = out.find(_PENDING_FIELD, at)
-        if at < 0:
-            raise Redo()  # cannot happen: each pending file has one placeholder
-        value = at + len(_PENDING_FIELD) - len(PENDING_SHA256) - 1
-        out[value : value + len(sha)] = sha.encode("ascii")
-        at += len(_PENDING_FIELD)
-    if out.find(_PENDING_FIELD, at) >= 0:
-        raise Redo()
-    return bytes(out)
+def _patched(tar: DirectTar, at: int, done: Manifest, size: int) -> None:
+    """Write ``done``'s bytes over the manifest written at ``at``, ``size`` bytes long (the same:
+    each pending sha256 became one as long), a MiB at a time; the manifest is never held whole."""
+    buf = bytearray()
+    for piece in done.pieces():
+        buf += piece
+        if len(buf) >= _PATCH_AT_ONCE:
+            if len(buf) > size:
+                raise Redo()
+            tar.patch(at, bytes(buf))
+            at, size, buf = at + len(buf), size - len(buf), bytearray()
+    if len(buf) != size:
+        raise Redo()  # cannot happen: a filled-in manifest is as long as the pending one
+    tar.patch(at, bytes(buf))
 
 
 def write_direct(
@@ -74,7 +70,7 @@ def write_direct(
     if direct is None:
         raise Redo()
     fd, temp = direct
-    pending = manifest.to_bytes()
+    pending = Pieces.of(manifest.pieces)
     hashed: dict[tuple[str, str], str] = {}
 
     def judge(tag: tuple[str, Blob], got: dict[Algo, str]) -> None:
@@ -92,9 +88,9 @@ def write_direct(
         with DirectTar(temp, fd, out.bytes_written, judge, progress.advance, output) as tar:
             for pick, name, payload in bundle_members(picks, manifest.repos, pending):
                 if isinstance(payload, bytes):
-                    at = tar.add_bytes(name, payload, now)
-                    if payload is pending:
-                        manifest_at.append(at)
+                    tar.add_bytes(name, len(payload), (payload,), now)
+                elif isinstance(payload, Pieces):
+                    manifest_at.append(tar.add_bytes(name, payload.size, payload.make(), now))
                 elif isinstance(payload, str):
                     tar.add_link(name, payload, now)
                 else:
@@ -102,9 +98,8 @@ def write_direct(
                     tar.add_file(name, payload.source, payload.size, algos, (pick.repo.folder, payload))
             tar.close()
             done = _completed(manifest, hashed)
-            data = _filled_in(pending, manifest, done)
             for at in manifest_at:
-                tar.patch(at, data)
+                _patched(tar, at, done, pending.size)
             tar.truncate()
     except (ChangedError, OSError) as e:
         if isinstance(e, OSError) and (e.filename is None or os.fsdecode(e.filename) in (output, temp)):

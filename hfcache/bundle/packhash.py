@@ -4,30 +4,27 @@ written, and, once a stream fails, every LFS file of the selection (to name ever
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hfcache.bundle.manifest import FileEntry
+from hfcache.bundle.picked import PickedFile
 from hfcache.bundle.select import RepoPick
 from hfcache.doctor.hints import short
 from hfcache.findings import Finding, finding
 from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
 from hfcache.progress import Progress
-from hfcache.view import ViewFile
 
 
-def source_of(f: ViewFile) -> str:
+def source_of(f: PickedFile) -> str:
     """The one file holding a cached file's bytes (a blob, or a full copy in the snapshot)."""
-    if f.path is None:
-        raise ValueError(f"{f.name}: its bytes are not in one file")
     return f.path
 
 
-def size_of(f: ViewFile) -> int:
-    return f.size if f.size is not None else sum(e.length for e in f.extents)
-
-
 _BOTH = frozenset({Algo.SHA256, Algo.GIT_SHA1})
+_AT_ONCE = 4096
+"""Small files hashed per call: the jobs of one call are held together, so pack's memory stays
+flat however many repos it packs."""
 
 
 def _recorded(store: DigestStore | None, path: str) -> tuple[Identity | None, dict[Algo, str]]:
@@ -41,39 +38,66 @@ def _recorded(store: DigestStore | None, path: str) -> tuple[Identity | None, di
     return ident, digests if len(digests) == len(_BOTH) else {}
 
 
-def prehash(
-    picks: list[RepoPick], progress: Progress, store: DigestStore | None = None
-) -> dict[str, dict[Algo, str]]:
-    """sha256 and git blob hash of files not named by a sha256 (git-sha1 blobs, copies of unknown
-    blob): the manifest, written first, must list them. These are the Hub's small, non-LFS files.
-    ``store``: the digest record; a file it holds both digests for, unchanged since, is not read."""
-    jobs: dict[str, tuple[str, frozenset[Algo], int]] = {}
-    out: dict[str, dict[Algo, str]] = {}
+def _needs_hash(f: PickedFile) -> bool:
+    """Is ``f`` named by no sha256 (a git-sha1 blob, a copy of unknown blob)? Then the manifest,
+    written first, needs its bytes hashed."""
+    return f.blob_id is None or not f.lfs
+
+
+def _fill(f: PickedFile, digests: Mapping[Algo, str]) -> None:
+    """Record both digests on ``f`` (the git sha1 as the blob id's own string when it is that)."""
+    git = digests[Algo.GIT_SHA1]
+    f.sha256, f.git_sha1 = digests[Algo.SHA256], f.blob_id if git == f.blob_id else git
+
+
+def _hash_some(files: list[PickedFile], progress: Progress, store: DigestStore | None) -> None:
+    """Both digests of each of ``files`` (some sharing one path), on every core."""
+    by_path: dict[str, list[PickedFile]] = {}
+    for f in files:
+        by_path.setdefault(f.path, []).append(f)
     idents: dict[str, Identity] = {}
-    for p in picks:
-        for f in p.files:
-            if f.blob_id is None or not f.lfs:
-                path = source_of(f)
-                if store is not None:  # else nothing to look up, nor a record to make
-                    ident, known = _recorded(store, path)
-                    if known:
-                        out[path] = known
-                        continue
-                    if ident is not None:
-                        idents[path] = ident
-                jobs[path] = (path, _BOTH, size_of(f))
-    if not jobs:
-        return out
-    progress.start("check", sum(size for _, _, size in jobs.values()))
+    jobs = []
+    for path, same in by_path.items():
+        if store is not None:  # else nothing to look up, nor a record to make
+            ident, known = _recorded(store, path)
+            if known:
+                for f in same:
+                    _fill(f, known)
+                progress.advance(same[0].size)
+                continue
+            if ident is not None:
+                idents[path] = ident
+        jobs.append(HashJob(path, _BOTH, same[0].size))
+    for result in hash_files(jobs, progress=progress.advance):
+        if result.error is not None:
+            continue  # left without digests: manifest_entries names it unreadable
+        for f in by_path[result.job.path]:
+            _fill(f, result.digests)
+        ident = idents.get(result.job.path)
+        if store is not None and ident is not None:
+            store.put(result.job.path, ident, {a.value: d for a, d in result.digests.items()})
+
+
+def prehash(picks: Sequence[RepoPick], progress: Progress, store: DigestStore | None = None) -> None:
+    """sha256 and git blob hash of files not named by a sha256 (git-sha1 blobs, copies of unknown
+    blob), filled in on each file: the manifest, written first, must list them. These are the
+    Hub's small, non-LFS files, hashed :data:`_AT_ONCE` at a time. ``store``: the digest record;
+    a file it holds both digests for, unchanged since, is not read."""
+    if not any(_needs_hash(f) for p in picks for f in p.files):
+        return
+    progress.start("check", sum(f.size for p in picks for f in p.files if _needs_hash(f)))
     try:
-        for result in hash_files((HashJob(*j) for j in jobs.values()), progress=progress.advance):
-            out[result.job.path] = dict(result.digests)
-            ident = idents.get(result.job.path)
-            if store is not None and ident is not None and result.error is None:
-                store.put(result.job.path, ident, {a.value: d for a, d in result.digests.items()})
+        batch: list[PickedFile] = []
+        for p in picks:
+            for f in p.files:
+                if _needs_hash(f):
+                    batch.append(f)
+                    if len(batch) >= _AT_ONCE:
+                        _hash_some(batch, progress, store)
+                        batch = []
+        _hash_some(batch, progress, store)
     finally:
         progress.finish()
-    return out
 
 
 PENDING_SHA256 = "0" * 64
@@ -96,34 +120,32 @@ def deferred_entries(pick: RepoPick) -> list[FileEntry]:
         if f.blob_id is None:
             raise ValueError(f"{f.name}: no blob id to name it before hashing")
         sha = f.blob_id if f.lfs and algo_for(f.blob_id) is Algo.SHA256 else PENDING_SHA256
-        out.append(FileEntry(f.name, size_of(f), sha, f.blob_id))
+        out.append(FileEntry(f.name, f.size, sha, f.blob_id))
     return out
 
 
-def manifest_entries(
-    pick: RepoPick, digests: dict[str, dict[Algo, str]]
-) -> tuple[list[FileEntry], list[Finding]]:
-    """Manifest entries for one pick; files whose content does not match their name become problems."""
+def manifest_entries(pick: RepoPick) -> tuple[list[FileEntry], list[Finding]]:
+    """Manifest entries for one pick (its small files hashed by :func:`prehash`); files whose
+    content does not match their name, or could not be read, become problems."""
     files: list[FileEntry] = []
     bad: list[Finding] = []
     for f in pick.files:
         if f.blob_id is not None and f.lfs:
-            files.append(FileEntry(f.name, size_of(f), f.blob_id, f.blob_id))  # checked while streaming
+            files.append(FileEntry(f.name, f.size, f.blob_id, f.blob_id))  # checked while streaming
             continue
-        d = digests.get(source_of(f), {})
-        if Algo.SHA256 not in d or Algo.GIT_SHA1 not in d:
-            path = source_of(f)
-            bad.append(finding("unreadable", path, f"cannot read {path} to pack it", at=pick.repo.place))
+        if f.sha256 is None or f.git_sha1 is None:
+            bad.append(finding("unreadable", f.path, f"cannot read {f.path} to pack it", at=pick.repo.place))
             continue
-        etag = f.blob_id or (d[Algo.SHA256] if f.lfs else d[Algo.GIT_SHA1])
-        if d[algo_for(etag)] != etag:
-            bad.append(corrupt(pick, f, etag, d[algo_for(etag)]))
+        etag = f.blob_id or (f.sha256 if f.lfs else f.git_sha1)
+        actual = f.sha256 if algo_for(etag) is Algo.SHA256 else f.git_sha1
+        if actual != etag:
+            bad.append(corrupt(pick, f, etag, actual))
             continue
-        files.append(FileEntry(f.name, size_of(f), d[Algo.SHA256], etag))
+        files.append(FileEntry(f.name, f.size, f.sha256, etag))
     return files, bad
 
 
-def corrupt(pick: RepoPick, f: ViewFile, etag: str, actual: str) -> Finding:
+def corrupt(pick: RepoPick, f: PickedFile, etag: str, actual: str) -> Finding:
     return finding(
         "blob-hash-mismatch",
         source_of(f),
@@ -138,17 +160,17 @@ def all_corrupt(
 ) -> list[Finding]:
     """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed);
     ``entries``: the files packed of each pick."""
-    jobs: dict[str, tuple[RepoPick, ViewFile, str]] = {}
+    jobs: dict[str, tuple[RepoPick, PickedFile, str]] = {}
     for p, files in zip(picks, entries, strict=True):
         sha = {f.path: f.sha256 for f in files}
         for f in p.files:
             if f.lfs and f.name in sha:
                 jobs.setdefault(source_of(f), (p, f, sha[f.name]))
-    progress.start("check", sum(size_of(f) for _, f, _ in jobs.values()))
+    progress.start("check", sum(f.size for _, f, _ in jobs.values()))
     found = []
     try:
         hashed = hash_files(
-            (HashJob(path, frozenset({Algo.SHA256}), size_of(f)) for path, (_, f, _) in jobs.items()),
+            (HashJob(path, frozenset({Algo.SHA256}), f.size) for path, (_, f, _) in jobs.items()),
             progress=progress.advance,
         )
         for result in hashed:

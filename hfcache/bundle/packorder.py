@@ -8,7 +8,7 @@ tree listing, refs, and the snapshot links last (a link is extracted only after 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from hfcache import layout
@@ -29,12 +29,25 @@ class Blob:
     etag: str
 
 
-Payload = bytes | str | Blob
-"""A member's payload: bytes to store, a link's target (str), or a blob."""
+@dataclass(frozen=True)
+class Pieces:
+    """A member's bytes made piece by piece, twice: once to count them (a tar header leads with
+    the size), once to write them. The manifest of thousands of repos is never held whole."""
+
+    make: Callable[[], Iterator[bytes]]
+    size: int
+
+    @classmethod
+    def of(cls, make: Callable[[], Iterator[bytes]]) -> Pieces:
+        return cls(make, sum(len(piece) for piece in make()))
+
+
+Payload = bytes | str | Blob | Pieces
+"""A member's payload: bytes to store, a link's target (str), a blob, or bytes made in pieces."""
 
 
 def bundle_members(
-    picks: Sequence[RepoPick], entries: Sequence[RepoEntry], manifest_bytes: bytes
+    picks: Sequence[RepoPick], entries: Sequence[RepoEntry], manifest: bytes | Pieces
 ) -> Iterator[tuple[RepoPick, str, Payload]]:
     """(pick, tar name, payload) of every member of the bundle, in order.
 
@@ -43,8 +56,8 @@ def bundle_members(
     only those the first did not have, and let go after the folder's last revision."""
     left = Counter(p.repo.folder for p in picks)
     written: dict[str, set[str]] = {}
-    first: bytes | None = manifest_bytes
-    del manifest_bytes  # held no longer than until the manifest is written
+    first: bytes | Pieces | None = manifest
+    del manifest  # held no longer than until the manifest is written
     for pick, entry in zip(picks, entries, strict=True):
         folder = pick.repo.folder
         for name, payload in repo_members(pick, entry, first, written.setdefault(folder, set())):
@@ -56,15 +69,15 @@ def bundle_members(
 
 
 def repo_members(
-    pick: RepoPick, entry: RepoEntry, manifest_bytes: bytes | None, written: set[str]
+    pick: RepoPick, entry: RepoEntry, manifest: bytes | Pieces | None, written: set[str]
 ) -> Iterator[tuple[str, Payload]]:
     """(tar name, payload) of one revision in bundle order: the manifest when given, each blob
     not in ``written`` (the blob ids of its folder already written), the tree listing, refs and
     the snapshot links."""
     folder = pick.repo.folder
     written.update(entry.expected)  # a delta: the target holds these
-    if manifest_bytes is not None:
-        yield member_name(folder, MANIFEST_NAME), manifest_bytes
+    if manifest is not None:
+        yield member_name(folder, MANIFEST_NAME), manifest
     sources = {f.name: f for f in pick.files}
     for f in entry.files:
         if f.etag not in written:

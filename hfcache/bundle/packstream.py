@@ -25,7 +25,7 @@ import mmap
 import os
 import tarfile
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,12 +211,18 @@ class DirectTar:
         if size % _BLOCK:
             self._put(b"\0" * (_BLOCK - size % _BLOCK))
 
-    def add_bytes(self, name: str, data: bytes, mtime: float) -> int:
-        """A regular member holding ``data``; returns the offset of its data in the bundle."""
-        self._put(header(name, len(data), mtime=mtime))
+    def add_bytes(self, name: str, size: int, pieces: Iterable[bytes], mtime: float) -> int:
+        """A regular member of ``size`` bytes, written as ``pieces`` come; returns the offset of its
+        data in the bundle. :class:`ValueError` if the pieces are not ``size`` bytes."""
+        self._put(header(name, size, mtime=mtime))
         at = self.pos
-        self._put(data)
-        self._pad(len(data))
+        for piece in pieces:
+            if self.pos + len(piece) > at + size:
+                break
+            self._put(piece)
+        if self.pos != at + size:
+            raise ValueError(f"{name}: {size} bytes announced, other than made")
+        self._pad(size)
         return at
 
     def add_link(self, name: str, target: str, mtime: float) -> None:

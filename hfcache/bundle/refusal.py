@@ -50,6 +50,8 @@ def by_file(problems: Sequence[Finding], picks: Sequence[RepoPick]) -> list[Find
     Order is kept; a consequence gets ``folded_into`` and its primary lists it in ``also``. Where
     no finding about a file is a cause the doctor ranks, the first one is primary.
     """
+    if not problems:
+        return []  # the table of every file's users is as large as the selection: not built for nothing
     users = _files_of(picks)
     found = fold([_about(f, users) for f in problems], ())
     primary: dict[str, int] = {}  # snapshot entry → index of its primary finding

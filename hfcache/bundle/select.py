@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 
 from hfcache import _hf, layout
+from hfcache.bundle.picked import PickedFile
 from hfcache.errors import BadInputError, PackRefusedError
 from hfcache.findings import Finding, Severity, finding
 from hfcache.formats.safetensors import HeaderError, read_index
@@ -27,7 +28,7 @@ from hfcache.view import RevisionView, ViewFile
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RepoPick:
     """One repo revision to pack, with what is wrong with it (empty when it may leave)."""
 
@@ -36,7 +37,7 @@ class RepoPick:
     requested: str
     commit: str
     refs: dict[str, str]
-    files: tuple[ViewFile, ...]
+    files: tuple[PickedFile, ...]
     problems: tuple[Finding, ...]
     tree_path: str | None
     include: tuple[str, ...]
@@ -162,7 +163,7 @@ def pick(view: CacheView, ref: RepoRef, revision: str, include: list[str], exclu
         revision,
         rv.commit,
         {name: rv.commit for name in rv.refs},
-        tuple(vf for vf in files if vf.available),
+        tuple(PickedFile(vf, repo.path) for vf in files if vf.available),
         tuple(dict.fromkeys(problems)),
         tree,
         tuple(include),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tarfile
 import time
+from collections.abc import Iterator
 
 from hfcache.bundle.volumes import VolumeWriter
 from hfcache.fs.hashing import Algo
@@ -53,6 +54,20 @@ class TarWriter:
             self._write(header(name, len(data)))
             self._write(data)
         self._pad(len(data))
+
+    def add_pieces(self, name: str, size: int, pieces: Iterator[bytes]) -> None:
+        """A member of ``size`` bytes written as ``pieces`` come; :class:`ValueError` if they are
+        not ``size`` bytes (the tar would be broken: the writer's caller aborts it)."""
+        self._write(header(name, size))
+        done = 0
+        for piece in pieces:
+            done += len(piece)
+            if done > size:
+                break
+            self._write(piece)
+        if done != size:
+            raise ValueError(f"{name}: {size} bytes announced, {done} made")
+        self._pad(size)
 
     def add_file(self, name: str, source: str, size: int, progress: Progress) -> str:
         """Stream a file in; returns its sha256, computed from the very bytes written."""

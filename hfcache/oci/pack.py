@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfcache.bundle.manifest import FileEntry
-from hfcache.bundle.packhash import corrupt, manifest_entries, prehash, size_of, source_of
+from hfcache.bundle.packhash import corrupt, manifest_entries, prehash, source_of
+from hfcache.bundle.picked import PickedFile
 from hfcache.bundle.refusal import refusal
 from hfcache.bundle.select import RepoPick, select
 from hfcache.errors import BadInputError
@@ -120,15 +121,15 @@ def pack_oci(
     problems = [f for p in picks for f in p.problems]
     if problems:
         raise refusal(problems, picks, can_leave_out=False)
-    small = prehash(picks, progress, store)
+    prehash(picks, progress, store)
     entries: list[list[FileEntry]] = []
     for p in picks:
-        files, bad = manifest_entries(p, small)
+        files, bad = manifest_entries(p)
         if bad:
             raise refusal(bad, picks, can_leave_out=False)
         entries.append(files)
     artifacts = [
-        artifact_for(RepoName(p.repo.repo_type, p.repo.repo_id), p.commit, tuple(p.refs), e, p.files)
+        artifact_for(RepoName(p.repo.repo_type, p.repo.repo_id), p.commit, tuple(p.refs), e, _views(p))
         for p, e in zip(picks, entries, strict=True)
     ]
     bad = _hash_untrusted(picks, entries, store, progress)
@@ -154,12 +155,16 @@ def pack_oci(
     )
 
 
+def _views(p: RepoPick) -> list[ViewFile]:
+    return [f.view() for f in p.files]
+
+
 def _hash_untrusted(
     picks: list[RepoPick], entries: list[list[FileEntry]], store: DigestStore, progress: Progress
 ) -> list[Finding]:
     """Hash, on every core, each LFS blob no record vouches for (the small files were hashed by
     ``prehash``); record the good ones, and return a finding for each whose bytes are not its name."""
-    jobs: dict[str, tuple[RepoPick, ViewFile, str]] = {}
+    jobs: dict[str, tuple[RepoPick, PickedFile, str]] = {}
     for p, files in zip(picks, entries, strict=True):
         sha = {f.path: f.sha256 for f in files}
         for vf in p.files:
@@ -168,10 +173,10 @@ def _hash_untrusted(
     if not jobs:
         return []
     found: list[Finding] = []
-    progress.start("check", sum(size_of(vf) for _, vf, _ in jobs.values()))
+    progress.start("check", sum(vf.size for _, vf, _ in jobs.values()))
     try:
         results = hash_files(
-            (HashJob(path, frozenset({Algo.SHA256}), size_of(vf)) for path, (_, vf, _) in jobs.items()),
+            (HashJob(path, frozenset({Algo.SHA256}), vf.size) for path, (_, vf, _) in jobs.items()),
             progress=progress.advance,
         )
         for result in results:
