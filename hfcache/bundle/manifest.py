@@ -187,7 +187,8 @@ def _file(raw: Any) -> FileEntry:
     # A blob id is named by several files, members and tables: one string for all of them (the
     # sha256 of an LFS file is its blob id).
     etag = sys.intern(str(etag))
-    return FileEntry(str(path), int(size), etag if sha == etag else str(sha), etag)
+    # A file's name is the same in most repos (config.json): one string for all of them too.
+    return FileEntry(sys.intern(str(path)), int(size), etag if sha == etag else str(sha), etag)
 
 
 def _file_or_object(raw: dict[str, Any]) -> Any:
@@ -212,11 +213,11 @@ def _repo(raw: Any) -> RepoEntry:
         _need(isinstance(raw.get(key), str), f"{key} missing")
     return RepoEntry(
         repo_id=raw["repo_id"],
-        repo_type=raw["repo_type"],
+        repo_type=sys.intern(raw["repo_type"]),
         folder=sys.intern(folder),
-        revision=raw["revision"],
+        revision=sys.intern(raw["revision"]),
         commit=sys.intern(commit),
-        refs=dict(refs),
+        refs={sys.intern(name): sys.intern(c) for name, c in refs.items()},
         files=[_file(f) for f in files],
         include=_str_list(raw.get("include", []), "include"),
         exclude=_str_list(raw.get("exclude", []), "exclude"),
