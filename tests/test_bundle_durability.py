@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from builders import CachedRepo
 
+from hfcache import _hf
 from hfcache.bundle import install
 from hfcache.bundle.pack import pack
 from hfcache.bundle.unpack import unpack
@@ -170,6 +171,15 @@ def test_unpack_syncs_staged_blobs_before_the_first_rename_and_the_install_after
     unpack(str(tmp_path / "b.tar"), cache_dir=str(tmp_path / "server"))
     assert events[0] == "sync" and events[-1] == "sync" and events.count("sync") == 2
     assert "rename" in events and "link" in events
+    _same_tree_listings(c, tmp_path / "server")
+
+
+def _same_tree_listings(c: CachedRepo, server: Path) -> None:
+    """Each tree listing arrived with its bytes (staged, then renamed or copied into place)."""
+    listings = sorted(c.cache_dir.glob("*/trees/*.json"))
+    assert len(listings) == (1 if _hf.HAS_TREE_CACHE else 0)
+    for t in listings:
+        assert (server / t.relative_to(c.cache_dir)).read_bytes() == t.read_bytes()
 
 
 def test_without_syncfs_each_staged_file_is_fsynced(
@@ -186,5 +196,13 @@ def test_without_syncfs_each_staged_file_is_fsynced(
     monkeypatch.setattr(stager, "_fsync", lambda fd: (synced.append(fd), real_fd(fd))[1])
     monkeypatch.setattr("hfcache.bundle.unpack.syncfs_reports_errors", lambda: False)
     monkeypatch.setattr(install, "sync_filesystem", lambda path: pytest.fail("no syncfs here"))
+    dirs: list[str] = []
+    real_dir = fsops.fsync_dir
+    monkeypatch.setattr(fsops, "fsync_dir", lambda path: (dirs.append(path), real_dir(path))[1])
     done = unpack(str(tmp_path / "b.tar"), cache_dir=str(tmp_path / "server"))
     assert done.installed is not None and len(synced) == done.installed.blobs_written
+    _same_tree_listings(c, tmp_path / "server")
+    # every folder the install put a name in is synced, so each rename and link is durable
+    named = {str(p.parent) for p in (tmp_path / "server").glob("models--*/**/*") if not p.is_dir()}
+    named -= {str(p.parent) for p in (tmp_path / "server").glob("models--*/.hfcache/**/*")}
+    assert named and named <= set(dirs), sorted(named - set(dirs))

@@ -65,10 +65,16 @@ def _park(path: str, repo_path: str, parked: list[str]) -> None:
     parked.append(fsops.quarantine(path, layout.quarantine_root(repo_path), os.path.relpath(path, repo_path)))
 
 
+_MADE_KEPT = 256
+
+
 def _folder(path: str, made: set[str]) -> None:
-    """``os.makedirs(path, exist_ok=True)``, once per folder (thousands of files share a few)."""
+    """``os.makedirs(path, exist_ok=True)``, once per folder (thousands of files share a few);
+    ``made`` remembers the last few hundred, not every folder of thousands of repos."""
     if path not in made:
         os.makedirs(path, exist_ok=True)
+        if len(made) >= _MADE_KEPT:
+            made.clear()
         made.add(path)
 
 
@@ -117,13 +123,11 @@ def install_cache(
     ``one_sync``: staged blobs are not durable yet; make them so, and the install, with one
     ``syncfs`` before and one after (see the module docstring)."""
     parked: list[str] = []
-    touched: set[str] = set()  # folders to fsync once at the end, not once per file
     made: set[str] = set()  # folders known to exist
     written = kept = nbytes = links = 0
     blobs = received.manifest.blobs()
-    small = [
-        (os.path.join(cache_root, folder, layout.TREES, f"{commit}.json"), data)
-        for (folder, commit), data in received.trees.items()
+    small = [  # held bytes: refs, and the tree listings given whole (an OCI layout's)
+        (_tree_path(cache_root, key), data) for key, data in received.trees.items() if data is not None
     ] + [
         (os.path.join(cache_root, folder, layout.REFS, *name.split("/")), commit.encode("ascii"))
         for (folder, name), commit in received.refs.items()
@@ -149,14 +153,22 @@ def install_cache(
             if store is not None and len(records) >= _RECORDS_AT_ONCE:  # not a list of every blob
                 store.put_many(_digests(cache_root, records, blobs))
                 records.clear()
-            touched.add(os.path.dirname(blob))
             written += 1
             nbytes += blobs[(folder, etag)].size
         for tmp, path in pending:
             with fsops.named(path, tmp):
                 os.replace(tmp, path)
-            touched.add(os.path.dirname(path))
         pending = []
+        for key in (key for key, data in received.trees.items() if data is None):  # staged listings
+            path = _tree_path(cache_root, key)
+            _folder(os.path.dirname(path), made)
+            if one_sync:  # durable since the sync: renamed into place as a blob is
+                staged = received.tree_file(key)
+                with fsops.named(path, staged):
+                    os.chmod(staged, 0o644)
+                    os.replace(staged, path)
+            else:
+                fsops.write_atomic(path, received.tree_bytes(key))
         if not one_sync:
             for path, data in small:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -176,14 +188,35 @@ def install_cache(
         target = os.path.join(repo_path, layout.BLOBS, etag)
         if st is not None or not _new_link(entry, target, made):
             fsops.replace_with_link(entry, target, sync=False)
-        touched.add(os.path.dirname(entry))
         links += 1
     if not (one_sync and sync_filesystem(cache_root)):
-        for folder in sorted(touched):
+        for folder in _dirs_written(received, cache_root):
             fsops.fsync_dir(folder)
     if store is not None:
         store.put_many(_digests(cache_root, records, blobs))
     return Installed(written, kept, nbytes, links, tuple(parked))
+
+
+def _dirs_written(received: Received, cache_root: str) -> Iterator[str]:
+    """Each folder the install put a name in, to fsync where no ``syncfs`` vouches for them: made
+    again from what was received, not held as a set of every folder of thousands of repos."""
+    for folder in dict.fromkeys(folder for folder, _ in received.staged):
+        yield os.path.join(cache_root, folder, layout.BLOBS)
+    for key in received.trees:
+        yield os.path.dirname(_tree_path(cache_root, key))
+    for folder, name in received.refs:
+        yield os.path.dirname(os.path.join(cache_root, folder, layout.REFS, *name.split("/")))
+    last = ""
+    for folder, commit, path, _ in received.links():
+        entry = os.path.dirname(os.path.join(cache_root, folder, layout.SNAPSHOTS, commit, *path.split("/")))
+        if entry != last:
+            yield entry
+        last = entry
+
+
+def _tree_path(cache_root: str, key: tuple[str, str]) -> str:
+    """Where the tree listing of revision ``key`` (folder, commit) goes in the cache."""
+    return os.path.join(cache_root, key[0], layout.TREES, f"{key[1]}.json")
 
 
 def _digests(

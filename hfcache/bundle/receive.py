@@ -121,7 +121,7 @@ class _Receiver:
         self.links = LinksRead()
         self._last: Member | None = None  # the member read last: where a cut is
         self._before = "its start"  # what was read last before any member
-        self.made: set[str] = set()  # staging folders made
+        self._made = ""  # the staging folder made last
 
     def describe(self, m: Member) -> str:
         return describe(self.out.manifest if self.out is not None else None, m)
@@ -155,10 +155,7 @@ class _Receiver:
             if dest is None:
                 expected.check(copy_hashed(src, None, entry.size, algos, progress=self.progress.advance))
             elif self.stager is not None:  # a bundle file: read, hashed and written by a worker
-                folder = os.path.dirname(dest)
-                if folder not in self.made:
-                    os.makedirs(folder, exist_ok=True)
-                    self.made.add(folder)
+                self._folder_of(dest)
                 self.stager.stage(expected, ti.offset_data)
             elif entry.size < STAGE_THEN_HASH_SIZE:
                 with self._create(dest) as f:
@@ -213,6 +210,21 @@ class _Receiver:
             self.copy_range(dst.fileno(), offset + start, step)
             landed(step)
 
+    def _stage_tree(self, dest: str, listing: bytearray) -> None:
+        """A tree listing into the staging folder. Not synced: the install's one sync before it
+        renames anything makes it durable, or (without that sync) it is copied into place."""
+        self._folder_of(dest)
+        with open(dest, "xb") as f:
+            f.write(listing)
+
+    def _folder_of(self, dest: str) -> None:
+        """The staging folder of ``dest`` made, once per run of members in it (a bundle holds a
+        repo folder's members together; a set of every folder made would grow with the repos)."""
+        folder = os.path.dirname(dest)
+        if folder != self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made = folder
+
     def first(self, ti: tarfile.TarInfo) -> None:
         """The first member: the manifest, or this is not a bundle (perhaps a plain tar of a cache)."""
         try:
@@ -252,7 +264,10 @@ class _Receiver:
         elif m.kind is Kind.TREE:
             if not any(r.commit == m.key and r.tree for r in revisions):
                 raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
-            out.trees[(m.folder, m.key)] = bytes(_read_small(self.tf, ti, self.last))
+            listing = _read_small(self.tf, ti, self.last)
+            out.trees[(m.folder, m.key)] = None  # staged: thousands of listings are not held
+            if self.staging is not None:
+                self._stage_tree(out.tree_file((m.folder, m.key)), listing)
         elif m.kind is Kind.REF:
             data = _read_small(self.tf, ti, self.last).decode("ascii", "replace")
             commit = next((r.refs[m.key] for r in revisions if m.key in r.refs), None)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
+from hfcache import layout
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 
 BlobKey = tuple[str, str]  # (repo folder, etag)
@@ -29,7 +30,9 @@ class Received:
     staged: dict[BlobKey, str] = field(default_factory=dict)
     """Each blob written for the install → its staged file; ``""``: ``staging/<folder>/<etag>``."""
     present: dict[BlobKey, str] = field(default_factory=dict)
-    trees: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    trees: dict[tuple[str, str], bytes | None] = field(default_factory=dict)
+    """Each tree listing (folder, commit) → its bytes; ``None``: staged at :meth:`tree_file` (not
+    kept at all when only checking): a bundle of thousands of repos holds none of them."""
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     bytes_read: int = 0
 
@@ -41,6 +44,21 @@ class Received:
         if self.staging is None:
             raise ValueError(f"blob {key[1]} of {key[0]} was not staged")
         return os.path.join(self.staging, *key)
+
+    def tree_file(self, key: tuple[str, str]) -> str:
+        """Where the staged tree listing of revision ``key`` (folder, commit) is (beside the
+        folder's staged blobs, named as no blob is)."""
+        if self.staging is None:
+            raise ValueError(f"the tree listing of {key[0]} at {key[1]} was not staged")
+        return os.path.join(self.staging, key[0], layout.TREES, f"{key[1]}.json")
+
+    def tree_bytes(self, key: tuple[str, str]) -> bytes:
+        """The tree listing of revision ``key``, held or read back from where it was staged."""
+        data = self.trees[key]
+        if data is not None:
+            return data
+        with open(self.tree_file(key), "rb") as f:
+            return f.read()
 
     def links(self) -> Iterator[tuple[str, str, str, str]]:
         """(folder, commit, path, etag) of each snapshot link: a revision at a time, by path."""
