@@ -254,10 +254,15 @@ def parse(data: bytes | bytearray | str) -> Manifest:
     )
     repos = raw.get("repos")
     _need(isinstance(repos, list) and bool(repos), "no repos")
+    entries = []
+    for i, r in enumerate(repos):  # each JSON repo let go once an entry: never both for every repo
+        entries.append(_repo(r))
+        repos[i] = None
+    del r
     manifest = Manifest(
         hfcache_version=str(raw.get("hfcache_version", "")),
         created=str(raw.get("created", "")),
-        repos=[_repo(r) for r in repos],
+        repos=entries,
         format=str(fmt),
         against=str(raw.get("against", "")),
     )
