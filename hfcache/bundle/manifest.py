@@ -191,13 +191,20 @@ def _file(raw: Any) -> FileEntry:
     return FileEntry(sys.intern(str(path)), int(size), etag if sha == etag else str(sha), etag)
 
 
-def _file_or_object(raw: dict[str, Any]) -> Any:
-    """A JSON object shaped as a file entry, as one: read a file at a time, a manifest of
-    thousands of files never holds every file both as JSON objects and as entries."""
-    return _file(raw) if raw.keys() == _FILE_KEYS else raw
+_REPO_KEYS = frozenset({"folder", "commit", "files"})
+
+
+def _entry_or_object(raw: dict[str, Any]) -> Any:
+    """A JSON object shaped as a file entry, or as a repo entry, as one, checked as it is read: a
+    manifest of thousands of repos is never held both as JSON objects and as entries."""
+    if raw.keys() == _FILE_KEYS:
+        return _file(raw)
+    return _repo(raw) if raw.keys() >= _REPO_KEYS else raw
 
 
 def _repo(raw: Any) -> RepoEntry:
+    if isinstance(raw, RepoEntry):
+        return raw  # made (and checked) by :func:`_entry_or_object` as the JSON was read
     _need(isinstance(raw, dict), "repo entry is not an object")
     folder = raw.get("folder")
     _need(isinstance(folder, str) and layout.parse_repo_folder(folder) is not None, "bad repo folder")
@@ -244,7 +251,7 @@ def parse(data: bytes | bytearray | str) -> Manifest:
         _need(len(data) <= MAX_MANIFEST_BYTES, "too large")
     text = data if isinstance(data, str) else decode(data)
     try:
-        raw = json.loads(text, object_hook=_file_or_object)
+        raw = json.loads(text, object_hook=_entry_or_object)
     except ValueError as e:
         raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
     _need(isinstance(raw, dict), "not a JSON object")
@@ -254,15 +261,10 @@ def parse(data: bytes | bytearray | str) -> Manifest:
     )
     repos = raw.get("repos")
     _need(isinstance(repos, list) and bool(repos), "no repos")
-    entries = []
-    for i, r in enumerate(repos):  # each JSON repo let go once an entry: never both for every repo
-        entries.append(_repo(r))
-        repos[i] = None
-    del r
     manifest = Manifest(
         hfcache_version=str(raw.get("hfcache_version", "")),
         created=str(raw.get("created", "")),
-        repos=entries,
+        repos=[_repo(r) for r in repos],
         format=str(fmt),
         against=str(raw.get("against", "")),
     )
