@@ -51,9 +51,9 @@ def test_existing_blob_looks_for_an_absent_repo_folder_once(
 
 
 def test_a_manifest_reads_back_as_written_and_strictly() -> None:
-    """Read a file at a time (file-shaped JSON objects become entries as they are read): the same
-    manifest back, one string per blob id, and an object shaped like a file where a problem
-    belongs is refused, not taken for either."""
+    """Read a file and a repo at a time (JSON objects shaped as either become entries as they are
+    read): the same manifest back, one string per blob id, and an object shaped like a file or a
+    repo where a problem belongs is refused, not taken for either."""
     m = Manifest(
         "0",
         "now",
@@ -69,7 +69,14 @@ def test_a_manifest_reads_back_as_written_and_strictly() -> None:
     doc["repos"][0]["problems"] = [{"path": "a.txt", "size": 1, "sha256": "a" * 64, "etag": "1" * 40}]
     with pytest.raises(BundleError, match="bad problems"):
         parse(json.dumps(doc).encode())
+    doc["repos"][0]["problems"] = [dict(doc["repos"][1])]  # shaped like a repo
+    with pytest.raises(BundleError, match="bad problems"):
+        parse(json.dumps(doc).encode())
     doc["repos"][0]["problems"] = []
+    doc["repos"][1]["folder"] = "not a folder"  # a repo is checked as soon as it is read
+    with pytest.raises(BundleError, match="bad repo folder"):
+        parse(json.dumps(doc).encode())
+    doc["repos"][1]["folder"] = "models--c--d"
     doc["repos"][0]["files"].append(dict(doc["repos"][0]["files"][0]))
     with pytest.raises(BundleError, match="lists a file twice"):
         parse(json.dumps(doc).encode())
