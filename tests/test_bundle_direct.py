@@ -142,28 +142,39 @@ def test_a_corrupt_file_is_refused_by_the_streamed_way(
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 1
     blob.write_bytes(bytes(data))
-    with pytest.raises(PackRefusedError):
+    with pytest.raises(PackRefusedError) as e:
         pack([c.repo_id], str(tmp_path / "b.tar"), cache_dir=str(c.cache_dir))
     assert streamed == ["streamed"]
     assert list(tmp_path.glob("*b.tar*")) == []  # no bundle, no partial one
+    primary = [f for f in e.value.problems if f.folded_into is None]
+    assert [(f.code, f.path) for f in primary] == [("blob-hash-mismatch", str(blob))]
+    assert primary[0].place.commit == c.commit and primary[0].about  # named by the file it is
+    if which == "lfs":
+        assert "found while packing" in str(e.value)
 
 
 def test_a_file_that_shrinks_while_packed_leaves_no_bundle(
     fresh_cache: CachedRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: list[str]
 ) -> None:
+    """Changed after it was chosen: the direct way stops, and the cache chosen again (the picks
+    were let go as the manifest was made) is refused with the file named."""
     c = fresh_cache
     real_select = pack_mod.select
+    biggest = max((c.repo_folder / "blobs").iterdir(), key=lambda p: p.stat().st_size)
+    chosen: list[int] = []
 
     def select_then_truncate(*a, **k):  # type: ignore[no-untyped-def]
         out = real_select(*a, **k)
-        biggest = max((c.repo_folder / "blobs").iterdir(), key=lambda p: p.stat().st_size)
-        os.truncate(biggest, biggest.stat().st_size // 2)
+        if not chosen:
+            os.truncate(biggest, biggest.stat().st_size // 2)
+        chosen.append(1)
         return out
 
     monkeypatch.setattr(pack_mod, "select", select_then_truncate)
-    with pytest.raises((PackRefusedError, EOFError)):
+    with pytest.raises(PackRefusedError) as e:
         pack([c.repo_id], str(tmp_path / "b.tar"), cache_dir=str(c.cache_dir))
-    assert streamed == ["streamed"]
+    assert len(chosen) == 2 and streamed == []
+    assert any(biggest.name in f.path for f in e.value.problems), e.value.problems
     assert list(tmp_path.glob("*b.tar*")) == []
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from hfcache import __version__, layout
 from hfcache.bundle.manifest import DELTA_FORMAT, FORMAT, Manifest, RepoEntry
@@ -28,8 +28,9 @@ from hfcache.bundle.packhash import (
     source_of,
 )
 from hfcache.bundle.packorder import Pieces, bundle_members
+from hfcache.bundle.picked import Section
 from hfcache.bundle.present import Present, load_present
-from hfcache.bundle.refusal import by_file, refusal
+from hfcache.bundle.refusal import by_file, picked_uses, refusal, written_uses
 from hfcache.bundle.select import RepoPick, select
 from hfcache.bundle.tarwriter import TarWriter
 from hfcache.bundle.volumes import VolumeWriter, checksum_name
@@ -103,23 +104,33 @@ class _Plan:
 
     picks: list[RepoPick]
     asked: list[RepoPick]
+    """Every pick with every file, to tie problems about blobs to the files they are (refusals)."""
     allow_incomplete: bool
     present: Present | None
+    bad: list[Finding] = field(default_factory=list)
+    """What the small files' digests reveal (:meth:`judge`), recorded as ``--allow-incomplete`` asked."""
 
-    def entries(self, hashed: bool, problems: list[Finding]) -> list[RepoEntry]:
-        """Each pick's manifest entry; not ``hashed``: small files' sha256 still pending (the
-        direct way); else (after :func:`prehash`) the problems their digests reveal are refused
-        or (allowed) recorded."""
-        entries = []
-        for p in self.picks:
-            bad: list[Finding] = []
-            if not hashed:
-                files = deferred_entries(p)
-            else:
-                files, bad = manifest_entries(p)
-                if bad and not self.allow_incomplete:
-                    raise refusal(bad, self.asked)
-                problems += bad
+    def judge(self, problems: list[Finding]) -> None:
+        """After :func:`prehash`: refuse what the small files' digests reveal, or (allowed) record it."""
+        self.bad = [f for p in self.picks for f in manifest_entries(p)[1]]
+        if self.bad and not self.allow_incomplete:
+            raise refusal(self.bad, picked_uses(self.asked))
+        problems += self.bad
+
+    def entries(self, hashed: bool) -> tuple[list[RepoEntry], list[Section]]:
+        """Each pick's manifest entry and where its bytes are; not ``hashed``: small files' sha256
+        still pending (the direct way), else judged already. Each pick is let go once its entry
+        is made (the entry lists its files): the picks are spent."""
+        entries, sections = [], []
+        picks, self.picks = self.picks, []
+        if not self.allow_incomplete:
+            self.asked = []  # the same picks: nothing is refused once the entries are made
+        picks.reverse()
+        while picks:
+            p = picks.pop()
+            files = deferred_entries(p) if not hashed else manifest_entries(p)[0]
+            bad = [f.to_json() for f in self.bad if f.repo == p.repo.folder]
+            held = self.present.blobs if self.present is not None else {}
             entries.append(
                 RepoEntry(
                     repo_id=p.repo.repo_id,
@@ -132,18 +143,13 @@ class _Plan:
                     include=list(p.include),
                     exclude=list(p.exclude),
                     allow_incomplete=self.allow_incomplete,
-                    problems=[f.to_json() for f in p.problems]
-                    + [f.to_json() for f in bad if f.repo == p.repo.folder],
+                    problems=[f.to_json() for f in p.problems] + bad,
                     tree=p.tree_path is not None,
+                    expected=sorted({f.etag for f in files if held.get(f.etag) == f.size}),
                 )
             )
-        if self.present is not None:
-            held = self.present.blobs
-            entries = [
-                replace(e, expected=sorted({f.etag for f in e.files if held.get(f.etag) == f.size}))
-                for e in entries
-            ]
-        return entries
+            sections.append(Section.of(p.repo, p.commit, p.tree_path, p.files))
+        return entries, sections
 
     def manifest(self, entries: list[RepoEntry]) -> Manifest:
         delta = any(e.expected for e in entries)
@@ -156,14 +162,16 @@ class _Plan:
         )
 
 
-def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress: Progress) -> list[str]:
+def _write_streamed(
+    sections: list[Section], manifest: Manifest, out: VolumeWriter, progress: Progress
+) -> list[str]:
     """The bundle written in order through ``out`` (stdout, volumes), each blob hashed as it
     streams by; a blob that is not what its name says is refused with every corrupt file named."""
-    picks, entries = plan.picks, manifest.repos
+    entries = manifest.repos
     try:
         tar = TarWriter(out)
         progress.start("pack", manifest.total_bytes)
-        for _, name, payload in bundle_members(picks, entries, Pieces.of(manifest.pieces)):
+        for _, name, payload in bundle_members(sections, entries, Pieces.of(manifest.pieces)):
             if isinstance(payload, bytes):
                 tar.add_bytes(name, payload)
             elif isinstance(payload, str):
@@ -175,8 +183,8 @@ def _write_streamed(plan: _Plan, manifest: Manifest, out: VolumeWriter, progress
                 if actual != payload.sha256:
                     progress.finish()
                     out.abort()
-                    found = all_corrupt(picks, [e.files for e in entries], progress)
-                    raise refusal(found, picks, while_packing=True)
+                    found = all_corrupt(sections, entries, progress)
+                    raise refusal(found, written_uses(sections, entries), while_packing=True)
         tar.close()
         progress.finish()
         return out.commit()
@@ -228,26 +236,34 @@ def pack(
         volume = parse_size(split_size) if isinstance(split_size, str) else split_size
     except ValueError as e:
         raise BadInputError(f"--split-size: {e}") from None
-    picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude)
-    picks = list({(p.repo.folder, p.commit): p for p in picks}.values())  # a revision named twice: once
-    _one_owner_per_ref(picks)
-    problems = [f for p in picks for f in p.problems]
-    if problems and not allow_incomplete:
-        raise refusal(problems, picks)
-    asked = picks  # with every file, to tie problems about blobs to the files they are
-    if allow_incomplete:
-        picks = [_without_broken(p) for p in picks]
+    def choose() -> _Plan:
+        """The picks, every problem refused or (allowed) recorded in ``problems``."""
+        picks = select(cache_dir, refs, revision=revision, include=include, exclude=exclude)
+        picks = list({(p.repo.folder, p.commit): p for p in picks}.values())  # a revision named twice: once
+        _one_owner_per_ref(picks)
+        problems[:] = [f for p in picks for f in p.problems]
+        if problems and not allow_incomplete:
+            raise refusal(problems, picked_uses(picks))
+        source[:] = [f for p in picks for f in p.source_problems]
+        asked = picks
+        if allow_incomplete:
+            picks = [_without_broken(p) for p in picks]
+        return _Plan(picks, asked, allow_incomplete, present)
+
+    problems: list[Finding] = []
+    source: list[Finding] = []
     present = load_present(exclude_present) if exclude_present is not None else None
-    plan = _Plan(picks, asked, allow_incomplete, present)
+    plan = choose()
     manifest: Manifest | None = None
-    if output != "-" and volume is None and deferrable(picks):
+    if output != "-" and volume is None and deferrable(plan.picks):
         # One file: blobs copied in the kernel and hashed from the bundle on every core, small
         # files hashed once, by the stream (the manifest, written first, is completed in place).
-        manifest = plan.manifest(plan.entries(False, problems))
+        entries, sections = plan.entries(hashed=False)
+        manifest = plan.manifest(entries)
         _fat32_check(output, volume, manifest.total_bytes)
         out = _writer(output, volume, overwrite)
         try:
-            manifest = write_direct(plan.picks, manifest, out, output, progress)
+            manifest = write_direct(sections, manifest, out, output, progress)
             paths = out.commit()
         except Redo:
             manifest = None  # something is wrong with a file: the way below finds and names it
@@ -259,14 +275,16 @@ def pack(
         finally:
             out.abort()  # no-op once committed
             progress.finish()
+        if manifest is None:
+            plan = choose()  # chosen again: the picks were let go as the entries were made
     if manifest is None:
-        prehash(picks, progress)
-        manifest = plan.manifest(plan.entries(True, problems))
+        prehash(plan.picks, progress)
+        plan.judge(problems)
+        entries, sections = plan.entries(hashed=True)
+        manifest = plan.manifest(entries)
         _fat32_check(output, volume, manifest.total_bytes)
         out = _writer(output, volume, overwrite)
-        paths = _write_streamed(plan, manifest, out, progress)
+        paths = _write_streamed(sections, manifest, out, progress)
     checksums = checksum_name(output) if volume is not None else None
-    source = tuple(f for p in picks for f in p.source_problems)
-    return PackResult(
-        manifest, tuple(paths), out.bytes_written, tuple(by_file(problems, asked)), checksums, source
-    )
+    allowed = tuple(by_file(problems, picked_uses(plan.asked)))
+    return PackResult(manifest, tuple(paths), out.bytes_written, allowed, checksums, tuple(source))

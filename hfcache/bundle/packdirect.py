@@ -15,7 +15,7 @@ from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.packhash import PENDING_SHA256
 from hfcache.bundle.packorder import Blob, Pieces, bundle_members
 from hfcache.bundle.packstream import ChangedError, DirectTar
-from hfcache.bundle.select import RepoPick
+from hfcache.bundle.picked import Section
 from hfcache.bundle.volumes import VolumeWriter
 from hfcache.fs.hashing import Algo, algo_for
 from hfcache.progress import Progress
@@ -61,7 +61,7 @@ def _patched(tar: DirectTar, at: int, done: Manifest, size: int) -> None:
 
 
 def write_direct(
-    picks: list[RepoPick], manifest: Manifest, out: VolumeWriter, output: str, progress: Progress
+    sections: list[Section], manifest: Manifest, out: VolumeWriter, output: str, progress: Progress
 ) -> Manifest:
     """The bundle written at explicit offsets of its one file (:mod:`hfcache.bundle.packstream`);
     returns the manifest completed with the small files' sha256, as written in place of the
@@ -86,7 +86,7 @@ def write_direct(
     manifest_at: list[int] = []
     try:
         with DirectTar(temp, fd, out.bytes_written, judge, progress.advance, output) as tar:
-            for pick, name, payload in bundle_members(picks, manifest.repos, pending):
+            for section, name, payload in bundle_members(sections, manifest.repos, pending):
                 if isinstance(payload, bytes):
                     tar.add_bytes(name, len(payload), (payload,), now)
                 elif isinstance(payload, Pieces):
@@ -95,7 +95,7 @@ def write_direct(
                     tar.add_link(name, payload, now)
                 else:
                     algos = frozenset({Algo.SHA256, algo_for(payload.etag)})
-                    tar.add_file(name, payload.source, payload.size, algos, (pick.repo.folder, payload))
+                    tar.add_file(name, payload.source, payload.size, algos, (section.repo.folder, payload))
             tar.close()
             done = _completed(manifest, hashed)
             for at in manifest_at:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from hfcache.bundle.manifest import FileEntry
-from hfcache.bundle.picked import PickedFile
+from hfcache.bundle.manifest import FileEntry, RepoEntry
+from hfcache.bundle.picked import PickedFile, Section
 from hfcache.bundle.select import RepoPick
 from hfcache.doctor.hints import short
 from hfcache.findings import Finding, finding
 from hfcache.fs.digests import DigestStore, Identity, identity_of
 from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
+from hfcache.model import RepoFolder
 from hfcache.progress import Progress
 
 
@@ -139,45 +140,47 @@ def manifest_entries(pick: RepoPick) -> tuple[list[FileEntry], list[Finding]]:
         etag = f.blob_id or (f.sha256 if f.lfs else f.git_sha1)
         actual = f.sha256 if algo_for(etag) is Algo.SHA256 else f.git_sha1
         if actual != etag:
-            bad.append(corrupt(pick, f, etag, actual))
+            bad.append(corrupt(pick.repo, pick.commit, f.name, f.path, etag, actual))
             continue
         files.append(FileEntry(f.name, f.size, f.sha256, etag))
     return files, bad
 
 
-def corrupt(pick: RepoPick, f: PickedFile, etag: str, actual: str) -> Finding:
+def corrupt(repo: RepoFolder, commit: str, name: str, path: str, etag: str, actual: str) -> Finding:
+    """The finding for the file ``name`` of ``repo`` at ``commit``, held by ``path``, whose bytes
+    hash to ``actual``, not to its blob id ``etag``."""
     return finding(
         "blob-hash-mismatch",
-        source_of(f),
-        f"{f.name} of {pick.repo.repo_id} @ {pick.commit[:8]} should hash to {short(etag)} but hashes to "
+        path,
+        f"{name} of {repo.repo_id} @ {commit[:8]} should hash to {short(etag)} but hashes to "
         f"{short(actual)}: its bytes are corrupt. Download it again before packing.",
-        at=pick.repo.place.at(pick.commit, f.name),
+        at=repo.place.at(commit, name),
     )
 
 
 def all_corrupt(
-    picks: Sequence[RepoPick], entries: Sequence[Sequence[FileEntry]], progress: Progress
+    sections: Sequence[Section], entries: Sequence[RepoEntry], progress: Progress
 ) -> list[Finding]:
-    """Every LFS file of the selection whose bytes do not hash to their name (hashed, not packed);
-    ``entries``: the files packed of each pick."""
-    jobs: dict[str, tuple[RepoPick, PickedFile, str]] = {}
-    for p, files in zip(picks, entries, strict=True):
-        sha = {f.path: f.sha256 for f in files}
-        for f in p.files:
-            if f.lfs and f.name in sha:
-                jobs.setdefault(source_of(f), (p, f, sha[f.name]))
-    progress.start("check", sum(f.size for _, f, _ in jobs.values()))
+    """Every LFS file packed (named by its sha256) whose bytes do not hash to their name (hashed,
+    not packed); ``entries``: the manifest entry of each section."""
+    jobs: dict[str, tuple[Section, FileEntry]] = {}
+    for s, e in zip(sections, entries, strict=True):
+        for f in e.files:
+            if f.sha256 == f.etag:
+                jobs.setdefault(s.source(f.path, f.etag), (s, f))
+    progress.start("check", sum(f.size for _, f in jobs.values()))
     found = []
     try:
         hashed = hash_files(
-            (HashJob(path, frozenset({Algo.SHA256}), f.size) for path, (_, f, _) in jobs.items()),
+            (HashJob(path, frozenset({Algo.SHA256}), f.size) for path, (_, f) in jobs.items()),
             progress=progress.advance,
         )
         for result in hashed:
-            p, f, expected = jobs[result.job.path]
+            s, f = jobs[result.job.path]
             actual = result.digests.get(Algo.SHA256)
-            if actual != expected:
-                found.append(corrupt(p, f, expected, actual or "(unreadable)"))
+            if actual != f.sha256:
+                bad = actual or "(unreadable)"
+                found.append(corrupt(s.repo, s.commit, f.path, result.job.path, f.sha256, bad))
     finally:
         progress.finish()
     return found

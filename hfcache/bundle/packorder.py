@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from hfcache import layout
 from hfcache.bundle.manifest import MANIFEST_NAME, RepoEntry
 from hfcache.bundle.members import member_name
-from hfcache.bundle.packhash import source_of
-from hfcache.bundle.select import RepoPick
+from hfcache.bundle.picked import Section
 from hfcache.bundle.tarwriter import link_target
 
 
@@ -47,50 +46,49 @@ Payload = bytes | str | Blob | Pieces
 
 
 def bundle_members(
-    picks: Sequence[RepoPick], entries: Sequence[RepoEntry], manifest: bytes | Pieces
-) -> Iterator[tuple[RepoPick, str, Payload]]:
-    """(pick, tar name, payload) of every member of the bundle, in order.
+    sections: Sequence[Section], entries: Sequence[RepoEntry], manifest: bytes | Pieces
+) -> Iterator[tuple[Section, str, Payload]]:
+    """(section, tar name, payload) of every member of the bundle, in order.
 
     The manifest goes once, in the first repo's folder (a copy per repo grew as repos squared).
     The blobs written are remembered per repo folder, so that a second revision of a repo adds
     only those the first did not have, and let go after the folder's last revision."""
-    left = Counter(p.repo.folder for p in picks)
+    left = Counter(s.repo.folder for s in sections)
     written: dict[str, set[str]] = {}
     first: bytes | Pieces | None = manifest
     del manifest  # held no longer than until the manifest is written
-    for pick, entry in zip(picks, entries, strict=True):
-        folder = pick.repo.folder
-        for name, payload in repo_members(pick, entry, first, written.setdefault(folder, set())):
+    for section, entry in zip(sections, entries, strict=True):
+        folder = section.repo.folder
+        for name, payload in repo_members(section, entry, first, written.setdefault(folder, set())):
             first = None
-            yield pick, name, payload
+            yield section, name, payload
         left[folder] -= 1
         if not left[folder]:
             del written[folder]
 
 
 def repo_members(
-    pick: RepoPick, entry: RepoEntry, manifest: bytes | Pieces | None, written: set[str]
+    section: Section, entry: RepoEntry, manifest: bytes | Pieces | None, written: set[str]
 ) -> Iterator[tuple[str, Payload]]:
     """(tar name, payload) of one revision in bundle order: the manifest when given, each blob
     not in ``written`` (the blob ids of its folder already written), the tree listing, refs and
     the snapshot links."""
-    folder = pick.repo.folder
+    folder = section.repo.folder
     written.update(entry.expected)  # a delta: the target holds these
     if manifest is not None:
         yield member_name(folder, MANIFEST_NAME), manifest
-    sources = {f.name: f for f in pick.files}
     for f in entry.files:
         if f.etag not in written:
             written.add(f.etag)
-            blob = Blob(source_of(sources[f.path]), f.size, f.sha256, f.etag)
+            blob = Blob(section.source(f.path, f.etag), f.size, f.sha256, f.etag)
             yield member_name(folder, layout.BLOBS, f.etag), blob
-    if pick.tree_path is not None:
-        with open(pick.tree_path, "rb") as t:
-            yield member_name(folder, layout.TREES, f"{pick.commit}.json"), t.read()
+    if section.tree_path is not None:
+        with open(section.tree_path, "rb") as t:
+            yield member_name(folder, layout.TREES, f"{section.commit}.json"), t.read()
     for ref, commit in sorted(entry.refs.items()):
         yield member_name(folder, layout.REFS, *ref.split("/")), commit.encode("ascii")
     for f in entry.files:
         yield (
-            member_name(folder, layout.SNAPSHOTS, pick.commit, *f.path.split("/")),
+            member_name(folder, layout.SNAPSHOTS, section.commit, *f.path.split("/")),
             link_target(f.path, f.etag),
         )

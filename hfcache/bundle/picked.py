@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from hfcache import layout
+from hfcache.model import RepoFolder
 from hfcache.view import Extent, ViewFile
 
 
@@ -44,6 +47,11 @@ class PickedFile:
         self.git_sha1: str | None = None
 
     @property
+    def in_blob(self) -> bool:
+        """Are its bytes its blob in its repo folder (not a copy elsewhere)?"""
+        return self._source is None
+
+    @property
     def path(self) -> str:
         """The one regular file holding exactly these bytes: its blob, or a copy."""
         if self._source is not None:
@@ -59,3 +67,25 @@ class PickedFile:
     def __repr__(self) -> str:
         return f"PickedFile({self.name!r}, {self.blob_id!r}, {self.size})"
 
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """What writing one revision's part of the bundle needs once its manifest entry is made:
+    where each file's bytes are. The picked files are let go then (the entry lists them), so
+    that pack holds one entry per file, not an entry and a picked file."""
+
+    repo: RepoFolder
+    commit: str
+    tree_path: str | None
+    copies: Mapping[str, str]
+    """File name → the file holding its bytes, for each file whose bytes are not its blob."""
+
+    @classmethod
+    def of(cls, repo: RepoFolder, commit: str, tree_path: str | None, files: Iterable[PickedFile]) -> Section:
+        copies = {f.name: f.path for f in files if not f.in_blob}
+        return cls(repo, commit, tree_path, copies)
+
+    def source(self, name: str, etag: str) -> str:
+        """The one file holding the bytes of the file ``name``, whose blob id is ``etag``."""
+        return self.copies.get(name) or os.path.join(self.repo.path, layout.BLOBS, etag)

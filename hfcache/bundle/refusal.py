@@ -10,28 +10,48 @@ consequences point at it). Every finding is still carried, for ``--json``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from hfcache import layout
+from hfcache.bundle.manifest import RepoEntry
+from hfcache.bundle.picked import Section
 from hfcache.bundle.select import RepoPick
 from hfcache.doctor.fold import fold
 from hfcache.errors import PackRefusedError
 from hfcache.findings import Finding, Place
+from hfcache.model import RepoFolder
+
+FileUse = tuple[RepoFolder, str, str, tuple[str, ...]]
+"""One file packed: its repo, commit and name, and the files that may hold its bytes (its copy,
+its blob)."""
 
 
-def _files_of(picks: Sequence[RepoPick]) -> dict[str, list[tuple[str, Place]]]:
+def picked_uses(picks: Iterable[RepoPick]) -> Iterator[FileUse]:
+    """The files of ``picks``, each with where its bytes are and its blob."""
+    for p in picks:
+        for f in p.files:
+            blob = (os.path.join(p.repo.path, layout.BLOBS, f.blob_id),) if f.blob_id is not None else ()
+            yield p.repo, p.commit, f.name, (f.path, *blob)
+
+
+def written_uses(sections: Iterable[Section], entries: Iterable[RepoEntry]) -> Iterator[FileUse]:
+    """The files of a bundle being written: each section's entry's files, with where their bytes are."""
+    for s, e in zip(sections, entries, strict=True):
+        for f in e.files:
+            blob = os.path.join(s.repo.path, layout.BLOBS, f.etag)
+            yield s.repo, s.commit, f.path, (s.source(f.path, f.etag), blob)
+
+
+def _files_of(uses: Iterable[FileUse]) -> dict[str, list[tuple[str, Place]]]:
     """Where a file's bytes are (its blob, or a copy), and each blob path → the snapshot entries
     of the files they are, with their places."""
     users: dict[str, dict[str, Place]] = {}
-    for p in picks:
-        for f in p.files:
-            entry = os.path.join(p.repo.path, layout.SNAPSHOTS, p.commit, *f.name.split("/"))
-            place = p.repo.place.at(p.commit, f.name)
-            if f.path is not None:
-                users.setdefault(f.path, {})[entry] = place
-            if f.blob_id is not None:
-                users.setdefault(os.path.join(p.repo.path, layout.BLOBS, f.blob_id), {})[entry] = place
+    for repo, commit, name, paths in uses:
+        entry = os.path.join(repo.path, layout.SNAPSHOTS, commit, *name.split("/"))
+        place = repo.place.at(commit, name)
+        for path in paths:
+            users.setdefault(path, {})[entry] = place
     return {path: sorted(entries.items()) for path, entries in users.items()}
 
 
@@ -44,7 +64,7 @@ def _about(f: Finding, users: dict[str, list[tuple[str, Place]]]) -> Finding:
     return replace(f, about=tuple(entry for entry, _ in files), place=place)
 
 
-def by_file(problems: Sequence[Finding], picks: Sequence[RepoPick]) -> list[Finding]:
+def by_file(problems: Sequence[Finding], uses: Iterable[FileUse]) -> list[Finding]:
     """``problems`` with those about the same file folded into one primary finding each.
 
     Order is kept; a consequence gets ``folded_into`` and its primary lists it in ``also``. Where
@@ -52,7 +72,7 @@ def by_file(problems: Sequence[Finding], picks: Sequence[RepoPick]) -> list[Find
     """
     if not problems:
         return []  # the table of every file's users is as large as the selection: not built for nothing
-    users = _files_of(picks)
+    users = _files_of(uses)
     found = fold([_about(f, users) for f in problems], ())
     primary: dict[str, int] = {}  # snapshot entry → index of its primary finding
     later: dict[int, list[int]] = {}
@@ -77,7 +97,7 @@ def by_file(problems: Sequence[Finding], picks: Sequence[RepoPick]) -> list[Find
 
 def refusal(
     problems: Sequence[Finding],
-    picks: Sequence[RepoPick],
+    uses: Iterable[FileUse],
     *,
     while_packing: bool = False,
     can_leave_out: bool = True,
@@ -88,7 +108,7 @@ def refusal(
     leave out any more (the manifest is written by then). ``can_leave_out``: whether
     ``--allow-incomplete`` exists for this format at all (an OCI artifact is whole, or nothing).
     """
-    folded = by_file(problems, picks)
+    folded = by_file(problems, uses)
     files = sum(1 for f in folded if f.folded_into is None)
     if not can_leave_out:
         message = (

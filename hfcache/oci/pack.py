@@ -19,7 +19,7 @@ from typing import Any
 from hfcache.bundle.manifest import FileEntry
 from hfcache.bundle.packhash import corrupt, manifest_entries, prehash, source_of
 from hfcache.bundle.picked import PickedFile
-from hfcache.bundle.refusal import refusal
+from hfcache.bundle.refusal import picked_uses, refusal
 from hfcache.bundle.select import RepoPick, select
 from hfcache.errors import BadInputError
 from hfcache.findings import Finding
@@ -120,13 +120,13 @@ def pack_oci(
     picks = list({(p.repo.folder, p.commit): p for p in picks}.values())
     problems = [f for p in picks for f in p.problems]
     if problems:
-        raise refusal(problems, picks, can_leave_out=False)
+        raise refusal(problems, picked_uses(picks), can_leave_out=False)
     prehash(picks, progress, store)
     entries: list[list[FileEntry]] = []
     for p in picks:
         files, bad = manifest_entries(p)
         if bad:
-            raise refusal(bad, picks, can_leave_out=False)
+            raise refusal(bad, picked_uses(picks), can_leave_out=False)
         entries.append(files)
     artifacts = [
         artifact_for(RepoName(p.repo.repo_type, p.repo.repo_id), p.commit, tuple(p.refs), e, _views(p))
@@ -134,7 +134,7 @@ def pack_oci(
     ]
     bad = _hash_untrusted(picks, entries, store, progress)
     if bad:
-        raise refusal(bad, picks, can_leave_out=False)
+        raise refusal(bad, picked_uses(picks), can_leave_out=False)
     writer = LayoutWriter(output, overwrite=overwrite)
     total = sum(f.size for e in entries for f in e)
     progress.start("pack", total)
@@ -142,7 +142,7 @@ def pack_oci(
         for p, a in zip(picks, artifacts, strict=True):
             bad_file = _put_layers(writer, p, a, progress.advance)
             if bad_file is not None:  # changed since it was hashed, on its way in by copy
-                raise refusal([bad_file], picks, can_leave_out=False)
+                raise refusal([bad_file], picked_uses(picks), can_leave_out=False)
             writer.put_bytes(a.config, a.config_digest[7:])
             writer.put_bytes(a.manifest, a.digest[7:])
     finally:
@@ -185,7 +185,7 @@ def _hash_untrusted(
             if actual == expected:
                 _record(store, result.job.path, expected)
             else:
-                found.append(corrupt(p, vf, expected, actual or "(unreadable)"))
+                found.append(corrupt(p.repo, p.commit, vf.name, vf.path, expected, actual or "(unreadable)"))
     finally:
         progress.finish()
     return found
@@ -207,6 +207,6 @@ def _put_layers(
         vf = by_name[f.path]
         actual = writer.put_file(source_of(vf), f.sha256, f.size, trusted=True, progress=advance)
         if actual is not None:
-            return corrupt(p, vf, f.etag, actual)
+            return corrupt(p.repo, p.commit, vf.name, vf.path, f.etag, actual)
         done.add(f.sha256)
     return None
