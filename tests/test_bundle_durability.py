@@ -206,3 +206,31 @@ def test_without_syncfs_each_staged_file_is_fsynced(
     named = {str(p.parent) for p in (tmp_path / "server").glob("models--*/**/*") if not p.is_dir()}
     named -= {str(p.parent) for p in (tmp_path / "server").glob("models--*/.hfcache/**/*")}
     assert named and named <= set(dirs), sorted(named - set(dirs))
+
+
+def test_an_install_that_fails_leaves_no_temporary_beside_a_ref(
+    fresh_cache: CachedRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one sync, refs are written beside their final names before it; a failure after
+    (here: renaming a blob into place) removes them: nothing half-written is left in the cache."""
+    c = fresh_cache
+    pack([c.repo_id], str(tmp_path / "b.tar"), cache_dir=str(c.cache_dir))
+    staged_refs: list[str] = []
+    real_open = open
+
+    def watched_open(path, *a, **k):  # type: ignore[no-untyped-def]
+        if fsops.TMP_MARK in str(path):
+            staged_refs.append(str(path))
+        return real_open(path, *a, **k)
+
+    def no_rename(a: str, b: str) -> None:
+        raise OSError(errno.EIO, "injected", b)
+
+    monkeypatch.setattr("hfcache.bundle.unpack.syncfs_reports_errors", lambda: True)
+    monkeypatch.setattr(install, "sync_filesystem", lambda path: True)
+    monkeypatch.setattr(install.os, "rename", no_rename)
+    monkeypatch.setattr("builtins.open", watched_open)
+    with pytest.raises(OSError):
+        unpack(str(tmp_path / "b.tar"), cache_dir=str(tmp_path / "server"))
+    assert staged_refs and all(fsops.TMP_MARK in p and "/refs/" in p for p in staged_refs)
+    assert not [p for p in (tmp_path / "server").rglob("*") if fsops.TMP_MARK in p.name]

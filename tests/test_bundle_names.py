@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from hfcache.bundle import foldertables
+from hfcache.bundle.foldertables import KEPT, FolderTables
 from hfcache.bundle.install import existing_blob
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry, parse
 from hfcache.errors import BundleError
@@ -29,6 +31,7 @@ def test_a_blob_is_named_by_the_files_its_repo_holds_in_it() -> None:
         ],
     )
     assert m.files_of("models--a--b", "1" * 40) == "a.txt (and 2 more) of a/b"  # both revisions
+    assert FolderTables(m)["models--a--b"].files_of("1" * 40) == "a.txt (and 2 more) of a/b"
     assert m.files_of("models--c--d", "1" * 40) == "a.txt of c/d"  # the same blob, another repo
     assert m.files_of("models--a--b", "3" * 64) == "c.bin of a/b"
     assert m.files_of("models--a--b", "4" * 64) == f"blob {'4' * 64} of a/b"
@@ -84,3 +87,49 @@ def test_a_manifest_reads_back_as_written_and_strictly() -> None:
     doc["repos"][0]["files"][0]["sha256"] = "not a digest"
     with pytest.raises(BundleError, match=r"bad sha256 for a\.txt"):
         parse(json.dumps(doc).encode())
+
+
+def _folders(n: int, files: int) -> Manifest:
+    return Manifest(
+        "0",
+        "now",
+        [
+            _repo(f"models--o--r{i}", f"o/r{i}", [(f"f{j}.txt", f"{i:02x}{j:038x}") for j in range(files)])
+            for i in range(n)
+        ],
+    )
+
+
+def test_folder_tables_name_blobs_as_the_manifest_does() -> None:
+    m = _folders(3, 4)
+    tables = FolderTables(m)
+    for folder in m.folders():
+        table = tables[folder]
+        assert table.carried == m.carried_in(folder) and len(table.carried) == 4
+        for etag in table.carried:
+            assert table.files_of(etag) == m.files_of(folder, etag)
+    assert tables["models--x--y"].entries == () and tables["models--x--y"].carried == {}
+
+
+def test_folders_read_in_turn_are_kept_and_interleaving_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Revisions with others between them (A B A C A D …) stay in reach; members of many folders
+    interleaved member by member make tables again and again, and are refused past a bound."""
+    made: list[str] = []
+    real = foldertables.FolderTable.__init__
+
+    def counted(self: foldertables.FolderTable, manifest: Manifest, folder: str) -> None:
+        made.append(folder)
+        real(self, manifest, folder)
+
+    monkeypatch.setattr(foldertables.FolderTable, "__init__", counted)
+    m = _folders(KEPT + 2, 200)
+    folders = list(m.folders())
+    tables = FolderTables(m)
+    for other in folders[1:]:
+        tables[folders[0]], tables[other]
+    assert made == folders  # each made once: the first folder stayed in reach throughout
+    tables = FolderTables(m)
+    with pytest.raises(BundleError, match="interleaved"):
+        for _ in range(200):
+            for folder in folders:  # more folders than are kept: every one made again
+                tables[folder]

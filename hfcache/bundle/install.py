@@ -14,13 +14,13 @@ blobs were fsynced as they were written and each file and folder is fsynced here
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from hfcache import layout
+from hfcache.bundle.installmeta import Metadata
 from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
 from hfcache.bundle.received import BlobKey, Received
 from hfcache.fs import fsops
@@ -89,25 +89,6 @@ def _new_link(entry: str, target: str, made: set[str]) -> bool:
     return True
 
 
-def _stage_small(items: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
-    """Tree listings and refs written beside their final names, not synced (the sync before the
-    renames makes them durable): (temporary, final) of each."""
-    staged: list[tuple[str, str]] = []
-    try:
-        for path, data in items:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = fsops.tmp_name(path)
-            staged.append((tmp, path))
-            with fsops.named(path, tmp), open(tmp, "xb") as f:
-                f.write(data)
-    except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise
-    return staged
-
-
 def install_cache(
     received: Received,
     cache_root: str,
@@ -125,19 +106,17 @@ def install_cache(
     parked: list[str] = []
     made: set[str] = set()  # folders known to exist
     written = kept = nbytes = links = 0
-    blobs = received.manifest.blobs()
-    small = [  # held bytes: refs, and the tree listings given whole (an OCI layout's)
-        (_tree_path(cache_root, key), data) for key, data in received.trees.items() if data is not None
-    ] + [
-        (os.path.join(cache_root, folder, layout.REFS, *name.split("/")), commit.encode("ascii"))
-        for (folder, name), commit in received.refs.items()
-    ]
-    pending = _stage_small(small) if one_sync else []
+    blobs: tuple[str, Mapping[str, FileEntry]] = ("", {})  # a folder's blobs: the staged are sorted
+    meta = Metadata(received, cache_root, one_sync)
+    meta.stage()
     try:
         if one_sync:
             sync_filesystem(cache_root)
-        records: list[tuple[BlobKey, Identity]] = []
+        records: list[tuple[BlobKey, Identity, str]] = []
         for folder, etag in sorted(received.staged):
+            if blobs[0] != folder:
+                blobs = folder, received.manifest.blobs_in(folder)
+            listed = blobs[1][etag]
             staged = received.staged_file((folder, etag))
             repo_path = os.path.join(cache_root, folder)
             blob = os.path.join(repo_path, layout.BLOBS, etag)
@@ -149,34 +128,16 @@ def install_cache(
                     os.chmod(staged, 0o644)
                     os.rename(staged, blob)
                 if store is not None:
-                    records.append(((folder, etag), identity_of(os.lstat(blob))))
+                    records.append(((folder, etag), identity_of(os.lstat(blob)), listed.sha256))
             if store is not None and len(records) >= _RECORDS_AT_ONCE:  # not a list of every blob
-                store.put_many(_digests(cache_root, records, blobs))
+                store.put_many(_digests(cache_root, records))
                 records.clear()
             written += 1
-            nbytes += blobs[(folder, etag)].size
-        for tmp, path in pending:
-            with fsops.named(path, tmp):
-                os.replace(tmp, path)
-        pending = []
-        for key in (key for key, data in received.trees.items() if data is None):  # staged listings
-            path = _tree_path(cache_root, key)
-            _folder(os.path.dirname(path), made)
-            if one_sync:  # durable since the sync: renamed into place as a blob is
-                staged = received.tree_file(key)
-                with fsops.named(path, staged):
-                    os.chmod(staged, 0o644)
-                    os.replace(staged, path)
-            else:
-                fsops.write_atomic(path, received.tree_bytes(key))
-        if not one_sync:
-            for path, data in small:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                fsops.write_atomic(path, data)
-    finally:
-        for tmp, _ in pending:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            nbytes += listed.size
+        meta.place()
+    except BaseException:
+        meta.discard()
+        raise
     kept = len(received.present)
     for folder, commit, path, etag in received.links():
         repo_path = os.path.join(cache_root, folder)
@@ -193,7 +154,7 @@ def install_cache(
         for folder in _dirs_written(received, cache_root):
             fsops.fsync_dir(folder)
     if store is not None:
-        store.put_many(_digests(cache_root, records, blobs))
+        store.put_many(_digests(cache_root, records))
     return Installed(written, kept, nbytes, links, tuple(parked))
 
 
@@ -202,10 +163,7 @@ def _dirs_written(received: Received, cache_root: str) -> Iterator[str]:
     again from what was received, not held as a set of every folder of thousands of repos."""
     for folder in dict.fromkeys(folder for folder, _ in received.staged):
         yield os.path.join(cache_root, folder, layout.BLOBS)
-    for key in received.trees:
-        yield os.path.dirname(_tree_path(cache_root, key))
-    for folder, name in received.refs:
-        yield os.path.dirname(os.path.join(cache_root, folder, layout.REFS, *name.split("/")))
+    yield from Metadata(received, cache_root, False).folders()
     last = ""
     for folder, commit, path, _ in received.links():
         entry = os.path.dirname(os.path.join(cache_root, folder, layout.SNAPSHOTS, commit, *path.split("/")))
@@ -214,17 +172,13 @@ def _dirs_written(received: Received, cache_root: str) -> Iterator[str]:
         last = entry
 
 
-def _tree_path(cache_root: str, key: tuple[str, str]) -> str:
-    """Where the tree listing of revision ``key`` (folder, commit) goes in the cache."""
-    return os.path.join(cache_root, key[0], layout.TREES, f"{key[1]}.json")
-
-
 def _digests(
-    cache_root: str, records: list[tuple[BlobKey, Identity]], blobs: Mapping[BlobKey, FileEntry]
+    cache_root: str, records: list[tuple[BlobKey, Identity, str]]
 ) -> Iterator[tuple[str, Identity, dict[str, str]]]:
-    """The digest record's entries for the blobs installed, made as they are stored."""
-    for (folder, etag), ident in records:
-        digests = {Algo.SHA256.value: blobs[(folder, etag)].sha256, algo_for(etag).value: etag}
+    """The digest record's entries for the blobs installed (key, identity, sha256), made as they
+    are stored."""
+    for (folder, etag), ident, sha256 in records:
+        digests = {Algo.SHA256.value: sha256, algo_for(etag).value: etag}
         yield os.path.join(cache_root, folder, layout.BLOBS, etag), ident, digests
 
 

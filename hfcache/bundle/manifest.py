@@ -12,7 +12,7 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -81,36 +81,47 @@ class Manifest:
         return self._carried
 
     def blobs(self) -> Mapping[tuple[str, str], FileEntry]:
-        """(repo folder, etag) → a file entry holding that blob (each blob once)."""
+        """(repo folder, etag) → a file entry holding that blob (each blob once). As large as the
+        manifest: what reads a bundle of thousands of repos asks a folder at a time instead."""
         return self._blobs
 
-    # Each worked out once per manifest: unpack asks for them several times, and each is as large
-    # as the manifest.
     @functools.cached_property
     def _blobs(self) -> dict[tuple[str, str], FileEntry]:
-        out: dict[tuple[str, str], FileEntry] = {}
-        for repo in self.repos:
-            for f in repo.files:
-                out.setdefault((repo.folder, f.etag), f)
-        return out
+        return {(folder, etag): f for folder in self.folders() for etag, f in self.blobs_in(folder).items()}
 
     @functools.cached_property
     def _carried(self) -> dict[tuple[str, str], FileEntry]:
-        expected = {(r.folder, e) for r in self.repos for e in r.expected}
-        if not expected:
-            return self._blobs
-        return {key: f for key, f in self._blobs.items() if key not in expected}
+        return {(folder, etag): f for folder in self.folders() for etag, f in self.carried_in(folder).items()}
+
+    def folders(self) -> Iterable[str]:
+        """Each repo folder of the bundle, once, in the manifest's order."""
+        return self._by_folder.keys()
+
+    def entries_of(self, folder: str) -> Sequence[RepoEntry]:
+        """The revisions of ``folder`` the bundle holds (none: not a folder of the bundle)."""
+        return self._by_folder.get(folder, ())
+
+    def blobs_in(self, folder: str) -> dict[str, FileEntry]:
+        """Etag → a file entry holding that blob, for each blob of ``folder``'s revisions once."""
+        out: dict[str, FileEntry] = {}
+        for repo in self.entries_of(folder):
+            for f in repo.files:
+                out.setdefault(f.etag, f)
+        return out
+
+    def carried_in(self, folder: str) -> dict[str, FileEntry]:
+        """:meth:`blobs_in` less those the bundle expects the target to hold (a delta)."""
+        blobs = self.blobs_in(folder)
+        for repo in self.entries_of(folder):
+            for etag in repo.expected:
+                blobs.pop(etag, None)
+        return blobs
 
     def files_of(self, folder: str, etag: str) -> str:
         """The files a blob holds, as people name them: ``model-00002-of-00003.safetensors of
         org/name``, or ``a.txt (and 2 more) of org/name`` when several share it."""
-        repos = self._by_folder.get(folder, [])
-        paths = sorted({f.path for r in repos for f in r.files if f.etag == etag})
-        repo_id = self.repo_id(folder)
-        if not paths:
-            return f"blob {etag} of {repo_id}"
-        more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
-        return f"{paths[0]}{more} of {repo_id}"
+        paths = {f.path for r in self.entries_of(folder) for f in r.files if f.etag == etag}
+        return files_named(paths, etag, self.repo_id(folder))
 
     @functools.cached_property
     def _by_folder(self) -> dict[str, list[RepoEntry]]:
@@ -129,7 +140,7 @@ class Manifest:
     @property
     def total_bytes(self) -> int:
         """The bytes of the blobs the bundle holds (a delta's expected ones are not in it)."""
-        return sum(f.size for f in self.carried().values())
+        return sum(f.size for folder in self.folders() for f in self.carried_in(folder).values())
 
     def to_bytes(self) -> bytes:
         """The manifest as JSON: keys sorted, one space of indent per level, UTF-8."""
@@ -156,6 +167,14 @@ class Manifest:
 
 
 _REPOS_MARK = "\x00hfcache-repos\x00"  # no real value holds a NUL
+
+
+def files_named(paths: Collection[str], etag: str, repo_id: str) -> str:
+    """A blob as people name it, by the files of ``repo_id`` it holds (``paths``)."""
+    if not paths:
+        return f"blob {etag} of {repo_id}"
+    more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+    return f"{min(paths)}{more} of {repo_id}"
 
 
 def _dumps(value: Any) -> str:

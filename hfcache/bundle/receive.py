@@ -17,13 +17,14 @@ import hashlib
 import os
 import tarfile
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
-from hfcache.bundle.manifest import MAX_MANIFEST_BYTES, FileEntry, Manifest, RepoEntry
+from hfcache.bundle.foldertables import FolderTable, FolderTables
+from hfcache.bundle.manifest import MAX_MANIFEST_BYTES, Manifest
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
-from hfcache.bundle.received import BlobKey, LinksRead, Received
+from hfcache.bundle.received import LinksRead, Received
 from hfcache.bundle.shortfall import (
     CutShortError,
     cut_error,
@@ -115,15 +116,15 @@ class _Receiver:
         self.verifier, self.copy_range, self.stager = verifier, copy_range, stager
         self.manifest_sha256 = ""  # later copies must match the first (older bundles carry one per repo)
         self.out: Received | None = None
-        self.blobs: Mapping[BlobKey, FileEntry] = {}
-        self.repos: dict[str, list[RepoEntry]] = {}
-        self.revisions: dict[tuple[str, str], RepoEntry] = {}
+        self.tables: FolderTables | None = None  # the manifest a repo folder at a time
         self.links = LinksRead()
         self._last: Member | None = None  # the member read last: where a cut is
         self._before = "its start"  # what was read last before any member
         self._made = ""  # the staging folder made last
 
     def describe(self, m: Member) -> str:
+        if m.kind is Kind.BLOB and self.tables is not None:
+            return self.tables[m.folder].files_of(m.key)
         return describe(self.out.manifest if self.out is not None else None, m)
 
     @property
@@ -131,9 +132,9 @@ class _Receiver:
         """The member read last, as people know it (said only when something goes wrong)."""
         return self.describe(self._last) if self._last is not None else self._before
 
-    def blob(self, ti: tarfile.TarInfo, m: Member, out: Received) -> None:
+    def blob(self, ti: tarfile.TarInfo, m: Member, out: Received, table: FolderTable) -> None:
         key = (m.folder, m.key)
-        entry = self.blobs.get(key)
+        entry = table.carried.get(m.key)  # a delta's expected blobs come from the target
         if entry is None:
             raise BundleError(f"bundle member {ti.name!r} is a blob the manifest does not list")
         if key in out.staged or key in out.present:
@@ -239,13 +240,10 @@ class _Receiver:
         text = manifest_mod.decode(data)
         del data  # parsed from its text alone: a manifest of thousands of repos is held once less
         self.out = Received(manifest_mod.parse(text), self.staging)
-        self.blobs = self.out.manifest.carried()  # a delta's expected blobs come from the target
-        for r in self.out.manifest.repos:  # one repo folder may carry several revisions
-            self.repos.setdefault(r.folder, []).append(r)
-            self.revisions[(r.folder, r.commit)] = r
+        self.tables = FolderTables(self.out.manifest)
 
     def member(self, ti: tarfile.TarInfo) -> None:
-        if self.out is None:
+        if self.out is None or self.tables is None:
             self.first(ti)
             return
         m = classify(ti)
@@ -253,14 +251,15 @@ class _Receiver:
         out = self.out
         if m.kind is Kind.DIR:
             return
-        if m.folder not in self.repos:
+        if not out.manifest.entries_of(m.folder):
             raise BundleError(f"bundle member {ti.name!r} belongs to no repo of the manifest")
-        revisions = self.repos[m.folder]
+        table = self.tables[m.folder]
+        revisions = table.entries
         if m.kind is Kind.MANIFEST:
             if hashlib.sha256(_read_small(self.tf, ti, self.last)).hexdigest() != self.manifest_sha256:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the first manifest")
         elif m.kind is Kind.BLOB:
-            self.blob(ti, m, out)
+            self.blob(ti, m, out, table)
         elif m.kind is Kind.TREE:
             if not any(r.commit == m.key and r.tree for r in revisions):
                 raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
@@ -276,7 +275,7 @@ class _Receiver:
             out.refs[(m.folder, m.key)] = commit
         elif m.kind is Kind.LINK:
             revision = (m.folder, m.commit or "")
-            if not self.links.read(revision, m.path, m.key, self.revisions.get(revision)):
+            if not self.links.read(revision, m.path, m.key, table.revision(revision[1])):
                 raise BundleError(
                     f"bundle member {ti.name!r} is a link the manifest does not list, or one read before"
                 )

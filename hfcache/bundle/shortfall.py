@@ -67,7 +67,12 @@ def missing_members(
     """What the manifest lists that is not among the members that arrived, as people name it
     (files first): blobs by (folder, etag), links by (folder, commit, path), trees by (folder,
     commit), refs by (folder, name)."""
-    missing = [manifest.files_of(*key) for key in manifest.carried() if key not in blobs]
+    missing = [
+        manifest.files_of(folder, etag)
+        for folder in manifest.folders()
+        for etag in manifest.carried_in(folder)
+        if (folder, etag) not in blobs
+    ]
     for repo in manifest.repos:
         missing += [
             f"the link of {f.path} of {repo.repo_id}"
@@ -165,7 +170,8 @@ def least_size(manifest: Manifest) -> int:
     readers do without) counts nothing, so a whole bundle is never judged short.
     """
     size = _BLOCK  # the manifest's header
-    size += sum(_BLOCK + -(-f.size // _BLOCK) * _BLOCK for f in manifest.carried().values())
+    carried = (f for folder in manifest.folders() for f in manifest.carried_in(folder).values())
+    size += sum(_BLOCK + -(-f.size // _BLOCK) * _BLOCK for f in carried)
     for repo in manifest.repos:
         size += _BLOCK * len(repo.files)  # a link each
         size += 2 * _BLOCK * len(repo.refs)  # header and a block of commit hash

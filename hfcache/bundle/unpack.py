@@ -145,7 +145,12 @@ def _load_line(repo_type: str, what: str, rev: str, *, from_cache: bool = True) 
 
 
 def _free_space_check(target: str, manifest: Manifest, existing: Any) -> None:
-    needed = sum(f.size for (folder, etag), f in manifest.blobs().items() if existing(folder, etag) is None)
+    needed = sum(
+        f.size
+        for folder in manifest.folders()
+        for etag, f in manifest.blobs_in(folder).items()
+        if existing(folder, etag) is None
+    )
     free = shutil.disk_usage(target).free
     # Room for the staged copy plus a margin; the rename into place costs nothing more.
     if needed + SPACE_MARGIN > free:
