@@ -271,13 +271,13 @@ def test_metadata_members_are_bounded_before_they_are_read(
 ) -> None:
     """A manifest, tree listing or ref is read whole: one larger than the limit is refused by its
     header, before any of it is read (a hostile bundle could name gigabytes)."""
-    import hfcache.bundle.receive as receive
+    import hfcache.bundle.metaread as metaread
 
     members = read_members(bundle)
     manifest = members[0][1]
-    monkeypatch.setattr(receive, "MAX_MANIFEST_BYTES", len(manifest) - 1)
+    monkeypatch.setattr(metaread, "MAX_MANIFEST_BYTES", len(manifest) - 1)
     assert "more than any bundle metadata" in refused(bundle, target, tmp_path)
-    monkeypatch.setattr(receive, "MAX_MANIFEST_BYTES", len(manifest))
+    monkeypatch.setattr(metaread, "MAX_MANIFEST_BYTES", len(manifest))
     folder = _folder(members)
     big = file_member(f"{folder}/refs/main", b"0" * (len(manifest) + 1))
     huge_ref = write_members(tmp_path / "ref.tar", [*members[:-1], big, members[-1]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from hfcache.bundle import foldertables
 from hfcache.bundle.foldertables import KEPT, FolderTables
 from hfcache.bundle.install import existing_blob
-from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry, parse
+from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry
+from hfcache.bundle.manifestread import parse, parse_lazy
 from hfcache.errors import BundleError
 
 
@@ -108,7 +110,7 @@ def test_folder_tables_name_blobs_as_the_manifest_does() -> None:
         assert table.carried == m.carried_in(folder) and len(table.carried) == 4
         for etag in table.carried:
             assert table.files_of(etag) == m.files_of(folder, etag)
-    assert tables["models--x--y"].entries == () and tables["models--x--y"].carried == {}
+    assert not tables["models--x--y"].entries and tables["models--x--y"].carried == {}
 
 
 def test_folders_read_in_turn_are_kept_and_interleaving_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +135,58 @@ def test_folders_read_in_turn_are_kept_and_interleaving_is_bounded(monkeypatch: 
         for _ in range(200):
             for folder in folders:  # more folders than are kept: every one made again
                 tables[folder]
+
+
+def _both(text: str) -> tuple[Manifest, Manifest]:
+    return parse(text), parse_lazy(text)
+
+
+def test_a_manifest_read_lazily_is_the_manifest_read_whole() -> None:
+    """However its JSON is laid out, a manifest read a repo at a time (its text kept, each entry
+    made again when asked) is the one read whole, entry for entry."""
+    m = Manifest(
+        "0",
+        "now",
+        [
+            _repo("models--a--b", "a/b", [("dïr/ä.txt", "1" * 40), ("b.bin", "2" * 64)]),
+            _repo("models--c--d", "c/d", [("a.txt", "1" * 40)]),
+        ],
+    )
+    doc = json.loads(m.to_bytes())
+    layouts = [
+        m.to_bytes().decode(),
+        json.dumps(doc, separators=(",", ":")),
+        json.dumps(doc, indent="\t", ensure_ascii=True),
+        json.dumps({"repos": doc["repos"], **{k: v for k, v in doc.items() if k != "repos"}}),
+        " \r\n" + json.dumps(doc, indent=3) + "\n\n",
+    ]
+    for text in layouts:
+        whole, lazy = _both(text)
+        assert lazy == whole == m and list(lazy.repos) == list(m.repos)
+        assert len(lazy.repos) == 2 and lazy.repos[1] == m.repos[1] and lazy.repos[0:1] == m.repos[0:1]
+        assert lazy.carried_in("models--a--b") == m.carried_in("models--a--b")
+        assert lazy.repo_id("models--c--d") == "c/d" and lazy.total_bytes == m.total_bytes
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t + " x",  # more after the document
+        lambda t: t[:-2],  # cut short
+        lambda t: t.replace('"repos": [', '"repos": 5, "repos": [', 1),  # a key twice
+        lambda t: t.replace('"created"', '"format": "x", "created"', 1),
+        lambda t: t.replace('"commit"', '"tree": false, "commit"', 1),  # twice in a repo
+        lambda t: t.replace('"repos": [', '"repos": [7, ', 1),  # an entry that is no object
+        lambda t: t.replace('"repos": [', '"repos": [], "other": [', 1),  # no repos
+        lambda t: "[" + t + "]",
+        lambda t: t.replace("}", "},", 1),
+        lambda t: t.replace(": [", ": [,", 1),
+    ],
+)
+def test_a_manifest_read_lazily_refuses_what_the_whole_read_refuses(change: Callable[[str], str]) -> None:
+    m = Manifest("0", "now", [_repo("models--a--b", "a/b", [("a.txt", "1" * 40)])])
+    text = change(json.dumps(json.loads(m.to_bytes())))
+    with pytest.raises(BundleError):
+        parse(text)
+    with pytest.raises(BundleError):
+        parse_lazy(text)

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import functools
 import json
-import re
-import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from hfcache import layout
-from hfcache.errors import BundleError
 
 FORMAT = "hfcache-bundle/1"
 DELTA_FORMAT = "hfcache-bundle/2"
@@ -25,7 +22,6 @@ DELTA_FORMAT = "hfcache-bundle/2"
 cannot complete one from the target refuses it by name rather than calling it cut short."""
 MANIFEST_NAME = f"{layout.HFCACHE_DIR}/manifest.json"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +56,20 @@ class RepoEntry:
     """Blob ids of this revision the bundle leaves out: the target must hold them (a delta)."""
 
 
+@runtime_checkable
+class FolderIndexed(Protocol):
+    """Repo entries that tell each one's folder without making it (:class:`LazyRepos`)."""
+
+    folders: list[str]
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Everything a bundle holds. ``blobs()`` is derived, never stored twice."""
 
     hfcache_version: str
     created: str
-    repos: list[RepoEntry]
+    repos: Sequence[RepoEntry]
     format: str = FORMAT
     against: str = ""
     """For a delta: what it was packed against (an inventory, a bundle), to name it when the
@@ -99,7 +102,7 @@ class Manifest:
 
     def entries_of(self, folder: str) -> Sequence[RepoEntry]:
         """The revisions of ``folder`` the bundle holds (none: not a folder of the bundle)."""
-        return self._by_folder.get(folder, ())
+        return [self.repos[i] for i in self._by_folder.get(folder, ())]
 
     def blobs_in(self, folder: str) -> dict[str, FileEntry]:
         """Etag → a file entry holding that blob, for each blob of ``folder``'s revisions once."""
@@ -124,18 +127,21 @@ class Manifest:
         return files_named(paths, etag, self.repo_id(folder))
 
     @functools.cached_property
-    def _by_folder(self) -> dict[str, list[RepoEntry]]:
+    def _by_folder(self) -> dict[str, list[int]]:
         # Once per manifest: a member is described (and named by its repo id) from its own repo's
-        # entries; a search of every repo per member grew as members times repos.
-        by: dict[str, list[RepoEntry]] = {}
-        for r in self.repos:
-            by.setdefault(r.folder, []).append(r)
+        # entries; a search of every repo per member grew as members times repos. Indices, not
+        # entries: a manifest read lazily makes them again when asked.
+        repos = self.repos
+        folders = repos.folders if isinstance(repos, FolderIndexed) else [r.folder for r in repos]
+        by: dict[str, list[int]] = {}
+        for i, folder in enumerate(folders):
+            by.setdefault(folder, []).append(i)
         return by
 
     def repo_id(self, folder: str) -> str:
         """The repo id of a repo folder of the bundle (the folder's name if the manifest lacks it)."""
-        repos = self._by_folder.get(folder)
-        return repos[0].repo_id if repos else folder
+        first = self._by_folder.get(folder)
+        return self.repos[first[0]].repo_id if first else folder
 
     @property
     def total_bytes(self) -> int:
@@ -179,131 +185,3 @@ def files_named(paths: Collection[str], etag: str, repo_id: str) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
-
-
-def _need(cond: bool, what: str) -> None:
-    if not cond:
-        raise BundleError(f"not a valid hfcache bundle manifest: {what}")
-
-
-def _str_list(value: Any, what: str) -> list[str]:
-    _need(isinstance(value, list) and all(isinstance(v, str) for v in value), what)
-    return list(value)
-
-
-_FILE_KEYS = frozenset({"path", "size", "sha256", "etag"})
-
-
-def _file(raw: Any) -> FileEntry:
-    if isinstance(raw, FileEntry):
-        return raw  # made (and checked) by :func:`_file_or_object` as the JSON was read
-    _need(isinstance(raw, dict), "file entry is not an object")
-    path, size, sha, etag = raw.get("path"), raw.get("size"), raw.get("sha256"), raw.get("etag")
-    _need(isinstance(path, str) and bool(path), "file path missing")
-    _need(isinstance(size, int) and not isinstance(size, bool) and size >= 0, f"bad size for {path}")
-    _need(isinstance(sha, str) and _SHA256.fullmatch(sha) is not None, f"bad sha256 for {path}")
-    _need(isinstance(etag, str) and layout.is_etag(etag), f"bad etag for {path}")
-    # A blob id is named by several files, members and tables: one string for all of them (the
-    # sha256 of an LFS file is its blob id).
-    etag = sys.intern(str(etag))
-    # A file's name is the same in most repos (config.json): one string for all of them too.
-    return FileEntry(sys.intern(str(path)), int(size), etag if sha == etag else str(sha), etag)
-
-
-_REPO_KEYS = frozenset({"folder", "commit", "files"})
-
-
-def _entry_or_object(raw: dict[str, Any]) -> Any:
-    """A JSON object shaped as a file entry, or as a repo entry, as one, checked as it is read: a
-    manifest of thousands of repos is never held both as JSON objects and as entries."""
-    if raw.keys() == _FILE_KEYS:
-        return _file(raw)
-    return _repo(raw) if raw.keys() >= _REPO_KEYS else raw
-
-
-def _repo(raw: Any) -> RepoEntry:
-    if isinstance(raw, RepoEntry):
-        return raw  # made (and checked) by :func:`_entry_or_object` as the JSON was read
-    _need(isinstance(raw, dict), "repo entry is not an object")
-    folder = raw.get("folder")
-    _need(isinstance(folder, str) and layout.parse_repo_folder(folder) is not None, "bad repo folder")
-    commit = raw.get("commit")
-    _need(isinstance(commit, str) and layout.COMMIT_RE.fullmatch(commit) is not None, "bad commit")
-    refs = raw.get("refs")
-    _need(isinstance(refs, dict) and all(isinstance(v, str) for v in refs.values()), "bad refs")
-    files = raw.get("files")
-    _need(isinstance(files, list), "files is not a list")
-    problems = raw.get("problems", [])
-    _need(isinstance(problems, list) and all(isinstance(p, dict) for p in problems), "bad problems")
-    for key in ("repo_id", "repo_type", "revision"):
-        _need(isinstance(raw.get(key), str), f"{key} missing")
-    return RepoEntry(
-        repo_id=raw["repo_id"],
-        repo_type=sys.intern(raw["repo_type"]),
-        folder=sys.intern(folder),
-        revision=sys.intern(raw["revision"]),
-        commit=sys.intern(commit),
-        refs={sys.intern(name): sys.intern(c) for name, c in refs.items()},
-        files=[_file(f) for f in files],
-        include=_str_list(raw.get("include", []), "include"),
-        exclude=_str_list(raw.get("exclude", []), "exclude"),
-        allow_incomplete=bool(raw.get("allow_incomplete", False)),
-        problems=list(problems),
-        tree=bool(raw.get("tree", False)),
-        expected=_str_list(raw.get("expected", []), "expected"),
-    )
-
-
-def decode(data: bytes | bytearray) -> str:
-    """A manifest's text (UTF-8, at most :data:`MAX_MANIFEST_BYTES`); :class:`BundleError` if not."""
-    _need(len(data) <= MAX_MANIFEST_BYTES, "too large")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
-
-
-def parse(data: bytes | bytearray | str) -> Manifest:
-    """Parse and validate a manifest: its bytes, or the text :func:`decode` gave (so that the
-    caller need not hold both); :class:`BundleError` says what is wrong."""
-    if isinstance(data, str):
-        _need(len(data) <= MAX_MANIFEST_BYTES, "too large")
-    text = data if isinstance(data, str) else decode(data)
-    try:
-        raw = json.loads(text, object_hook=_entry_or_object)
-    except ValueError as e:
-        raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
-    _need(isinstance(raw, dict), "not a JSON object")
-    fmt = raw.get("format")
-    _need(
-        fmt in (FORMAT, DELTA_FORMAT), f"unknown format {fmt!r} (this hfcache reads {FORMAT}, {DELTA_FORMAT})"
-    )
-    repos = raw.get("repos")
-    _need(isinstance(repos, list) and bool(repos), "no repos")
-    manifest = Manifest(
-        hfcache_version=str(raw.get("hfcache_version", "")),
-        created=str(raw.get("created", "")),
-        repos=[_repo(r) for r in repos],
-        format=str(fmt),
-        against=str(raw.get("against", "")),
-    )
-    _need(
-        manifest.is_delta == (fmt == DELTA_FORMAT),
-        f"a {fmt} manifest with{'' if fmt == FORMAT else 'out'} expected blobs",
-    )
-    revisions = [(r.folder, r.commit) for r in manifest.repos]
-    _need(len(revisions) == len(set(revisions)), "a repo revision appears twice")
-    refs = [(r.folder, name) for r in manifest.repos for name in r.refs]
-    _need(len(refs) == len(set(refs)), "a ref appears in two revisions")
-    for repo in manifest.repos:
-        etags = {f.etag for f in repo.files}
-        _need(all(e in etags for e in repo.expected), f"{repo.repo_id} expects a blob none of its files is")
-        paths = {f.path for f in repo.files}
-        _need(len(paths) == len(repo.files), f"{repo.repo_id} lists a file twice")
-        seen: dict[str, FileEntry] = {}
-        for f in repo.files:
-            other = seen.setdefault(f.etag, f)
-            _need(
-                other.size == f.size and other.sha256 == f.sha256, f"blob {f.etag} listed with two contents"
-            )
-    return manifest

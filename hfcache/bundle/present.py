@@ -15,6 +15,7 @@ import tarfile
 from dataclasses import dataclass
 
 from hfcache.bundle import manifest as manifest_mod
+from hfcache.bundle import manifestread
 from hfcache.bundle.inventory import FORMAT as INVENTORY_FORMAT
 from hfcache.bundle.inventory import MAX_INVENTORY_BYTES, parse_inventory
 from hfcache.bundle.members import Kind, classify
@@ -71,10 +72,10 @@ def load_present(path: str) -> Present:
             inv = parse_inventory(head, path)
             return Present(f"the inventory {label}", inv.blobs)
         try:
-            return _from_manifest(manifest_mod.parse(head), f"the bundle manifest {label}")
+            return _from_manifest(manifestread.parse(head), f"the bundle manifest {label}")
         except BundleError as e:
             raise BadInputError(f"--exclude-present: {path}: {e}") from None
     try:
-        return _from_manifest(manifest_mod.parse(_first_member(path)), f"the bundle {label}")
+        return _from_manifest(manifestread.parse(_first_member(path)), f"the bundle {label}")
     except BundleError as e:
         raise BadInputError(f"--exclude-present: {path}: {e}") from None

@@ -20,10 +20,11 @@ from collections import ChainMap
 from collections.abc import Callable
 from typing import IO
 
-from hfcache.bundle import manifest as manifest_mod
+from hfcache.bundle import manifestread
 from hfcache.bundle.foldertables import FolderTable, FolderTables
-from hfcache.bundle.manifest import MAX_MANIFEST_BYTES, Manifest
+from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
+from hfcache.bundle.metaread import read_small, read_text
 from hfcache.bundle.received import LinksRead, Received
 from hfcache.bundle.shortfall import (
     CutShortError,
@@ -48,27 +49,7 @@ _COPY_STEP = 16 << 20  # in-kernel copies go in steps: the hasher follows, write
 # Writeback is started a run of this many bytes at a time: asked for every 1 MiB written from a
 # pipe, it made each write wait for the disk's queue (1.5 GB from stdin: 4.2 s, against 2.1 s).
 _WRITEBACK_STEP = 64 << 20
-_READ_STEP = 1 << 20
 DIRECT_STAGE = True  # blobs of a bundle file: staged by DirectStager's workers (else copied in the kernel)
-
-
-def _read_small(tf: tarfile.TarFile, ti: tarfile.TarInfo, what: str) -> bytearray:
-    """A member that is not a blob (the manifest, a tree listing, a ref), whole: at most
-    :data:`MAX_MANIFEST_BYTES`, read a step at a time into one buffer (one read of a large member
-    from a pipe holds it three times over in ``tarfile``)."""
-    if ti.size > MAX_MANIFEST_BYTES:
-        raise BundleError(f"bundle member {ti.name!r} is {ti.size} bytes, more than any bundle metadata")
-    f = tf.extractfile(ti)
-    if f is None:
-        raise BundleError(f"cannot read bundle member {ti.name!r}")
-    data = bytearray(ti.size)
-    done = 0
-    while done < ti.size and (chunk := f.read(min(_READ_STEP, ti.size - done))):
-        data[done : done + len(chunk)] = chunk
-        done += len(chunk)
-    if done != ti.size:
-        raise CutShortError(f"the bundle is cut short inside {what}")
-    return data
 
 
 def existing_ok(
@@ -235,11 +216,11 @@ class _Receiver:
         if kind is not Kind.MANIFEST:
             raise not_a_bundle(self.tf, ti)
         self._before = "its manifest"
-        data = _read_small(self.tf, ti, self.last)
-        self.manifest_sha256 = hashlib.sha256(data).hexdigest()
-        text = manifest_mod.decode(data)
-        del data  # parsed from its text alone: a manifest of thousands of repos is held once less
-        self.out = Received(manifest_mod.parse(text), self.staging)
+        text, self.manifest_sha256 = read_text(self.tf, ti, self.last)
+        # Spooled beside the staged blobs, on the target's disk (a temporary folder may be RAM);
+        # elsewhere than POSIX an open file would keep the staging folder from being removed.
+        spool = self.staging if os.name == "posix" else None
+        self.out = Received(manifestread.parse_lazy(text, spool), self.staging)
         self.tables = FolderTables(self.out.manifest)
 
     def member(self, ti: tarfile.TarInfo) -> None:
@@ -251,24 +232,24 @@ class _Receiver:
         out = self.out
         if m.kind is Kind.DIR:
             return
-        if not out.manifest.entries_of(m.folder):
-            raise BundleError(f"bundle member {ti.name!r} belongs to no repo of the manifest")
         table = self.tables[m.folder]
         revisions = table.entries
+        if not revisions:
+            raise BundleError(f"bundle member {ti.name!r} belongs to no repo of the manifest")
         if m.kind is Kind.MANIFEST:
-            if hashlib.sha256(_read_small(self.tf, ti, self.last)).hexdigest() != self.manifest_sha256:
+            if hashlib.sha256(read_small(self.tf, ti, self.last)).hexdigest() != self.manifest_sha256:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the first manifest")
         elif m.kind is Kind.BLOB:
             self.blob(ti, m, out, table)
         elif m.kind is Kind.TREE:
             if not any(r.commit == m.key and r.tree for r in revisions):
                 raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
-            listing = _read_small(self.tf, ti, self.last)
+            listing = read_small(self.tf, ti, self.last)
             out.trees[(m.folder, m.key)] = None  # staged: thousands of listings are not held
             if self.staging is not None:
                 self._stage_tree(out.tree_file((m.folder, m.key)), listing)
         elif m.kind is Kind.REF:
-            data = _read_small(self.tf, ti, self.last).decode("ascii", "replace")
+            data = read_small(self.tf, ti, self.last).decode("ascii", "replace")
             commit = next((r.refs[m.key] for r in revisions if m.key in r.refs), None)
             if commit is None or commit != data:
                 raise BundleError(f"bundle member {ti.name!r} disagrees with the manifest's refs")

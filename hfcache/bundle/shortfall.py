@@ -17,6 +17,7 @@ from collections.abc import Container, Iterator
 from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
+from hfcache.bundle import manifestread
 from hfcache.bundle.manifest import Manifest
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
 from hfcache.bundle.staged import DamagedError
@@ -127,7 +128,7 @@ def read_manifest(source: str, tar: tarfile.TarFile) -> Manifest:
         raw = b""
     if len(raw) != first.size:
         raise BundleError(f"{source} is cut short inside its manifest")
-    return manifest_mod.parse(raw)
+    return manifestread.parse(raw)
 
 
 def where_it_ends(

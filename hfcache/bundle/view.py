@@ -15,7 +15,7 @@ import tarfile
 from itertools import accumulate
 
 from hfcache import layout
-from hfcache.bundle import manifest as manifest_mod
+from hfcache.bundle import manifestread
 from hfcache.bundle.manifest import Manifest, RepoEntry
 from hfcache.bundle.members import Kind, classify
 from hfcache.bundle.volread import first_volume, open_volumes, volume_paths
@@ -52,7 +52,7 @@ class BundleView:
                             if member.kind is not Kind.MANIFEST:
                                 raise BundleError(f"{first}: the first member is not a manifest")
                             data = tar.extractfile(ti)
-                            found = manifest_mod.parse(data.read() if data is not None else b"")
+                            found = manifestread.parse(data.read() if data is not None else b"")
                         elif member.kind is Kind.BLOB:
                             self._blobs[(member.folder, member.key)] = (ti.offset_data, ti.size)
             except tarfile.TarError as e:
