@@ -190,3 +190,12 @@ def test_a_manifest_read_lazily_refuses_what_the_whole_read_refuses(change: Call
         parse(text)
     with pytest.raises(BundleError):
         parse_lazy(text)
+
+
+def test_a_manifest_shaped_like_a_repo_is_refused_by_both() -> None:
+    m = Manifest("0", "now", [_repo("models--a--b", "a/b", [("a.txt", "1" * 40)])])
+    doc = json.loads(m.to_bytes())
+    doc |= {"folder": "models--a--b", "commit": "c" * 40, "files": []}
+    for read in (parse, parse_lazy):
+        with pytest.raises(BundleError):
+            read(json.dumps(doc))

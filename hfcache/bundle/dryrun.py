@@ -98,7 +98,7 @@ def plan_local_dir(manifest: Manifest, target: str) -> InstallPlan:
     plan = InstallPlan(target, bytes_free=_free(target))
     needed = 0
     for repo in manifest.repos:
-        root = local_root(target, repo, manifest.repos)
+        root = local_root(target, repo, manifest)
         for f in repo.files:
             dest = os.path.join(root, *f.path.split("/"))
             if existing_ok(dest, f.etag, f.sha256, f.size):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from hfcache import layout
@@ -182,15 +182,15 @@ def _digests(
         yield os.path.join(cache_root, folder, layout.BLOBS, etag), ident, digests
 
 
-def local_root(target: str, repo: RepoEntry, repos: Sequence[RepoEntry]) -> str:
+def local_root(target: str, repo: RepoEntry, manifest: Manifest) -> str:
     """Where a repo's plain files go: ``target`` itself for one repo, else ``target/org/name``
     (``target/datasets/org/name`` for a dataset), a plain folder named after the repo; for one of
     several revisions of a repo, ``target/org/name@<commit, 12 characters>``."""
-    if len(repos) == 1:
+    if len(manifest.repos) == 1:
         return target
     kind = () if repo.repo_type == "model" else (f"{repo.repo_type}s",)
     path = os.path.join(target, *kind, *repo.repo_id.split("/"))
-    if sum(1 for r in repos if r.folder == repo.folder) > 1:
+    if manifest.revisions_in(repo.folder) > 1:
         path += f"@{repo.commit[:12]}"
     return path
 
@@ -208,7 +208,7 @@ class LocalFiles:
 
     def on_manifest(self, manifest: Manifest) -> None:
         for repo in manifest.repos:
-            root = local_root(self.target, repo, manifest.repos)
+            root = local_root(self.target, repo, manifest)
             for f in repo.files:
                 self.files.setdefault((repo.folder, f.etag), os.path.join(root, *f.path.split("/")))
 
@@ -235,9 +235,8 @@ def install_local_dir(received: Received, target: str, *, one_sync: bool = False
         sync_filesystem(target)
     parked: list[str] = []
     written = kept = nbytes = 0
-    repos = received.manifest.repos
-    for repo in repos:
-        root = local_root(target, repo, repos)
+    for repo in received.manifest.repos:
+        root = local_root(target, repo, received.manifest)
         for f in repo.files:
             key = (repo.folder, f.etag)
             dest = os.path.join(root, *f.path.split("/"))

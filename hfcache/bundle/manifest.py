@@ -75,7 +75,7 @@ class Manifest:
     """For a delta: what it was packed against (an inventory, a bundle), to name it when the
     target lacks a blob the delta expects."""
 
-    @property
+    @functools.cached_property
     def is_delta(self) -> bool:
         return any(r.expected for r in self.repos)
 
@@ -104,21 +104,22 @@ class Manifest:
         """The revisions of ``folder`` the bundle holds (none: not a folder of the bundle)."""
         return [self.repos[i] for i in self._by_folder.get(folder, ())]
 
+    def revisions_in(self, folder: str) -> int:
+        """How many revisions of ``folder`` the bundle holds (no entry is made to count them)."""
+        return len(self._by_folder.get(folder, ()))
+
     def blobs_in(self, folder: str) -> dict[str, FileEntry]:
         """Etag → a file entry holding that blob, for each blob of ``folder``'s revisions once."""
-        out: dict[str, FileEntry] = {}
-        for repo in self.entries_of(folder):
-            for f in repo.files:
-                out.setdefault(f.etag, f)
-        return out
+        return blobs_of(self.entries_of(folder))
 
     def carried_in(self, folder: str) -> dict[str, FileEntry]:
         """:meth:`blobs_in` less those the bundle expects the target to hold (a delta)."""
-        blobs = self.blobs_in(folder)
-        for repo in self.entries_of(folder):
-            for etag in repo.expected:
-                blobs.pop(etag, None)
-        return blobs
+        return carried_of(self.entries_of(folder))
+
+    def by_folder(self) -> Iterator[tuple[str, Sequence[RepoEntry]]]:
+        """Each repo folder with its revisions, a folder at a time (each entry made once)."""
+        for folder in self.folders():
+            yield folder, self.entries_of(folder)
 
     def files_of(self, folder: str, etag: str) -> str:
         """The files a blob holds, as people name them: ``model-00002-of-00003.safetensors of
@@ -143,10 +144,10 @@ class Manifest:
         first = self._by_folder.get(folder)
         return self.repos[first[0]].repo_id if first else folder
 
-    @property
+    @functools.cached_property
     def total_bytes(self) -> int:
         """The bytes of the blobs the bundle holds (a delta's expected ones are not in it)."""
-        return sum(f.size for folder in self.folders() for f in self.carried_in(folder).values())
+        return sum(f.size for _, entries in self.by_folder() for f in carried_of(entries).values())
 
     def to_bytes(self) -> bytes:
         """The manifest as JSON: keys sorted, one space of indent per level, UTF-8."""
@@ -173,6 +174,24 @@ class Manifest:
 
 
 _REPOS_MARK = "\x00hfcache-repos\x00"  # no real value holds a NUL
+
+
+def blobs_of(entries: Iterable[RepoEntry]) -> dict[str, FileEntry]:
+    """Etag → a file entry holding that blob, for each blob of ``entries`` (one folder's) once."""
+    out: dict[str, FileEntry] = {}
+    for repo in entries:
+        for f in repo.files:
+            out.setdefault(f.etag, f)
+    return out
+
+
+def carried_of(entries: Sequence[RepoEntry]) -> dict[str, FileEntry]:
+    """:func:`blobs_of` less those the bundle expects the target to hold (a delta)."""
+    blobs = blobs_of(entries)
+    for repo in entries:
+        for etag in repo.expected:
+            blobs.pop(etag, None)
+    return blobs
 
 
 def files_named(paths: Collection[str], etag: str, repo_id: str) -> str:

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import tempfile
+import weakref
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
@@ -264,6 +265,8 @@ def parse_lazy(data: bytes | bytearray | str, where: str | None = None) -> Manif
         raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
     _need(repos is not None, "no repos")
     assert repos is not None
+    # The top-level object judged as every other object is (the whole read passes it the same way)
+    _need(isinstance(_entry_or_object([*head.items(), ("repos", [])]), dict), "not a JSON object")
     return checks.manifest(head, repos)
 
 
@@ -286,6 +289,7 @@ class LazyRepos(Sequence[RepoEntry]):
             self._sizes.append(len(piece))
             at += len(piece)
         self._file.flush()
+        self._close = weakref.finalize(self, self._file.close)  # quietly, once the entries are let go
         self.folders = folders
         """Each entry's repo folder, without making it."""
 
@@ -315,4 +319,4 @@ class LazyRepos(Sequence[RepoEntry]):
     __hash__ = None  # type: ignore[assignment]
 
     def close(self) -> None:
-        self._file.close()
+        self._close()

@@ -18,7 +18,7 @@ from typing import IO
 
 from hfcache.bundle import manifest as manifest_mod
 from hfcache.bundle import manifestread
-from hfcache.bundle.manifest import Manifest
+from hfcache.bundle.manifest import Manifest, carried_of
 from hfcache.bundle.members import Kind, Member, classify, not_a_bundle
 from hfcache.bundle.staged import DamagedError
 from hfcache.bundle.volnames import VOLUME_NAME
@@ -68,22 +68,22 @@ def missing_members(
     """What the manifest lists that is not among the members that arrived, as people name it
     (files first): blobs by (folder, etag), links by (folder, commit, path), trees by (folder,
     commit), refs by (folder, name)."""
-    missing = [
-        manifest.files_of(folder, etag)
-        for folder in manifest.folders()
-        for etag in manifest.carried_in(folder)
-        if (folder, etag) not in blobs
-    ]
-    for repo in manifest.repos:
-        missing += [
-            f"the link of {f.path} of {repo.repo_id}"
-            for f in repo.files
-            if (repo.folder, repo.commit, f.path) not in links
+    files: list[str] = []
+    others: list[str] = []
+    for folder, entries in manifest.by_folder():  # each entry made once
+        files += [
+            manifest.files_of(folder, etag) for etag in carried_of(entries) if (folder, etag) not in blobs
         ]
-        if repo.tree and (repo.folder, repo.commit) not in trees:
-            missing.append(f"the tree listing of {repo.repo_id}")
-        missing += [f"ref {ref} of {repo.repo_id}" for ref in repo.refs if (repo.folder, ref) not in refs]
-    return missing
+        for repo in entries:
+            others += [
+                f"the link of {f.path} of {repo.repo_id}"
+                for f in repo.files
+                if (repo.folder, repo.commit, f.path) not in links
+            ]
+            if repo.tree and (repo.folder, repo.commit) not in trees:
+                others.append(f"the tree listing of {repo.repo_id}")
+            others += [f"ref {ref} of {repo.repo_id}" for ref in repo.refs if (repo.folder, ref) not in refs]
+    return files + others
 
 
 def incomplete(missing: list[str]) -> CutShortError:
@@ -171,12 +171,12 @@ def least_size(manifest: Manifest) -> int:
     readers do without) counts nothing, so a whole bundle is never judged short.
     """
     size = _BLOCK  # the manifest's header
-    carried = (f for folder in manifest.folders() for f in manifest.carried_in(folder).values())
-    size += sum(_BLOCK + -(-f.size // _BLOCK) * _BLOCK for f in carried)
-    for repo in manifest.repos:
-        size += _BLOCK * len(repo.files)  # a link each
-        size += 2 * _BLOCK * len(repo.refs)  # header and a block of commit hash
-        size += _BLOCK if repo.tree else 0
+    for _, entries in manifest.by_folder():  # each entry made once
+        size += sum(_BLOCK + -(-f.size // _BLOCK) * _BLOCK for f in carried_of(entries).values())
+        for repo in entries:
+            size += _BLOCK * len(repo.files)  # a link each
+            size += 2 * _BLOCK * len(repo.refs)  # header and a block of commit hash
+            size += _BLOCK if repo.tree else 0
     return size
 
 

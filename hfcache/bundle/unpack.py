@@ -30,7 +30,7 @@ from hfcache.bundle.install import (
     install_local_dir,
     local_root,
 )
-from hfcache.bundle.manifest import Manifest
+from hfcache.bundle.manifest import Manifest, blobs_of
 from hfcache.bundle.members import PlainTarError
 from hfcache.bundle.receive import receive
 from hfcache.bundle.received import Received
@@ -86,7 +86,7 @@ class UnpackResult:
             return []
         if self.local_dir:
             return [
-                _load_line(r.repo_type, local_root(self.target, r, self.manifest.repos), "", from_cache=False)
+                _load_line(r.repo_type, local_root(self.target, r, self.manifest), "", from_cache=False)
                 for r in self.manifest.repos
             ]
         # HF_HUB_CACHE wins over HF_HOME and the legacy HUGGINGFACE_HUB_CACHE, whatever else is set.
@@ -147,8 +147,8 @@ def _load_line(repo_type: str, what: str, rev: str, *, from_cache: bool = True) 
 def _free_space_check(target: str, manifest: Manifest, existing: Any) -> None:
     needed = sum(
         f.size
-        for folder in manifest.folders()
-        for etag, f in manifest.blobs_in(folder).items()
+        for folder, entries in manifest.by_folder()
+        for etag, f in blobs_of(entries).items()
         if existing(folder, etag) is None
     )
     free = shutil.disk_usage(target).free
@@ -311,9 +311,9 @@ def _install(received: Received, target: str, plain: bool, store: DigestStore, o
 
 def recheck(received: Received, target: str, plain: bool) -> tuple[Report, ...]:
     """Check what was installed, with the doctor's own checks."""
-    repos = received.manifest.repos
+    manifest = received.manifest
     if plain:
-        roots = [local_root(target, r, repos) for r in repos]
+        roots = [local_root(target, r, manifest) for r in manifest.repos]
         return tuple(diagnose(Location(PathKind.LOCAL_DIR, root, root)) for root in roots)
-    folders = dict.fromkeys(r.folder for r in received.manifest.repos)
+    folders = manifest.folders()  # without making an entry
     return tuple(diagnose(Location(PathKind.REPO, os.path.join(target, f), target, f)) for f in folders)
