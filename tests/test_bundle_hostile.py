@@ -196,6 +196,17 @@ def test_a_link_twice_or_unlisted(bundle: Path, tmp_path: Path, target: Path) ->
     assert "a link the manifest does not list" in refused(unlisted, target, tmp_path)
 
 
+def test_a_tree_listing_twice(bundle: Path, tmp_path: Path, target: Path) -> None:
+    """Listings are staged on disk as they arrive: a second copy is refused by name, not by a
+    clash in the staging folder."""
+    members = read_members(bundle)
+    tree = next(((ti, data) for ti, data in members if "/trees/" in ti.name), None)
+    if tree is None:
+        pytest.skip("this huggingface_hub keeps no tree listings")
+    twice = write_members(tmp_path / "twice.tar", [*members[:-1], tree, members[-1]])
+    assert "appears twice" in refused(twice, target, tmp_path)
+
+
 def test_a_later_manifest_copy_must_match_the_first(bundle: Path, tmp_path: Path, target: Path) -> None:
     """Bundles of older versions carry the manifest in every repo folder: each copy is checked."""
     members = read_members(bundle)

@@ -125,12 +125,12 @@ class _Plan:
         picks, self.picks = self.picks, []
         if not self.allow_incomplete:
             self.asked = []  # the same picks: nothing is refused once the entries are made
+        held = self.present.blobs if self.present is not None else {}  # a delta's target
         picks.reverse()
         while picks:
             p = picks.pop()
             files = deferred_entries(p) if not hashed else manifest_entries(p)[0]
             bad = [f.to_json() for f in self.bad if f.repo == p.repo.folder]
-            held = self.present.blobs if self.present is not None else {}
             entries.append(
                 RepoEntry(
                     repo_id=p.repo.repo_id,

@@ -244,6 +244,8 @@ class _Receiver:
         elif m.kind is Kind.TREE:
             if not any(r.commit == m.key and r.tree for r in revisions):
                 raise BundleError(f"bundle member {ti.name!r} is a tree listing the manifest does not expect")
+            if (m.folder, m.key) in out.trees:
+                raise BundleError(f"bundle member {ti.name!r} appears twice")
             listing = read_small(self.tf, ti, self.last)
             out.trees[(m.folder, m.key)] = None  # staged: thousands of listings are not held
             if self.staging is not None:
