@@ -181,6 +181,7 @@ def test_a_manifest_read_lazily_is_the_manifest_read_whole() -> None:
         lambda t: "[" + t + "]",
         lambda t: t.replace("}", "},", 1),
         lambda t: t.replace(": [", ": [,", 1),
+        lambda t: t.replace('"now"', "[" * 100_000 + "]" * 100_000, 1),  # deeper than json reads
     ],
 )
 def test_a_manifest_read_lazily_refuses_what_the_whole_read_refuses(change: Callable[[str], str]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry, files_named
+from hfcache.bundle.manifest import FileEntry, Manifest, RepoEntry, carried_of, files_named
 from hfcache.errors import BundleError
 
 KEPT = 4
@@ -30,9 +30,9 @@ class FolderTable:
 
     def __init__(self, manifest: Manifest, folder: str) -> None:
         self.folder = folder
-        self.entries: Sequence[RepoEntry] = manifest.entries_of(folder)
-        self.carried: dict[str, FileEntry] = manifest.carried_in(folder)
-        self.repo_id = manifest.repo_id(folder)
+        self.entries: Sequence[RepoEntry] = manifest.entries_of(folder)  # each made once, here
+        self.carried: dict[str, FileEntry] = carried_of(self.entries)
+        self.repo_id = self.entries[0].repo_id if self.entries else folder
         self._paths: dict[str, list[str]] | None = None
 
     @property

@@ -41,10 +41,7 @@ class Metadata:
             yield path, commit.encode("ascii"), (folder, name)
 
     def _temporary(self, path: str, data: bytes | None, key: tuple[str, str]) -> str:
-        if data is None:
-            return self.received.tree_file(key)
-        head, tail = os.path.split(path)
-        return os.path.join(head, f".{tail}.{self._token}{fsops.TMP_MARK}")
+        return self.received.tree_file(key) if data is None else fsops.tmp_name(path, self._token)
 
     def stage(self) -> None:
         """With one sync: each written beside its final name (not synced: the sync to come does)."""

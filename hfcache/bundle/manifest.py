@@ -124,8 +124,9 @@ class Manifest:
     def files_of(self, folder: str, etag: str) -> str:
         """The files a blob holds, as people name them: ``model-00002-of-00003.safetensors of
         org/name``, or ``a.txt (and 2 more) of org/name`` when several share it."""
-        paths = {f.path for r in self.entries_of(folder) for f in r.files if f.etag == etag}
-        return files_named(paths, etag, self.repo_id(folder))
+        entries = self.entries_of(folder)
+        paths = {f.path for r in entries for f in r.files if f.etag == etag}
+        return files_named(paths, etag, entries[0].repo_id if entries else folder)
 
     @functools.cached_property
     def _by_folder(self) -> dict[str, list[int]]:

@@ -170,7 +170,7 @@ def parse(data: bytes | bytearray | str) -> Manifest:
     caller need not hold both); :class:`BundleError` says what is wrong."""
     try:
         raw = json.loads(_text(data), object_pairs_hook=_entry_or_object)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than json can read
         raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
     _need(isinstance(raw, dict), "not a JSON object")
     repos = raw.pop("repos", None)
@@ -261,7 +261,7 @@ def parse_lazy(data: bytes | bytearray | str, where: str | None = None) -> Manif
                 walk.expect("}")
                 break
         _need(walk.skip() == "", f"extra data at character {walk.at}")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than json can read
         raise BundleError(f"not a valid hfcache bundle manifest: {e}") from None
     _need(repos is not None, "no repos")
     assert repos is not None

@@ -25,7 +25,6 @@ from hfcache.bundle.packhash import (
     deferred_entries,
     manifest_entries,
     prehash,
-    source_of,
 )
 from hfcache.bundle.packorder import Pieces, bundle_members
 from hfcache.bundle.picked import Section
@@ -49,7 +48,7 @@ def _without_broken(p: RepoPick) -> RepoPick:
     keep = tuple(
         f
         for f in p.files
-        if source_of(f) not in broken
+        if f.path not in broken
         and os.path.join(p.repo.path, layout.SNAPSHOTS, p.commit, *f.name.split("/")) not in broken
     )
     return replace(p, files=keep)

@@ -16,12 +16,6 @@ from hfcache.fs.hashing import Algo, HashJob, algo_for, hash_files
 from hfcache.model import RepoFolder
 from hfcache.progress import Progress
 
-
-def source_of(f: PickedFile) -> str:
-    """The one file holding a cached file's bytes (a blob, or a full copy in the snapshot)."""
-    return f.path
-
-
 _BOTH = frozenset({Algo.SHA256, Algo.GIT_SHA1})
 _AT_ONCE = 4096
 """Small files hashed per call: the jobs of one call are held together, so pack's memory stays

@@ -28,10 +28,11 @@ from hfcache import layout
 TMP_MARK = ".hfcache-tmp"
 
 
-def tmp_name(final: str) -> str:
-    """A sibling name for staging ``final``: hidden, unique, and recognisable as ours."""
+def tmp_name(final: str, token: str | None = None) -> str:
+    """A sibling name for staging ``final``: hidden, unique, and recognisable as ours. ``token``:
+    the random part, when several temporaries share one (their names made again, not kept)."""
     head, tail = os.path.split(final)
-    return os.path.join(head, f".{tail}.{secrets.token_hex(4)}{TMP_MARK}")
+    return os.path.join(head, f".{tail}.{token or secrets.token_hex(4)}{TMP_MARK}")
 
 
 def _ours(path: str | bytes | int | None, temporaries: tuple[str, ...]) -> bool:

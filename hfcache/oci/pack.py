@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hfcache.bundle.manifest import FileEntry
-from hfcache.bundle.packhash import corrupt, manifest_entries, prehash, source_of
+from hfcache.bundle.packhash import corrupt, manifest_entries, prehash
 from hfcache.bundle.picked import PickedFile
 from hfcache.bundle.refusal import picked_uses, refusal
 from hfcache.bundle.select import RepoPick, select
@@ -169,7 +169,7 @@ def _hash_untrusted(
         sha = {f.path: f.sha256 for f in files}
         for vf in p.files:
             if vf.lfs and vf.trust is not Trust.HASHED and vf.name in sha:
-                jobs.setdefault(source_of(vf), (p, vf, sha[vf.name]))
+                jobs.setdefault(vf.path, (p, vf, sha[vf.name]))
     if not jobs:
         return []
     found: list[Finding] = []
@@ -205,7 +205,7 @@ def _put_layers(
             advance(f.size)
             continue
         vf = by_name[f.path]
-        actual = writer.put_file(source_of(vf), f.sha256, f.size, trusted=True, progress=advance)
+        actual = writer.put_file(vf.path, f.sha256, f.size, trusted=True, progress=advance)
         if actual is not None:
             return corrupt(p.repo, p.commit, vf.name, vf.path, f.etag, actual)
         done.add(f.sha256)
